@@ -1,0 +1,29 @@
+"""seqvec: protein language-model embeddings (SeqVec / ELMo) in pure PyTorch.
+
+The public API is re-exported here and imported lazily, so that ``import seqvec``
+(and ``seqvec --help``) does not pay for importing torch.
+
+>>> import seqvec                                    # doctest: +SKIP
+>>> model = seqvec.load_model()                      # the bundled model
+>>> model.embed("SEQWENCE").shape                    # [3, L, D]
+"""
+from importlib import import_module
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS = {
+    "SeqVecConfig": "seqvec.lm.config",
+    "SeqVecLM": "seqvec.lm.model",
+    "load_model": "seqvec.lm.pretrained",
+    "embed_fasta": "seqvec.embeddings.pipeline",
+    "read_h5": "seqvec.embeddings.h5",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'seqvec' has no attribute {name!r}")

@@ -1,0 +1,1 @@
+"""Task data, heads, the training loop, metrics and comparisons."""

@@ -1,0 +1,1 @@
+"""The ``seqvec`` command line: a thin shell over the library."""

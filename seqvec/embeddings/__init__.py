@@ -1,0 +1,1 @@
+"""FASTA in, HDF5 out: input validation, batching, reductions, the HDF5 store, baseline encoders."""

@@ -1,0 +1,1 @@
+"""Language model: config, modules, allennlp weight format, training, pretrained models."""

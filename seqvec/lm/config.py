@@ -1,0 +1,172 @@
+"""The language model's shape, as a frozen dataclass, and its ``options.json`` form."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from seqvec.errors import WeightFileError
+
+# The options keys allennlp reads; every other key (n_train_tokens, dropout, ...) is a
+# training-time value that is kept verbatim in ``extra_options`` so that a file round-trips.
+_CNN_KEYS = {"activation", "embedding", "filters", "max_characters_per_token", "n_characters", "n_highway"}
+_LSTM_KEYS = {"cell_clip", "dim", "n_layers", "proj_clip", "projection_dim", "use_skip_connections"}
+
+
+@dataclass(frozen=True)
+class SeqVecConfig:
+    """Shape of an ELMo/SeqVec bidirectional language model (defaults: the released SeqVec)."""
+
+    char_embedding_dim: int = 16  # size of each character's embedding
+    filters: tuple[tuple[int, int], ...] = ((1, 32), (2, 32), (3, 64), (4, 128), (5, 256), (6, 512), (7, 1024))  # (width, n)
+    n_highway: int = 2  # highway layers after the char-CNN
+    n_characters: int = 262  # rows of the character table (row 0 is the all-zero padding row)
+    max_characters_per_token: int = 50  # character slots per token (BOW, bytes, EOW, PAD...)
+    activation: str = "relu"  # after the max over char-CNN positions: relu | tanh
+    lstm_dim: int = 4096  # LSTM memory cell size
+    projection_dim: int = 512  # projected state size; output is 2 * projection_dim wide
+    n_layers: int = 2  # LSTM layers per direction
+    cell_clip: float = 3.0  # clip memory cells to +-cell_clip (0: no clipping, as in allennlp)
+    proj_clip: float = 3.0  # clip projected states to +-proj_clip (0: no clipping)
+    use_skip_connections: bool = True  # residual connection around every LSTM layer but the first
+    extra_options: tuple[tuple[str, Any], ...] = field(default=(), compare=False)  # other options.json keys, kept verbatim
+
+    def __post_init__(self):
+        if self.activation not in ("relu", "tanh"):
+            raise WeightFileError(f"unknown char_cnn activation {self.activation!r} (expected relu or tanh)")
+        if not self.use_skip_connections:
+            raise WeightFileError("use_skip_connections must be true (allennlp's ELMo requires it)")
+        for name in ("char_embedding_dim", "n_characters", "max_characters_per_token", "lstm_dim", "projection_dim", "n_layers"):
+            if getattr(self, name) <= 0:
+                raise WeightFileError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.max_characters_per_token < 3 + max(w for w, _ in self.filters) - 1:
+            raise WeightFileError("max_characters_per_token is shorter than the widest filter")
+        object.__setattr__(self, "filters", tuple((int(w), int(n)) for w, n in self.filters))
+
+    @property
+    def n_filters(self) -> int:
+        """Width of the char-CNN output (sum of the filter counts)."""
+        return sum(n for _, n in self.filters)
+
+    @property
+    def output_dim(self) -> int:
+        """Width of each output layer: forward and backward halves."""
+        return 2 * self.projection_dim
+
+    @classmethod
+    def from_allennlp_options(cls, options: dict) -> "SeqVecConfig":
+        """Translate an allennlp/bilm-tf ``options.json`` dict."""
+        try:
+            cnn, lstm = options["char_cnn"], options["lstm"]
+            extra = {k: v for k, v in options.items() if k not in ("char_cnn", "lstm")}
+            extra.update({f"char_cnn.{k}": v for k, v in cnn.items() if k not in _CNN_KEYS})
+            extra.update({f"lstm.{k}": v for k, v in lstm.items() if k not in _LSTM_KEYS})
+            return cls(
+                char_embedding_dim=int(cnn["embedding"]["dim"]),
+                filters=tuple(tuple(f) for f in cnn["filters"]),
+                n_highway=int(cnn["n_highway"]),
+                n_characters=int(cnn.get("n_characters", 262)),
+                max_characters_per_token=int(cnn["max_characters_per_token"]),
+                activation=cnn["activation"],
+                lstm_dim=int(lstm["dim"]),
+                projection_dim=int(lstm["projection_dim"]),
+                n_layers=int(lstm["n_layers"]),
+                cell_clip=float(lstm.get("cell_clip") or 0.0),
+                proj_clip=float(lstm.get("proj_clip") or 0.0),
+                use_skip_connections=bool(lstm.get("use_skip_connections", False)),
+                extra_options=tuple(sorted(extra.items())),
+            )
+        except KeyError as err:
+            raise WeightFileError(f"options.json lacks the key {err.args[0]!r}") from None
+
+    def to_allennlp_options(self) -> dict:
+        """The ``options.json`` dict allennlp's ``ElmoEmbedder`` reads."""
+        extra = dict(self.extra_options)
+        cnn = {
+            "activation": self.activation,
+            "embedding": {"dim": self.char_embedding_dim},
+            "filters": [list(f) for f in self.filters],
+            "max_characters_per_token": self.max_characters_per_token,
+            "n_characters": self.n_characters,
+            "n_highway": self.n_highway,
+        }
+        lstm = {
+            "cell_clip": _json_number(self.cell_clip),
+            "dim": self.lstm_dim,
+            "n_layers": self.n_layers,
+            "proj_clip": _json_number(self.proj_clip),
+            "projection_dim": self.projection_dim,
+            "use_skip_connections": self.use_skip_connections,
+        }
+        options = {"char_cnn": cnn, "lstm": lstm}
+        for key, value in extra.items():
+            section, _, sub = key.partition(".")
+            if sub and section in options:
+                options[section][sub] = value
+            else:
+                options[key] = value
+        options.setdefault("bidirectional", True)
+        return options
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> "SeqVecConfig":
+        """Read an ``options.json`` file."""
+        path = Path(path)
+        try:
+            return cls.from_allennlp_options(json.loads(path.read_text()))
+        except FileNotFoundError:
+            raise WeightFileError(f"options file not found: {path}") from None
+        except json.JSONDecodeError as err:
+            raise WeightFileError(f"{path} is not valid JSON: {err}") from None
+
+    def to_json(self, path: str | Path) -> None:
+        """Write an ``options.json`` file."""
+        Path(path).write_text(json.dumps(self.to_allennlp_options(), indent=1, sort_keys=True) + "\n")
+
+    def to_dict(self) -> dict:
+        """Plain dict of the fields (for checkpoints)."""
+        d = asdict(self)
+        d["filters"] = [list(f) for f in self.filters]
+        d["extra_options"] = [list(kv) for kv in self.extra_options]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SeqVecConfig":
+        """Inverse of :meth:`to_dict`; unknown keys are an error."""
+        names = {f.name for f in fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise WeightFileError(f"unknown config keys: {sorted(unknown)}")
+        d = dict(d)
+        d["filters"] = tuple(tuple(f) for f in d.get("filters", cls.filters))
+        d["extra_options"] = tuple(tuple(kv) for kv in d.get("extra_options", ()))
+        return cls(**d)
+
+
+def _json_number(x: float) -> int | float:
+    return int(x) if float(x).is_integer() else x
+
+
+# Named shapes. "seqvec" is the released model; "mini" is the bundled model's shape.
+PRESETS = {
+    "seqvec": SeqVecConfig(),
+    "mini": SeqVecConfig(
+        char_embedding_dim=16,
+        filters=((1, 32), (2, 32), (3, 64)),
+        n_highway=1,
+        lstm_dim=512,
+        projection_dim=128,
+        cell_clip=0.0,
+        proj_clip=0.0,
+    ),
+    "tiny": SeqVecConfig(
+        char_embedding_dim=4,
+        filters=((1, 4), (2, 8), (3, 16), (4, 32), (5, 64)),
+        n_highway=2,
+        lstm_dim=64,
+        projection_dim=16,
+        cell_clip=3.0,
+        proj_clip=3.0,
+    ),
+}

@@ -1,0 +1,94 @@
+"""The bidirectional language model: token encoder + BiLSTM stack, ELMo outputs."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from seqvec.lm.bilstm import BiLSTMStack, StackState
+from seqvec.lm.char_cnn import CharCNN
+from seqvec.lm.config import SeqVecConfig
+from seqvec.lm.tokens import encode_batch
+
+
+class SeqVecLM(nn.Module):
+    """ELMo over residues, exact to allennlp's ``ElmoEmbedder`` and stateless by default.
+
+    Built from a config with random weights; weights are loaded separately
+    (``seqvec.lm.allennlp_io.load_weights`` or ``seqvec.load_model``).
+    """
+
+    def __init__(self, config: SeqVecConfig):
+        super().__init__()
+        self.config = config
+        self.char_cnn = CharCNN(config)
+        self.lstm = BiLSTMStack(config.projection_dim, config.lstm_dim, config.projection_dim,
+                                config.n_layers, config.cell_clip, config.proj_clip)
+        self._table_key = None
+        self._table = None
+        self.name = "unnamed"  # set by the loaders: a model's name for HDF5 metadata
+
+    @property
+    def output_dim(self) -> int:
+        return self.config.output_dim
+
+    @property
+    def n_output_layers(self) -> int:
+        return self.config.n_layers + 1
+
+    def token_vectors(self, types: torch.Tensor) -> torch.Tensor:
+        """Token encoder output for token types ``(B, T)`` -> ``(B, T, P)``."""
+        if torch.is_grad_enabled():
+            return self.char_cnn.token_table()[types]
+        # inference: the table is cached until a char-CNN parameter changes
+        key = tuple((id(p), p._version, p.device, p.dtype) for p in self.char_cnn.parameters())
+        if key != self._table_key:
+            self._table = self.char_cnn.token_table()
+            self._table_key = key
+        return self._table[types]
+
+    def forward(self, types: torch.Tensor, lengths: torch.Tensor, state: StackState | None = None
+                ) -> tuple[torch.Tensor, StackState]:
+        """All output layers for token types incl. ``<S>``/``</S>``.
+
+        types: ``(B, T)`` left-aligned; lengths: ``(B,)`` incl. both boundaries.
+        Returns ``(n_layers + 1, B, T, 2P)`` (zeros at padding) and the final LSTM state.
+        """
+        x = self.token_vectors(types)  # (B, T, P)
+        mask = (torch.arange(types.shape[1], device=types.device)[None, :] < lengths[:, None])
+        x = x * mask[..., None]
+        lstm_layers, final = self.lstm(x, lengths, state)
+        return torch.stack([torch.cat([x, x], dim=2), *lstm_layers]), final
+
+    def _device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @torch.no_grad()
+    def embed_batch(self, sequences: list[str]) -> list[torch.Tensor]:
+        """Embed several proteins in one padded batch; each starts from a zero state.
+
+        Returns one float32 CPU tensor ``(n_layers + 1, L, 2P)`` per sequence, boundaries removed.
+        """
+        if not sequences:
+            return []
+        types, lengths = encode_batch(sequences)
+        device = self._device()
+        layers, _ = self(types.to(device), lengths.to(device))
+        layers = layers.float().cpu()
+        return [layers[:, i, 1: len(s) + 1] for i, s in enumerate(sequences)]
+
+    @torch.no_grad()
+    def embed_with_state(self, sequence: str, state: StackState | None
+                         ) -> tuple[torch.Tensor, StackState]:
+        """Embed one protein starting from ``state`` (None: zeros); return the end state too.
+
+        Chaining this over a file reproduces allennlp's stateful ``embed_sentence`` loop.
+        """
+        types, lengths = encode_batch([sequence])
+        device = self._device()
+        layers, final = self(types.to(device), lengths.to(device), state)
+        return layers.float().cpu()[:, 0, 1: len(sequence) + 1], final
+
+    def embed(self, sequence: str) -> np.ndarray:
+        """Embedding of one protein, ``(n_layers + 1, L, 2P)`` float32 numpy."""
+        return self.embed_batch([sequence])[0].numpy()

@@ -1,0 +1,1 @@
+"""Plots: attention, filters, projections, confusion matrices, learning curves."""
