@@ -1,0 +1,29 @@
+"""Shared fixtures: the tiny reference model and its allennlp outputs."""
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).resolve().parent / "data"
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A model directory (options.json + weights.hdf5) holding the tiny reference model."""
+    import shutil
+
+    d = tmp_path_factory.mktemp("tiny_model")
+    shutil.copy(DATA / "tiny_options.json", d / "options.json")
+    shutil.copy(DATA / "tiny_weights.hdf5", d / "weights.hdf5")
+    return d
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_model_dir):
+    from seqvec.lm.pretrained import load_model
+
+    return load_model(tiny_model_dir)
