@@ -1,0 +1,64 @@
+"""The interface every head implements (FNN, CNN, light attention, conv+BiLSTM, ...).
+
+A head is a ``torch.nn.Module`` subclass of :class:`Head`:
+
+- built as ``HeadClass(input_dim, outputs, **hparams)``, where ``outputs`` maps each task
+  name to its number of classes (``{"ss3": 3, "ss8": 8}``) and ``hparams`` are plain JSON
+  values (ints, floats, strings); ``head.hparams`` returns them so that
+  ``HeadClass(head.input_dim, head.outputs, **head.hparams)`` rebuilds the same module
+  (this is what checkpoints store);
+- class attributes ``input_level`` and ``output_level``, each ``"protein"`` or ``"residue"``:
+  per-protein input is ``x: [B, D]`` (``mask`` is None); per-residue input is
+  ``x: [B, L, D]`` float with ``mask: [B, L]`` bool, True = real residue, padding after;
+- ``forward(x, mask=None)`` returns ``{task: logits}``, logits ``[B, C]`` for per-protein
+  outputs and ``[B, L, C]`` for per-residue outputs (values at padding are arbitrary; the
+  loss and metrics never read them).
+
+A head must give the same output for a protein alone as inside a padded batch (in eval
+mode): mask every pooling, and zero padded positions before every convolution.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+
+class Head(nn.Module):
+    """Base class: stores the constructor arguments and checks input shapes."""
+
+    input_level: ClassVar[str] = "protein"
+    output_level: ClassVar[str] = "protein"
+
+    def __init__(self, input_dim: int, outputs: Mapping[str, int], **hparams):
+        super().__init__()
+        if int(input_dim) < 1:
+            raise ValueError(f"input_dim must be positive, got {input_dim}")
+        if not outputs or any(int(n) < 2 for n in outputs.values()):
+            raise ValueError(f"outputs must map task names to >= 2 classes, got {dict(outputs)}")
+        self.input_dim = int(input_dim)
+        self.outputs = {str(task): int(n) for task, n in outputs.items()}
+        self._hparams = dict(hparams)
+
+    @property
+    def hparams(self) -> dict:
+        """Constructor keyword arguments besides ``input_dim`` and ``outputs``."""
+        return dict(self._hparams)
+
+    def check_input(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor | None:
+        """Validate ``x`` (and ``mask``) against ``input_level``; returns the mask (bool) or None."""
+        if self.input_level == "protein":
+            if x.ndim != 2 or x.shape[1] != self.input_dim:
+                raise ValueError(f"{type(self).__name__} expects x of shape [B, {self.input_dim}], "
+                                 f"got {list(x.shape)}")
+            return None
+        if x.ndim != 3 or x.shape[2] != self.input_dim:
+            raise ValueError(f"{type(self).__name__} expects x of shape [B, L, {self.input_dim}], "
+                             f"got {list(x.shape)}")
+        if mask is None:
+            return torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
+        if mask.shape != x.shape[:2]:
+            raise ValueError(f"mask shape {list(mask.shape)} does not match x {list(x.shape)}")
+        return mask.bool()

@@ -1,0 +1,152 @@
+"""Task datasets: embeddings joined with labels, padded batches, splits.
+
+A :class:`TaskDataset` holds one :class:`Example` per protein: its input (per-protein
+``[D]`` or per-residue ``[L, D]``, kept in the stored dtype) and its targets per task
+(a class index, or an int array ``[L]`` for per-residue tasks, ``IGNORE`` = not scored).
+Batches are :class:`Batch` objects with float32 tensors, padding after each protein.
+Reading label files lives in :mod:`seqvec.classifiers.readers`.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from seqvec.classifiers.tasks import IGNORE, TaskSpec
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Example:
+    """One protein: its input and its targets (task -> int, or int64 array ``[L]``)."""
+
+    id: str
+    x: np.ndarray  # [D] (per-protein input) or [L, D] (per-residue input)
+    targets: dict[str, int | np.ndarray] = field(default_factory=dict)
+
+    @property
+    def length(self) -> int:
+        """Residues (1 for per-protein input)."""
+        return self.x.shape[0] if self.x.ndim == 2 else 1
+
+
+@dataclass
+class Batch:
+    """Padded tensors of several proteins."""
+
+    ids: list[str]
+    x: torch.Tensor  # [B, D] or [B, L, D] float32
+    mask: torch.Tensor | None  # [B, L] bool, True = real residue; None for per-protein input
+    targets: dict[str, torch.Tensor]  # task -> [B] or [B, L] int64, IGNORE where not scored/padding
+
+
+class TaskDataset:
+    """Examples of one input level, with the tasks their targets belong to."""
+
+    def __init__(self, examples: list[Example], tasks: dict[str, TaskSpec], input_level: str):
+        if input_level not in ("protein", "residue"):
+            raise ValueError(f"input_level must be 'protein' or 'residue', got {input_level!r}")
+        want = 1 if input_level == "protein" else 2
+        for ex in examples:
+            if ex.x.ndim != want:
+                raise ValueError(f"{input_level} input of {ex.id!r} must have {want} dims, got {ex.x.shape}")
+        dims = {ex.x.shape[-1] for ex in examples}
+        if len(dims) > 1:
+            raise ValueError(f"embeddings of different sizes in one dataset: {sorted(dims)}")
+        self.examples = examples
+        self.tasks = dict(tasks)
+        self.input_level = input_level
+        self.input_dim = dims.pop() if dims else 0
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, i: int) -> Example:
+        return self.examples[i]
+
+    @property
+    def ids(self) -> list[str]:
+        return [ex.id for ex in self.examples]
+
+    def subset(self, ids: list[str]) -> TaskDataset:
+        """The examples with these ids, in this order."""
+        by_id = {ex.id: ex for ex in self.examples}
+        return TaskDataset([by_id[i] for i in ids], self.tasks, self.input_level)
+
+    def collate(self, indices: list[int]) -> Batch:
+        """Pad the examples at ``indices`` into one batch."""
+        chosen = [self.examples[i] for i in indices]
+        if self.input_level == "protein":
+            x = torch.from_numpy(np.stack([ex.x for ex in chosen]).astype(np.float32))  # (B, D)
+            mask = None
+        else:
+            longest = max(ex.length for ex in chosen)
+            x = torch.zeros(len(chosen), longest, self.input_dim)  # (B, L, D)
+            mask = torch.zeros(len(chosen), longest, dtype=torch.bool)  # (B, L)
+            for b, ex in enumerate(chosen):
+                x[b, : ex.length] = torch.from_numpy(ex.x.astype(np.float32, copy=False))
+                mask[b, : ex.length] = True
+        targets = {}
+        for name, spec in self.tasks.items():
+            if spec.level == "protein":
+                targets[name] = torch.tensor([int(ex.targets.get(name, IGNORE)) for ex in chosen])
+            else:
+                t = torch.full((len(chosen), x.shape[1]), IGNORE, dtype=torch.long)  # (B, L)
+                for b, ex in enumerate(chosen):
+                    if name in ex.targets:
+                        t[b, : ex.length] = torch.from_numpy(np.asarray(ex.targets[name], dtype=np.int64))
+                targets[name] = t
+        return Batch([ex.id for ex in chosen], x, mask, targets)
+
+    def batches(self, batch_size: int = 64, max_residues: int | None = None, *, shuffle: bool = False,
+                rng: np.random.Generator | None = None) -> Iterator[Batch]:
+        """Padded batches of at most ``batch_size`` proteins and ``max_residues`` padded residues.
+
+        Without shuffling, proteins come longest first (little padding). With shuffling,
+        proteins are shuffled, sorted by length within windows of 50 batches, and the
+        batches shuffled. A batch always takes at least two proteins (batch norm needs
+        two in training), and a last lone protein joins the batch before it.
+        """
+        for indices in batch_indices([ex.length for ex in self.examples], batch_size, max_residues,
+                                     shuffle=shuffle, rng=rng):
+            yield self.collate(indices)
+
+
+def batch_indices(lengths: list[int], batch_size: int, max_residues: int | None = None, *,
+                  shuffle: bool = False, rng: np.random.Generator | None = None) -> list[list[int]]:
+    """Group protein indices into batches (see :meth:`TaskDataset.batches`)."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    lengths = np.asarray(lengths)
+    if shuffle:
+        rng = rng if rng is not None else np.random.default_rng()
+        order = rng.permutation(len(lengths))
+        window = batch_size * 50
+        order = np.concatenate([chunk[np.argsort(-lengths[chunk], kind="stable")]
+                                for chunk in np.split(order, range(window, len(order), window))]
+                               ) if len(order) else order
+    else:
+        order = np.argsort(-lengths, kind="stable")
+    batches: list[list[int]] = []
+    current: list[int] = []
+    longest = 0
+    for i in order.tolist():
+        longest = max(longest, int(lengths[i]))
+        fits = len(current) < batch_size and (
+            max_residues is None or len(current) < 2 or (len(current) + 1) * longest <= max_residues)
+        if current and not fits:
+            batches.append(current)
+            current, longest = [], int(lengths[i])
+        current.append(i)
+    if current:
+        if len(current) == 1 and batches and batch_size > 1:
+            batches[-1].append(current[0])
+        else:
+            batches.append(current)
+    if shuffle:
+        batches = [batches[k] for k in rng.permutation(len(batches))]
+    return batches

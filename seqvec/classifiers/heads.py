@@ -1,0 +1,42 @@
+"""The head registry: name -> class. Add a head by adding one entry to ``HEADS``.
+
+Every class here implements :class:`seqvec.classifiers.base.Head` (see that module for
+the interface: constructor, input/output levels, forward signature and shapes). The
+registry name is what ``seqvec train --head`` takes and what a checkpoint's
+``config.json`` stores under ``"head"``.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from seqvec.classifiers.base import Head
+from seqvec.classifiers.cnn import CNNHead
+from seqvec.classifiers.ffn import FNNHead
+from seqvec.classifiers.light_attention import LightAttentionHead
+from seqvec.errors import SeqVecError
+
+HEADS: dict[str, type[Head]] = {
+    "fnn": FNNHead,  # per-protein embedding -> per-protein classes
+    "cnn": CNNHead,  # per-residue embeddings -> per-residue classes
+    "la": LightAttentionHead,  # per-residue embeddings -> per-protein classes
+}
+
+
+def head_class(name: str) -> type[Head]:
+    """The class registered under ``name``."""
+    if name not in HEADS:
+        raise SeqVecError(f"unknown head {name!r}; choose from {', '.join(HEADS)}")
+    return HEADS[name]
+
+
+def head_name(head: Head) -> str:
+    """Registry name of a head instance."""
+    for name, cls in HEADS.items():
+        if type(head) is cls:
+            return name
+    raise SeqVecError(f"{type(head).__name__} is not in the head registry")
+
+
+def build_head(name: str, input_dim: int, outputs: Mapping[str, int], **hparams) -> Head:
+    """A fresh head (random weights) from its registry name, input size and outputs."""
+    return head_class(name)(input_dim, outputs, **hparams)
