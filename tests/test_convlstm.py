@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from seqvec.classifiers.convlstm import ConvLSTM, ConvLSTMConfig, terminal_index
+from seqvec.classifiers.convlstm import ConvLSTMHead, terminal_index
 
 
 
@@ -18,9 +18,12 @@ def one_thread():
 SMALL = dict(n_filters=4, conv2_filters=8, lstm_hidden=8, attention_hidden=8, dense_hidden=8)
 
 
-def small_model(**kw) -> ConvLSTM:
+OUTPUTS = {"localization": 10, "membrane": 2}
+
+
+def small_model(outputs=OUTPUTS, **kw) -> ConvLSTMHead:
     torch.manual_seed(0)
-    return ConvLSTM(ConvLSTMConfig(input_dim=6, **{**SMALL, **kw})).eval()
+    return ConvLSTMHead(6, outputs, **{**SMALL, **kw}).eval()
 
 
 def batch(lengths, dim=6, seed=1):
@@ -33,31 +36,31 @@ def batch(lengths, dim=6, seed=1):
 def test_output_shapes_and_attention_is_a_masked_distribution():
     model = small_model()
     x, mask = batch([9, 4, 7])
-    out = model(x, mask)
-    assert out["logits"].shape == (3, 10)
-    assert out["membrane_logits"].shape == (3, 2)
-    assert out["representation"].shape == (3, 16)
-    att = out["attention"]
+    out, att = model(x, mask, return_attention=True)
+    assert set(out) == {"localization", "membrane"}
+    assert out["localization"].shape == (3, 10) and out["membrane"].shape == (3, 2)
+    assert torch.equal(model(x, mask)["localization"], out["localization"])
     assert att.shape == (3, 9)
     assert torch.allclose(att.sum(1), torch.ones(3), atol=1e-6)
     assert torch.all(att[~mask] == 0)
     assert torch.all(att[mask] > 0)
 
 
-def test_no_membrane_output_when_n_membrane_is_zero():
-    out = small_model(n_classes=11, n_membrane=0)(*batch([5]))
-    assert "membrane_logits" not in out and out["logits"].shape == (1, 11)
+def test_one_output_per_task():
+    out = small_model({"localization": 11})(*batch([5]))
+    assert list(out) == ["localization"] and out["localization"].shape == (1, 11)
 
 
 def test_a_protein_alone_equals_the_same_protein_in_a_padded_batch():
     model = small_model()
     x, mask = batch([12, 3, 8])
     x[~mask] = 1e3                                  # garbage in the padding must not matter
-    together = model(x, mask)
+    together, att = model(x, mask, return_attention=True)
     for i, n in enumerate([12, 3, 8]):
-        alone = model(x[i:i + 1, :n], mask[i:i + 1, :n])
-        assert torch.allclose(alone["logits"], together["logits"][i:i + 1], atol=1e-5)
-        assert torch.allclose(alone["attention"], together["attention"][i:i + 1, :n], atol=1e-6)
+        alone, att_alone = model(x[i:i + 1, :n], mask[i:i + 1, :n], return_attention=True)
+        for task in OUTPUTS:
+            assert torch.allclose(alone[task], together[task][i:i + 1], atol=1e-5)
+        assert torch.allclose(att_alone, att[i:i + 1, :n], atol=1e-6)
 
 
 def test_terminal_index_keeps_n_and_c_termini():
@@ -70,31 +73,31 @@ def test_terminal_index_keeps_n_and_c_termini():
 def test_long_proteins_ignore_their_middle_but_not_their_termini():
     model = small_model(max_length=10)
     x, mask = batch([30])
-    out = model(x, mask)
-    att = out["attention"][0]
+    out, att = model(x, mask, return_attention=True)
+    att = att[0]
     assert torch.all(att[5:25] == 0) and torch.all(att[:5] > 0) and torch.all(att[25:] > 0)
     middle = x.clone()
     middle[0, 10:20] = 5.0
-    assert torch.allclose(model(middle, mask)["logits"], out["logits"])
+    assert torch.allclose(model(middle, mask)["localization"], out["localization"])
     n_term = x.clone()
     n_term[0, 0] = 5.0
-    assert not torch.allclose(model(n_term, mask)["logits"], out["logits"])
+    assert not torch.allclose(model(n_term, mask)["localization"], out["localization"])
 
 
 def test_input_position_dropout_only_in_training():
     model = small_model(input_dropout=0.5)
     x, mask = batch([20, 20])
     model.eval()
-    assert torch.equal(model(x, mask)["logits"], model(x, mask)["logits"])
+    assert torch.equal(model(x, mask)["localization"], model(x, mask)["localization"])
     model.train()
     torch.manual_seed(3)
-    a = model(x, mask)["logits"]
-    assert not torch.allclose(a, model(x, mask)["logits"])
+    a = model(x, mask)["localization"]
+    assert not torch.allclose(a, model(x, mask)["localization"])
 
 
 @pytest.mark.parametrize("bad, message", [
-    (lambda x, m: (x[..., :5], m), "must be"),
-    (lambda x, m: (x, m.float()), "bool"),
+    (lambda x, m: (x[..., :5], m), "expects x of shape"),
+    (lambda x, m: (x, m[:, :2]), "does not match"),
     (lambda x, m: (x, m.flip(1)), "padding after"),
     (lambda x, m: (x, m & torch.tensor([[True], [False]])), "empty protein"),
 ])
@@ -104,15 +107,18 @@ def test_bad_inputs_raise_with_the_shape_named(bad, message):
         small_model()(*bad(x, mask))
 
 
-def test_config_round_trip_and_validation():
-    cfg = ConvLSTMConfig(input_dim=21, kernel_sizes=(3, 5))
-    assert ConvLSTMConfig.from_dict(cfg.to_dict()) == cfg
-    with pytest.raises(ValueError, match="unknown"):
-        ConvLSTMConfig.from_dict({**cfg.to_dict(), "colour": 1})
+def test_hparams_rebuild_the_same_module_and_are_validated():
+    model = small_model(kernel_sizes="3,5")
+    assert model.hparams["kernel_sizes"] == [3, 5]
+    twin = ConvLSTMHead(model.input_dim, model.outputs, **model.hparams)
+    twin.load_state_dict(model.state_dict())
+    assert torch.equal(twin.eval()(*batch([6]))["membrane"], model(*batch([6]))["membrane"])
     with pytest.raises(ValueError, match="odd"):
-        ConvLSTMConfig(input_dim=21, kernel_sizes=(2,))
+        ConvLSTMHead(21, OUTPUTS, kernel_sizes=(2,))
     with pytest.raises(ValueError, match="dropout"):
-        ConvLSTMConfig(input_dim=21, dropout=1.0)
+        ConvLSTMHead(21, OUTPUTS, dropout=1.0)
+    with pytest.raises(TypeError):
+        ConvLSTMHead(21, OUTPUTS, colour=1)
 
 
 def test_first_layer_filters_and_activations_are_reachable():
@@ -134,14 +140,21 @@ def test_learns_an_n_terminal_signal():
     x = torch.nn.functional.one_hot(residues, 6).float()
     mask = torch.ones(n, length, dtype=torch.bool)
     torch.manual_seed(0)
-    model = ConvLSTM(ConvLSTMConfig(input_dim=6, n_classes=2, n_membrane=0, input_dropout=0.0,
-                                    dropout=0.0, **SMALL))
+    model = ConvLSTMHead(6, {"signal": 2}, input_dropout=0.0, dropout=0.0, **SMALL)
     opt = torch.optim.Adam(model.parameters(), lr=0.02)
     for _ in range(40):
-        loss = torch.nn.functional.cross_entropy(model(x, mask)["logits"], y)
+        loss = torch.nn.functional.cross_entropy(model(x, mask)["signal"], y)
         opt.zero_grad()
         loss.backward()
         opt.step()
     model.eval()
-    accuracy = (model(x, mask)["logits"].argmax(1) == y).float().mean()
+    accuracy = (model(x, mask)["signal"].argmax(1) == y).float().mean()
     assert accuracy > 0.95
+
+
+def test_registered_as_convlstm_head():
+    from seqvec.classifiers.heads import build_head, head_name
+
+    head = build_head("convlstm", 6, OUTPUTS, **SMALL)
+    assert isinstance(head, ConvLSTMHead) and head_name(head) == "convlstm"
+    assert head.input_level == "residue" and head.output_level == "protein"

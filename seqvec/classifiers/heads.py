@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 from seqvec.classifiers.base import Head
 from seqvec.classifiers.cnn import CNNHead
+from seqvec.classifiers.convlstm import ConvLSTMHead
 from seqvec.classifiers.ffn import FNNHead
 from seqvec.classifiers.light_attention import LightAttentionHead
 from seqvec.errors import SeqVecError
@@ -19,6 +20,7 @@ HEADS: dict[str, type[Head]] = {
     "fnn": FNNHead,  # per-protein embedding -> per-protein classes
     "cnn": CNNHead,  # per-residue embeddings -> per-residue classes
     "la": LightAttentionHead,  # per-residue embeddings -> per-protein classes
+    "convlstm": ConvLSTMHead,  # per-residue encoding -> conv + BiLSTM + attention -> per-protein classes
 }
 
 
