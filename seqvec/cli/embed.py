@@ -1,0 +1,108 @@
+"""``seqvec embed``: FASTA in, HDF5 embeddings out."""
+from __future__ import annotations
+
+import argparse
+import shlex
+from pathlib import Path
+
+from seqvec.embeddings.options import (COMPRESSION_CHOICES, DEFAULT_MAX_RESIDUES, DTYPE_CHOICES, ENCODER_CHOICES,
+                                       LAYER_CHOICES)
+
+HELP = "embed the proteins of a FASTA file into an HDF5 file"
+DESCRIPTION = """\
+Embed every protein of a FASTA file (plain or gzip) with the SeqVec language model or a
+baseline encoder, and write per-residue and per-protein embeddings to one HDF5 file:
+  per_residue/<key>  [L, D] (or [3, L, D] with --layers all)
+  per_protein/<key>  [D]    mean over residues (layers summed first for --layers all)
+Each dataset has attrs 'id' (the record id) and 'length'; <key> is the id with
+'%' '/' and a leading '.' escaped as %25 %2F %2E.
+
+The input is checked completely before any model work: missing/empty/non-FASTA files,
+empty sequences, duplicate ids and characters outside A-Z are errors naming the record.
+Lower case is upper-cased and a terminal '*' dropped (with a warning).
+
+Safe to interrupt: finished batches are kept in OUTPUT.partial/, and running the same
+command again finishes the job. Rerunning a finished job does nothing; other settings
+against an existing output are an error unless --overwrite is given. Under
+'torchrun --nproc-per-node N -m seqvec embed ...' each process embeds its share.
+
+example:
+  seqvec embed proteins.fasta.gz -o proteins.h5 --model seqvec --dtype float16
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("fasta", type=Path, help="input FASTA file (.gz is read transparently)")
+    p.add_argument("-o", "--output", type=Path, required=True, help="output HDF5 file (e.g. out.h5)")
+    model = p.add_argument_group("model")
+    model.add_argument("--model", metavar="NAME|DIR",
+                       help="registered model name (see 'seqvec models') or a directory with options.json and "
+                            "weights.hdf5 (default: the bundled model)")
+    model.add_argument("--options", type=Path, metavar="FILE", help="options.json of an allennlp model (with --weights)")
+    model.add_argument("--weights", type=Path, metavar="FILE", help="weights.hdf5 of an allennlp model (with --options)")
+    model.add_argument("--encoder", choices=ENCODER_CHOICES, default="lm",
+                       help="lm: the language model (default); onehot: 20 residues + X (21 dims); "
+                            "blosum62: BLOSUM62 rows (21 dims). Baselines allow --layers sum|all only")
+    model.add_argument("--carry-state", action="store_true",
+                       help="legacy allennlp behaviour: embed one protein at a time in file order, each starting "
+                            "from the LSTM state the previous one ended in (reproduces the SeqVec README recipe; "
+                            "results then depend on the order of the file). Default: every protein from a zero state")
+    out = p.add_argument_group("output")
+    out.add_argument("--per-residue", action=argparse.BooleanOptionalAction, default=True,
+                     help="store per-residue embeddings (default: on)")
+    out.add_argument("--per-protein", action=argparse.BooleanOptionalAction, default=True,
+                     help="store per-protein embeddings (default: on)")
+    out.add_argument("--layers", choices=LAYER_CHOICES, default="sum",
+                     help="sum: sum of the 3 layers [L, D] (SeqVec default); all: [3, L, D]; cnn, lstm1, lstm2: one "
+                          "layer [L, D]")
+    out.add_argument("--dtype", choices=DTYPE_CHOICES, default="float32",
+                     help="storage type; reductions are computed in float32 first (default: float32)")
+    out.add_argument("--compression", choices=COMPRESSION_CHOICES, default="gzip",
+                     help="HDF5 compression of every dataset (default: gzip)")
+    out.add_argument("--overwrite", action="store_true",
+                     help="replace an existing output or unfinished run made with other settings")
+    ids = p.add_argument_group("record ids")
+    ids.add_argument("--id-field", type=int, metavar="N",
+                     help="use field N (0-based; negative counts from the end) of the header split on --split-char "
+                          "(default: the first whitespace-separated word)")
+    ids.add_argument("--split-char", metavar="C",
+                     help="character to split headers on for --id-field (default: whitespace), e.g. '|' with "
+                          "--id-field 1 turns 'sp|P69905|HBA_HUMAN ...' into 'P69905'")
+    run_group = p.add_argument_group("resources")
+    run_group.add_argument("--max-residues", type=int, default=DEFAULT_MAX_RESIDUES, metavar="N",
+                           help=f"residue budget of one batch, padding included (default: {DEFAULT_MAX_RESIDUES}); "
+                                f"longer proteins are embedded alone. Memory grows with it")
+    run_group.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                           help="where the model runs (default: cpu); under torchrun cuda means cuda:LOCAL_RANK")
+    run_group.add_argument("--threads", type=int, metavar="N", help="CPU threads for torch (default: torch's choice)")
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from seqvec.embeddings.pipeline import embed_fasta
+
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    embed_fasta(
+        args.fasta, args.output, args.model, options_file=args.options, weights_file=args.weights,
+        device=args.device, overwrite=args.overwrite, progress=not args.quiet,
+        command=command_line(args),
+        per_residue=args.per_residue, per_protein=args.per_protein, layers=args.layers, dtype=args.dtype,
+        compression=args.compression, encoder=args.encoder, id_field=args.id_field, split_char=args.split_char,
+        carry_state=args.carry_state, max_residues=args.max_residues)
+    return 0
+
+
+def command_line(args: argparse.Namespace) -> str:
+    """The command with every option spelled out (recorded in the output file)."""
+    words = ["seqvec", "embed", str(args.fasta), "-o", str(args.output)]
+    for flag in ("model", "options", "weights", "encoder", "layers", "dtype", "compression", "id_field",
+                 "split_char", "max_residues", "device", "threads"):
+        value = getattr(args, flag)
+        if value is not None:
+            words += [f"--{flag.replace('_', '-')}", str(value)]
+    for flag in ("per_residue", "per_protein"):
+        words.append(f"--{'' if getattr(args, flag) else 'no-'}{flag.replace('_', '-')}")
+    words += [f"--{flag.replace('_', '-')}" for flag in ("carry_state", "overwrite") if getattr(args, flag)]
+    return shlex.join(words)

@@ -1,0 +1,76 @@
+"""Baseline encoders: one-hot and BLOSUM62 rows, with the language model's interface.
+
+They have ``embed_batch``, ``output_dim``, ``n_output_layers``, ``name`` and
+``weights_sha256`` like :class:`seqvec.lm.model.SeqVecLM`, so the embedding pipeline
+treats them alike (they have one output layer, hence only ``--layers sum|all``).
+
+Alphabet: the 20 standard residues in one-letter alphabetical order, then ``X``
+(:data:`ALPHABET`). One-hot maps every other letter (B, Z, J, U, O) to ``X``, so a
+protein's mean one-hot vector is its amino-acid composition (with an X share).
+BLOSUM62 gives each residue its row of Biopython's BLOSUM62 restricted to the columns of
+:data:`ALPHABET`; B and Z have rows of their own in that matrix, J, U and O do not and
+take X's row.
+"""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import torch
+from Bio.Align import substitution_matrices
+
+STANDARD = "ACDEFGHIKLMNPQRSTVWY"
+ALPHABET = STANDARD + "X"  # column order of both encodings
+
+
+class TableEncoder:
+    """Maps each residue letter to a fixed row of a table ``[n_rows, D]``.
+
+    ``rows`` maps upper-case letters to table rows; letters not in it use row ``X``.
+    """
+
+    n_output_layers = 1
+
+    def __init__(self, name: str, table: np.ndarray, rows: dict[str, int]):
+        self.name = name
+        self.table = torch.from_numpy(np.ascontiguousarray(table, dtype=np.float32))
+        lookup = np.full(256, rows["X"], dtype=np.int64)
+        for letter, row in rows.items():
+            lookup[ord(letter)] = row
+        self._lookup = torch.from_numpy(lookup)
+        digest = hashlib.sha256(name.encode() + b"\0" + self.table.numpy().tobytes() + lookup.tobytes())
+        self.weights_sha256 = digest.hexdigest()  # identity of the encoding, for HDF5 metadata
+
+    @property
+    def output_dim(self) -> int:
+        return self.table.shape[1]
+
+    def indices(self, sequence: str) -> torch.Tensor:
+        """Table rows of a sequence of upper-case letters, ``(L,)`` long."""
+        raw = np.frombuffer(sequence.encode("ascii"), dtype=np.uint8)
+        return self._lookup[torch.from_numpy(raw.astype(np.int64))]
+
+    def embed_batch(self, sequences: list[str]) -> list[torch.Tensor]:
+        """One float32 tensor ``(1, L, output_dim)`` per sequence."""
+        return [self.table[self.indices(s)][None] for s in sequences]
+
+    def embed(self, sequence: str) -> np.ndarray:
+        """Encoding of one protein, ``(1, L, output_dim)`` float32 numpy."""
+        return self.embed_batch([sequence])[0].numpy()
+
+
+def onehot_encoder() -> TableEncoder:
+    """One-hot over :data:`ALPHABET` (21 dims); non-standard letters count as X."""
+    rows = {letter: i for i, letter in enumerate(ALPHABET)}
+    return TableEncoder("onehot", np.eye(len(ALPHABET), dtype=np.float32), rows)
+
+
+def blosum62_encoder() -> TableEncoder:
+    """BLOSUM62 rows over the columns of :data:`ALPHABET` (21 dims)."""
+    matrix = substitution_matrices.load("BLOSUM62")
+    letters = [letter for letter in matrix.alphabet if letter.isalpha()]  # drops '*'
+    table = np.array([[matrix[a][b] for b in ALPHABET] for a in letters], dtype=np.float32)
+    return TableEncoder("blosum62", table, {letter: i for i, letter in enumerate(letters)})
+
+
+ENCODERS = {"onehot": onehot_encoder, "blosum62": blosum62_encoder}

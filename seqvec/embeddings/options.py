@@ -1,0 +1,64 @@
+"""The settings of an embedding run, validated once, and the choices the CLI offers.
+
+This module imports nothing heavy, so that ``seqvec embed --help`` can list the choices.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from seqvec.errors import SeqVecError
+
+LAYER_CHOICES = ("sum", "all", "cnn", "lstm1", "lstm2")  # names of seqvec.embeddings.reduce.VIEWS
+DTYPE_CHOICES = ("float32", "float16")
+COMPRESSION_CHOICES = ("gzip", "lzf", "none")
+ENCODER_CHOICES = ("lm", "onehot", "blosum62")  # lm = the language model; the rest: encoders.ENCODERS
+DEFAULT_MAX_RESIDUES = 4000  # padded residues per batch; a fair size for a CPU
+
+
+class EmbedOptionError(SeqVecError, ValueError):
+    """An embedding option is unknown or does not fit the model or the other options."""
+
+
+def _check_choice(name: str, value: object, choices: tuple) -> None:
+    if value not in choices:
+        raise EmbedOptionError(f"{name}={value!r} is not one of {', '.join(map(str, choices))}")
+
+
+@dataclass(frozen=True)
+class EmbedSettings:
+    """What to compute and how to store it.
+
+    Every field except ``max_residues`` (which changes only the speed) identifies the
+    content of an output file: a rerun with other values is an ``OutputMismatchError``.
+    """
+
+    per_residue: bool = True  # store per_residue/<key>
+    per_protein: bool = True  # store per_protein/<key>
+    layers: str = "sum"  # a LAYER_CHOICES view of the model's output layers
+    dtype: str = "float32"  # storage dtype (reductions are computed in float32)
+    compression: str = "gzip"  # HDF5 filter of every dataset
+    encoder: str = "lm"  # the language model or a baseline encoder
+    id_field: int | None = None  # header.split(split_char)[id_field]; both None: first word
+    split_char: str | None = None
+    carry_state: bool = False  # legacy allennlp mode: LSTM state carried in file order
+    max_residues: int = DEFAULT_MAX_RESIDUES  # residue budget of one batch (padded)
+
+    def __post_init__(self):
+        _check_choice("layers", self.layers, LAYER_CHOICES)
+        _check_choice("dtype", self.dtype, DTYPE_CHOICES)
+        _check_choice("compression", self.compression, COMPRESSION_CHOICES)
+        _check_choice("encoder", self.encoder, ENCODER_CHOICES)
+        if not (self.per_residue or self.per_protein):
+            raise EmbedOptionError("nothing to store: per-residue and per-protein output are both off")
+        if not isinstance(self.max_residues, int) or self.max_residues < 1:
+            raise EmbedOptionError(f"max_residues must be a positive integer, got {self.max_residues!r}")
+        if self.split_char == "":
+            raise EmbedOptionError("split_char must not be empty")
+        if self.carry_state and self.encoder != "lm":
+            raise EmbedOptionError(f"carry_state applies to the language model only, not encoder={self.encoder!r}")
+
+    def identity(self) -> dict:
+        """The fields that decide the content of the output (all but ``max_residues``)."""
+        d = asdict(self)
+        del d["max_residues"]
+        return d

@@ -1,0 +1,166 @@
+"""Crash-safe output: finished batches as part files, merged into the final file at the end.
+
+HDF5 itself is not crash-safe, so an unfinished run lives in a sidecar directory
+``<output>.partial/``:
+
+* ``manifest.json``: the fingerprint of the run (settings, model, input digest);
+* ``part-*.h5``: one per finished batch, written under a temporary name, flushed to disk
+  and renamed (``os.replace``), so a part either exists whole or not at all. Each holds
+  the batch's datasets in the final layout plus ``ids``, and in the carried-state mode
+  the LSTM state after its last record.
+
+A restarted run skips every record found in a part; when all are there, the parts are
+merged into ``<output>.tmp``, which is renamed to ``<output>`` (so the output only ever
+appears complete) and the sidecar is deleted.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import uuid
+from collections import OrderedDict
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from seqvec.embeddings.h5 import VIEWS, describe_mismatch, id_to_key, write_record
+from seqvec.errors import OutputMismatchError
+
+logger = logging.getLogger(__name__)
+
+_OPEN_PARTS = 64  # part files kept open while merging
+
+
+def fsync_path(path: Path) -> None:
+    """Flush a file's (or directory's) data to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def durable_replace(tmp: Path, final: Path) -> None:
+    """Rename ``tmp`` to ``final`` atomically, after flushing it, and flush the directory."""
+    fsync_path(tmp)
+    os.replace(tmp, final)
+    fsync_path(final.parent)
+
+
+class PartialRun:
+    """The sidecar directory of the run that writes ``output``."""
+
+    def __init__(self, output: Path):
+        self.output = output
+        self.dir = output.with_name(output.name + ".partial")
+        self.manifest_path = self.dir / "manifest.json"
+
+    def part_files(self) -> list[Path]:
+        return sorted(self.dir.glob("part-*.h5")) if self.dir.is_dir() else []
+
+    def check(self, fingerprint: dict) -> None:
+        """Raise OutputMismatchError if the sidecar belongs to a run with another fingerprint."""
+        if not self.dir.exists():
+            return
+        try:
+            found = json.loads(self.manifest_path.read_text())
+        except (OSError, ValueError):
+            if not self.part_files():
+                return  # killed between mkdir and the manifest: nothing to keep
+            raise OutputMismatchError(
+                f"{self.dir} holds parts of an unfinished run but no readable manifest; "
+                f"rerun with --overwrite to start afresh") from None
+        if found != fingerprint:
+            raise OutputMismatchError(
+                f"{self.dir} holds an unfinished run with other settings ({describe_mismatch(found, fingerprint)}); "
+                f"rerun it with its own settings to finish it, or use --overwrite to start afresh")
+
+    def create(self, fingerprint: dict) -> None:
+        """Make the directory and write the manifest (idempotent for the same fingerprint)."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if self.manifest_path.exists():
+            return
+        tmp = self.dir / f"manifest.{uuid.uuid4().hex}.tmp"
+        tmp.write_text(json.dumps(fingerprint, indent=1, sort_keys=True))
+        durable_replace(tmp, self.manifest_path)
+
+    def remove(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def scan(self) -> dict[str, Path]:
+        """``{record id: part file}`` of every record in a readable part (first part wins)."""
+        done: dict[str, Path] = {}
+        for part in self.part_files():
+            try:
+                with h5py.File(part, "r") as f:
+                    ids = [i.decode("utf-8") if isinstance(i, bytes) else i for i in f["ids"][()]]
+            except (OSError, KeyError) as err:
+                logger.warning("removing unreadable part %s (%s); its records will be embedded again", part, err)
+                part.unlink(missing_ok=True)
+                continue
+            for record_id in ids:
+                done.setdefault(record_id, part)
+        return done
+
+    def write_part(self, records: list[tuple[str, int, np.ndarray | None, np.ndarray | None]],
+                   dtype: str, compression: str, rank: int = 0,
+                   carry_state: list[np.ndarray] | None = None) -> Path:
+        """Store finished records ``(id, length, per_residue or None, per_protein or None)``."""
+        stem = f"part-r{rank}-{uuid.uuid4().hex[:16]}"
+        tmp, final = self.dir / f"{stem}.h5.tmp", self.dir / f"{stem}.h5"
+        with h5py.File(tmp, "w") as f:
+            for record_id, length, per_residue, per_protein in records:
+                for view, array in zip(VIEWS, (per_residue, per_protein)):
+                    if array is not None:
+                        write_record(f, view, record_id, array, length, dtype, compression)
+            f.create_dataset("ids", data=[r[0] for r in records], dtype=h5py.string_dtype())
+            if carry_state is not None:
+                for i, array in enumerate(carry_state):
+                    f.create_dataset(f"carry_state/{i}", data=array)
+        durable_replace(tmp, final)
+        return final
+
+    @staticmethod
+    def read_carry_state(part: Path) -> list[np.ndarray]:
+        """The LSTM state stored after the last record of a part (carried-state mode)."""
+        with h5py.File(part, "r") as f:
+            group = f["carry_state"]
+            return [group[str(i)][()] for i in range(len(group))]
+
+    def merge(self, order: list[str], root_attrs: dict) -> None:
+        """Join the parts into ``<output>.tmp`` in input order, then rename it to ``<output>``."""
+        done = self.scan()
+        missing = [record_id for record_id in order if record_id not in done]
+        if missing:
+            raise OutputMismatchError(f"cannot merge {self.dir}: {len(missing)} records missing, e.g. {missing[0]!r}")
+        tmp = self.output.with_name(self.output.name + ".tmp")
+        handles: OrderedDict[Path, h5py.File] = OrderedDict()
+        try:
+            with h5py.File(tmp, "w") as out:
+                out.attrs.update(root_attrs)
+                for record_id in order:
+                    source = self._open(handles, done[record_id])
+                    key = id_to_key(record_id)
+                    for view in VIEWS:
+                        if view in source:
+                            group = out[view] if view in out else out.create_group(view, track_order=True)
+                            source.copy(source[view][key], group, name=key)
+        finally:
+            for f in handles.values():
+                f.close()
+        durable_replace(tmp, self.output)
+        logger.info("wrote %s (%d records)", self.output, len(order))
+
+    @staticmethod
+    def _open(handles: OrderedDict, part: Path) -> h5py.File:
+        """An open part file from a small LRU cache."""
+        if part in handles:
+            handles.move_to_end(part)
+            return handles[part]
+        if len(handles) >= _OPEN_PARTS:
+            handles.popitem(last=False)[1].close()
+        handles[part] = h5py.File(part, "r")
+        return handles[part]
