@@ -9,13 +9,16 @@ Reading label files lives in :mod:`seqvec.classifiers.readers`.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
+from seqvec.classifiers.readers import LabelSet
 from seqvec.classifiers.tasks import IGNORE, TaskSpec
+from seqvec.errors import SeqVecError
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +112,8 @@ class TaskDataset:
         Without shuffling, proteins come longest first (little padding). With shuffling,
         proteins are shuffled, sorted by length within windows of 50 batches, and the
         batches shuffled. A batch always takes at least two proteins (batch norm needs
-        two in training), and a last lone protein joins the batch before it.
+        two in training): a last lone protein takes one from the batch before it, or joins
+        it if that batch has only two.
         """
         for indices in batch_indices([ex.length for ex in self.examples], batch_size, max_residues,
                                      shuffle=shuffle, rng=rng):
@@ -142,11 +146,100 @@ def batch_indices(lengths: list[int], batch_size: int, max_residues: int | None 
             batches.append(current)
             current, longest = [], int(lengths[i])
         current.append(i)
-    if current:
-        if len(current) == 1 and batches and batch_size > 1:
-            batches[-1].append(current[0])
+    if len(current) == 1 and batches and batch_size > 1:
+        # a lone last protein takes the shortest of the batch before (or joins it if that has two)
+        if len(batches[-1]) > 2:
+            current.insert(0, batches[-1].pop())
         else:
-            batches.append(current)
+            batches[-1].append(current.pop())
+    if current:
+        batches.append(current)
     if shuffle:
         batches = [batches[k] for k in rng.permutation(len(batches))]
     return batches
+
+
+def embedding_identity(path: str | os.PathLike) -> dict:
+    """What made an embedding file (encoder, model name and weight hash, layer view)."""
+    from seqvec.embeddings.h5 import read_h5_attrs
+
+    attrs = read_h5_attrs(path)
+    keys = ("encoder", "model", "model_sha256", "layers", "per_protein_reduction")
+    return {k: attrs[k] for k in keys if k in attrs}
+
+
+def load_inputs(path: str | os.PathLike, ids: list[str], input_level: str) -> dict[str, np.ndarray]:
+    """Per-protein ``[D]`` or per-residue ``[L, D]`` inputs of ``ids`` from an embedding file.
+
+    A file without per-protein vectors gives the mean over residues instead (the SeqVec
+    reduction). Per-residue arrays must be one layer view (``--layers sum`` or one layer).
+    """
+    from seqvec.embeddings.h5 import EmbeddingFileError, read_h5
+
+    if input_level == "protein":
+        try:
+            return read_h5(path, "per_protein", ids)
+        except EmbeddingFileError as err:
+            if "no per_protein" not in str(err):
+                raise
+            logger.info("%s has no per-protein view; using the mean of the per-residue embeddings", path)
+            return {i: a.mean(axis=0) for i, a in load_inputs(path, ids, "residue").items()}
+    arrays = read_h5(path, "per_residue", ids)
+    for rid, a in arrays.items():
+        if a.ndim != 2:
+            raise SeqVecError(f"{path}: per-residue embedding of {rid!r} has shape {a.shape}; heads take "
+                              "one [L, D] view per protein: embed with --layers sum (or one layer)")
+    return arrays
+
+
+def build_dataset(labels: LabelSet, embeddings: str | os.PathLike | dict[str, np.ndarray],
+                  tasks: dict[str, TaskSpec], input_level: str, ids: list[str] | None = None) -> TaskDataset:
+    """Join labels and embeddings for ``tasks``; proteins without any label for them are left out.
+
+    ``embeddings`` is an HDF5 path or an ``{id: array}`` dict; every labelled protein
+    must be in it, and per-residue embeddings must match the label length.
+    """
+    wanted = [rid for rid in (labels.ids if ids is None else ids)
+              if any(rid in labels.labels.get(t, {}) for t in tasks)]
+    skipped = (len(labels.ids) if ids is None else len(ids)) - len(wanted)
+    if skipped:
+        logger.info("%d proteins have no label for %s and are left out", skipped, ", ".join(tasks))
+    if not wanted:
+        raise SeqVecError(f"no protein has a label for {', '.join(tasks)} in {', '.join(labels.sources)}")
+    if isinstance(embeddings, dict):
+        missing = [rid for rid in wanted if rid not in embeddings]
+        if missing:
+            raise SeqVecError(f"{len(missing)} labelled proteins have no embedding, e.g. {missing[:5]}")
+        arrays = {rid: embeddings[rid] for rid in wanted}
+    else:
+        arrays = load_inputs(embeddings, wanted, input_level)
+    examples = []
+    for rid in wanted:
+        targets = {t: labels.labels[t][rid] for t in tasks if rid in labels.labels.get(t, {})}
+        for t, value in targets.items():
+            n = np.shape(value)[0] if tasks[t].level == "residue" else None
+            if n is not None and input_level == "residue" and n != arrays[rid].shape[0]:
+                raise SeqVecError(f"protein {rid!r}: {n} {t} labels but {arrays[rid].shape[0]} embedded residues")
+        examples.append(Example(rid, arrays[rid], targets))
+    return TaskDataset(examples, tasks, input_level)
+
+
+def split_ids(ids: list[str], strata: dict[str, object] | None = None, fraction: float = 0.1,
+              seed: int = 0) -> tuple[list[str], list[str]]:
+    """Seeded train/validation split, stratified by ``strata`` (id -> class; absent = own stratum).
+
+    Each stratum gives ``round(fraction * n)`` proteins to validation. The result does
+    not depend on the order of ``ids``.
+    """
+    if not 0 < fraction < 1:
+        raise SeqVecError(f"validation fraction must lie in (0, 1), got {fraction}")
+    strata = strata or {}
+    groups: dict[str, list[str]] = {}
+    for rid in sorted(set(ids)):
+        groups.setdefault(repr(strata.get(rid)), []).append(rid)
+    rng = np.random.default_rng(seed)
+    val: set[str] = set()
+    for key in sorted(groups):
+        members = groups[key]
+        val.update(members[k] for k in rng.permutation(len(members))[: int(round(fraction * len(members)))])
+    return [i for i in ids if i not in val], [i for i in ids if i in val]

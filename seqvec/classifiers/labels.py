@@ -1,0 +1,176 @@
+"""Label files for the CLI: format detection, reading several files, merging.
+
+``seqvec train/evaluate/compare --labels FILE`` accept the native files of the benchmark
+sets (see :mod:`seqvec.classifiers.readers` for the formats); the format is detected
+from the file, or given with ``--label-format``. Several files are merged by record id:
+the DeepLoc training pool is ``--labels deeploc_our_val_set.fasta --labels
+deeploc_valid_6000.fasta --labels deeploc_labels_q2.json`` (the JSON adds the membrane
+labels that the numeric headers lack).
+"""
+from __future__ import annotations
+
+import csv
+import gzip
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from seqvec.classifiers.readers import (FLIP_FILES, FORMATS, READERS, LabelFormatError, LabelSet,
+                                        chezod_companion)
+from seqvec.classifiers.tasks import IGNORE
+
+logger = logging.getLogger(__name__)
+
+
+def _first_line(path: Path) -> str:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt") as handle:
+        for line in handle:
+            if line.strip():
+                return line.strip()
+    raise LabelFormatError(f"{path}: file is empty")
+
+
+def detect_format(path: str | os.PathLike) -> str:
+    """The label format of a file or folder (one of ``readers.FORMATS``)."""
+    path = Path(path)
+    if path.is_dir():
+        if all((path / name).is_file() for name in FLIP_FILES):
+            return "flip"
+        raise LabelFormatError(f"{path} is a folder but not a FLIP split ({', '.join(FLIP_FILES)})")
+    if not path.is_file():
+        raise LabelFormatError(f"label file {path} does not exist")
+    if path.suffix == ".json":
+        return "deeploc-json"
+    line = _first_line(path)
+    if line.startswith(">"):
+        if path.name in FLIP_FILES and all((path.parent / n).is_file() for n in FLIP_FILES):
+            return "flip"
+        tokens = line[1:].split()
+        if len(tokens) > 1 and tokens[1][-2:] in ("-M", "-S", "-U"):
+            return "deeploc"
+        if len(tokens) == 2 and tokens[1].isdigit():
+            return "deeploc-numeric"
+        if chezod_companion(path).is_file():
+            return "chezod"
+        raise LabelFormatError(f"{path}: FASTA without labels in its headers (first: {line[:60]!r}); "
+                               f"label formats: {', '.join(FORMATS)}")
+    header = [h.strip() for h in next(csv.reader([line]))]
+    if header[:4] == ["input", "dssp3", "dssp8", "disorder"]:
+        return "netsurfp-csv"
+    if header[:3] == ["seq", "sst3", "sst8"]:
+        return "tape-csv"
+    first = line.partition(":")
+    if first[1] and first[2][:1] == "\t":
+        return "chezod"
+    raise LabelFormatError(f"{path}: cannot tell the label format (first line {line[:60]!r}); "
+                           f"give --label-format, one of {', '.join(FORMATS)}")
+
+
+def read_label_file(path: str | os.PathLike, fmt: str | None = None) -> LabelSet:
+    """Read one label file (format detected unless given)."""
+    path = Path(path)
+    fmt = fmt or detect_format(path)
+    if fmt not in READERS:
+        raise LabelFormatError(f"unknown label format {fmt!r}; choose from {', '.join(FORMATS)}")
+    if not path.exists():
+        raise LabelFormatError(f"label file {path} does not exist")
+    labels = READERS[fmt](path)
+    counts = ", ".join(f"{task} {len(v)}" for task, v in labels.labels.items())
+    logger.info("%s (%s): %d proteins; labels: %s", path, fmt, len(labels.sequences), counts)
+    return labels
+
+
+def _same(a, b) -> bool:
+    return np.array_equal(np.asarray(a), np.asarray(b))
+
+
+def merge_label_sets(sets: list[LabelSet]) -> LabelSet:
+    """Union by record id. A record in several files must agree in sequence and labels.
+
+    The proteins are those of the files that define proteins (FASTA/CSV); label-only
+    files (JSON) add labels to those. Without any defining file, all ids are kept.
+    """
+    if len(sets) == 1:
+        return sets[0]
+    merged = LabelSet()
+    defining = [s for s in sets if s.defines_proteins] or sets
+    for s in defining:
+        for rid, seq in s.sequences.items():
+            known = merged.sequences.get(rid, "")
+            if known and seq and known != seq:
+                raise LabelFormatError(f"record {rid!r} has different sequences in {', '.join(merged.sources)} "
+                                       f"and {', '.join(s.sources)}")
+            merged.sequences[rid] = known or seq
+    for s in sets:
+        merged.sources.extend(s.sources)
+        for task, values in s.labels.items():
+            target = merged.labels.setdefault(task, {})
+            for rid, value in values.items():
+                if rid not in merged.sequences:
+                    continue
+                if rid in target and not _same(target[rid], value):
+                    raise LabelFormatError(f"record {rid!r} has conflicting {task} labels in {', '.join(s.sources)}")
+                target[rid] = value
+        for rid, part in s.partition.items():
+            if rid in merged.sequences:
+                merged.partition[rid] = part
+    return merged
+
+
+def read_labels(paths: list[str | os.PathLike], fmt: str | None = None) -> LabelSet:
+    """Read and merge label files (``fmt`` applies to all of them when given)."""
+    if not paths:
+        raise LabelFormatError("no label file given")
+    return merge_label_sets([read_label_file(p, fmt) for p in paths])
+
+
+def write_fasta(labels: LabelSet, path: str | os.PathLike, ids: list[str] | None = None) -> Path:
+    """Write the sequences of a label set (for embedding); every record needs its sequence."""
+    ids = labels.ids if ids is None else ids
+    missing = [rid for rid in ids if not labels.sequences.get(rid)]
+    if missing:
+        raise LabelFormatError(f"{len(missing)} records have no sequence in the label files "
+                               f"(e.g. {missing[:3]}); embed them from a FASTA file instead")
+    path = Path(path)
+    with open(path, "w") as handle:
+        for rid in ids:
+            handle.write(f">{rid}\n{labels.sequences[rid]}\n")
+    return path
+
+
+def attach_by_sequence(base: LabelSet, extra: LabelSet) -> LabelSet:
+    """Add ``extra``'s records to ``base``, joining records with identical sequences.
+
+    For a record of ``extra`` whose sequence is in ``base``, its labels for tasks the
+    ``base`` record lacks are attached to the ``base`` id; residues that ``base`` marks as
+    unresolved (``disorder`` class 1, the NetSurfP definition) are then not scored, since
+    a file without a resolved mask labels them as coil. Other records are added under
+    their own ids. This is how the 8-state labels of the TAPE file (no mask) join the
+    FLIP training set (1,571 shared sequences) without counting a protein twice.
+    """
+    by_sequence = {seq: rid for rid, seq in base.sequences.items() if seq}
+    merged = LabelSet(dict(base.sequences), {t: dict(v) for t, v in base.labels.items()}, dict(base.partition),
+                      base.sources + extra.sources)
+    joined = added = 0
+    for rid, seq in extra.sequences.items():
+        target = by_sequence.get(seq)
+        if target is None:
+            added += 1
+            merged.sequences[rid] = seq
+            if rid in extra.partition:
+                merged.partition[rid] = extra.partition[rid]
+        else:
+            joined += 1
+        unresolved = base.labels.get("disorder", {}).get(target) if target else None
+        for task, values in extra.labels.items():
+            if rid not in values or (target and target in base.labels.get(task, {})):
+                continue
+            value = values[rid]
+            if target and unresolved is not None and np.ndim(value):
+                value = np.where(np.asarray(unresolved) == 1, IGNORE, value)
+            merged.labels.setdefault(task, {})[target or rid] = value
+    logger.info("joined %d records by identical sequence, added %d new ones", joined, added)
+    return merged
