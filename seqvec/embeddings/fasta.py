@@ -53,6 +53,8 @@ def parse_id(header: str, id_field: int | None = None, split_char: str | None = 
     ``id_field`` None means 0; negative fields count from the end).
     Raises FastaFormatError if the header has no such field or the id is empty.
     """
+    if not header.strip():
+        raise FastaFormatError("empty header: no record id")
     if id_field is None and split_char is None:
         fields = header.split(None, 1)
     else:

@@ -175,7 +175,7 @@ def embed_fasta(fasta: str | os.PathLike, output: str | os.PathLike, model: Any 
     device : ``"cpu"`` or ``"cuda"`` (``cuda:<LOCAL_RANK>`` under torchrun).
     overwrite : recompute even if ``output`` or an unfinished run of other settings exists.
     progress : show a progress bar (residues) on stderr.
-    command : the command line recorded in the file (default: this process's argv).
+    command : the command line recorded in the file (default: this call, spelled out).
     **options : the fields of :class:`~seqvec.embeddings.options.EmbedSettings`
         (``per_residue``, ``per_protein``, ``layers``, ``dtype``, ``compression``, ``encoder``,
         ``id_field``, ``split_char``, ``carry_state``, ``max_residues``).
@@ -219,8 +219,11 @@ def embed_fasta(fasta: str | os.PathLike, output: str | os.PathLike, model: Any 
             run(loaded, sequences, settings, view, partial, done, progress=progress, **extra)
         world.barrier()
         if world.is_main:
-            attrs = root_attributes(settings, view, spec.name, fingerprint, len(sequences),
-                                    command or " ".join(sys.argv))
+            if command is None:
+                args = [repr(str(fasta)), repr(str(output)), f"model={spec.name!r}",
+                        *(f"{k}={v!r}" for k, v in options.items())]
+                command = f"embed_fasta({', '.join(args)})"
+            attrs = root_attributes(settings, view, spec.name, fingerprint, len(sequences), command)
             partial.merge(list(sequences), attrs)
             partial.remove()
     finally:
