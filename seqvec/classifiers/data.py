@@ -228,8 +228,9 @@ def split_ids(ids: list[str], strata: dict[str, object] | None = None, fraction:
               seed: int = 0) -> tuple[list[str], list[str]]:
     """Seeded train/validation split, stratified by ``strata`` (id -> class; absent = own stratum).
 
-    Each stratum gives ``round(fraction * n)`` proteins to validation. The result does
-    not depend on the order of ``ids``.
+    ``round(fraction * n)`` proteins go to validation, shared among the strata in
+    proportion to their sizes (largest remainders get the leftover places). The result
+    does not depend on the order of ``ids``.
     """
     if not 0 < fraction < 1:
         raise SeqVecError(f"validation fraction must lie in (0, 1), got {fraction}")
@@ -237,9 +238,16 @@ def split_ids(ids: list[str], strata: dict[str, object] | None = None, fraction:
     groups: dict[str, list[str]] = {}
     for rid in sorted(set(ids)):
         groups.setdefault(repr(strata.get(rid)), []).append(rid)
+    keys = sorted(groups)
     rng = np.random.default_rng(seed)
+    quota = np.array([fraction * len(groups[k]) for k in keys])
+    take = np.floor(quota).astype(int)
+    leftover = int(round(fraction * sum(len(g) for g in groups.values()))) - int(take.sum())
+    tie_break = rng.random(len(keys))
+    for i in sorted(range(len(keys)), key=lambda i: (-(quota[i] - take[i]), tie_break[i]))[:max(leftover, 0)]:
+        take[i] += 1
     val: set[str] = set()
-    for key in sorted(groups):
+    for key, n in zip(keys, take):
         members = groups[key]
-        val.update(members[k] for k in rng.permutation(len(members))[: int(round(fraction * len(members)))])
+        val.update(members[k] for k in rng.permutation(len(members))[:n])
     return [i for i in ids if i not in val], [i for i in ids if i in val]

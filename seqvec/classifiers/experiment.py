@@ -50,11 +50,12 @@ def validation_ids(labels: LabelSet, tasks: dict[str, TaskSpec], fraction: float
                    seed: int) -> tuple[list[str], list[str]]:
     """(train ids, validation ids) from one label set.
 
-    ``fraction`` given: a seeded split stratified by the first per-protein task's class.
+    Only proteins with a label for one of ``tasks`` take part. ``fraction`` given: a
+    seeded split stratified by the first per-protein task's class.
     Otherwise the validation partition the files mark (FLIP ``VALIDATION=True``) if any,
     else a 10% split. Proteins a file marks as ``test`` are never used for training.
     """
-    ids = labels.ids
+    ids = [i for i in labels.ids if any(i in labels.labels.get(t, {}) for t in tasks)]
     test = [i for i in ids if labels.partition.get(i) == "test"]
     if test:
         logger.warning("%d proteins are marked 'test' in the training label files; they are left out "

@@ -121,10 +121,21 @@ def merge_label_sets(sets: list[LabelSet]) -> LabelSet:
 
 
 def read_labels(paths: list[str | os.PathLike], fmt: str | None = None) -> LabelSet:
-    """Read and merge label files (``fmt`` applies to all of them when given)."""
+    """Read and merge label files (``fmt`` applies to all of them when given).
+
+    Files with record ids are merged by id (:func:`merge_label_sets`); files without
+    (the CSV formats) then join them by identical sequence (:func:`attach_by_sequence`),
+    so a TAPE row that repeats a FLIP protein adds its labels to that protein instead of
+    counting it twice.
+    """
     if not paths:
         raise LabelFormatError("no label file given")
-    return merge_label_sets([read_label_file(p, fmt) for p in paths])
+    sets = [read_label_file(p, fmt) for p in paths]
+    with_ids = [s for s in sets if s.native_ids]
+    merged = merge_label_sets(with_ids) if with_ids else None
+    for extra in (s for s in sets if not s.native_ids):
+        merged = extra if merged is None else attach_by_sequence(merged, extra)
+    return merged
 
 
 def write_fasta(labels: LabelSet, path: str | os.PathLike, ids: list[str] | None = None) -> Path:
@@ -153,7 +164,7 @@ def attach_by_sequence(base: LabelSet, extra: LabelSet) -> LabelSet:
     """
     by_sequence = {seq: rid for rid, seq in base.sequences.items() if seq}
     merged = LabelSet(dict(base.sequences), {t: dict(v) for t, v in base.labels.items()}, dict(base.partition),
-                      base.sources + extra.sources)
+                      base.sources + extra.sources, base.defines_proteins, base.native_ids)
     joined = added = 0
     for rid, seq in extra.sequences.items():
         target = by_sequence.get(seq)

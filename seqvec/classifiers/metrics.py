@@ -18,6 +18,8 @@ matrices (tested equal).
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, matthews_corrcoef
 
@@ -100,8 +102,11 @@ def score_task(spec: TaskSpec, targets: list, probabilities: list[np.ndarray], *
     counts = np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(n_bootstrap)])  # (draws, P)
     drawn = np.einsum("bp,pij->bij", counts.astype(np.float64), per_protein)  # (draws, K, K)
     accuracy_name = spec.metric if spec.metric.startswith("Q") else "accuracy"
+    with warnings.catch_warnings():  # one class only: sklearn warns, and MCC is 0 as documented
+        warnings.simplefilter("ignore", UserWarning)
+        mcc = matthews_corrcoef(y_true, y_pred)
     metrics = {accuracy_name: _value(accuracy_score(y_true, y_pred), _accuracy(drawn)),
-               "MCC": _value(matthews_corrcoef(y_true, y_pred), mcc_from_confusion(drawn))}
+               "MCC": _value(mcc, mcc_from_confusion(drawn))}
     if spec.level == "residue":
         protein_acc = _accuracy(per_protein)  # (P,)
         boot = (counts * protein_acc).sum(1) / counts.sum(1)

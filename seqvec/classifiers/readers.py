@@ -75,6 +75,7 @@ class LabelSet:
     partition: dict[str, str] = field(default_factory=dict)  # id -> train / validation / test, where marked
     sources: list[str] = field(default_factory=list)
     defines_proteins: bool = True  # False: only adds labels to proteins of other files (JSON)
+    native_ids: bool = True  # False: ids were made up here (CSV files), so records join others by sequence
 
     @property
     def ids(self) -> list[str]:
@@ -177,7 +178,7 @@ def read_deeploc_json(path: Path) -> LabelSet:
 
 def read_netsurfp_csv(path: Path) -> LabelSet:
     """NetSurfP-2.0 / ProtTrans CSV (``CB513_HHblits.csv``): ss3, ss8, disorder."""
-    out = LabelSet(labels={"ss3": {}, "ss8": {}, "disorder": {}}, sources=[str(path)])
+    out = LabelSet(labels={"ss3": {}, "ss8": {}, "disorder": {}}, sources=[str(path)], native_ids=False)
     with _open_text(path) as handle:
         rows = csv.reader(handle, skipinitialspace=True)
         header = [h.strip() for h in next(rows)]
@@ -229,7 +230,7 @@ def read_flip(path: Path) -> LabelSet:
 
 def read_tape_csv(path: Path) -> LabelSet:
     """TAPE secondary-structure CSV ``seq,sst3,sst8``: ss3 and ss8 at every residue."""
-    out = LabelSet(labels={"ss3": {}, "ss8": {}}, sources=[str(path)])
+    out = LabelSet(labels={"ss3": {}, "ss8": {}}, sources=[str(path)], native_ids=False)
     with _open_text(path) as handle:
         for n, row in enumerate(csv.DictReader(handle), start=1):
             rid = f"{Path(path).stem}_{n}"

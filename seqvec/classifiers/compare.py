@@ -1,0 +1,183 @@
+"""Encoders x heads x tasks: train, test, and report (behind ``seqvec compare``).
+
+For each encoder the training, validation and test proteins are embedded once into
+``OUT/embeddings/<encoder>/{train,val,test}.h5``; for each head one multi-output head is
+trained on all requested tasks of its output level (``OUT/heads/<encoder>-<head>/``, a
+normal head directory) and scored on the test proteins. A finished head directory with
+the same training settings is reused, so an interrupted comparison resumes. Results go
+to ``OUT/compare.json`` (every metric), ``OUT/compare.md`` (headline metrics with 95%
+bootstrap intervals) and ``OUT/compare.png`` (bars with the intervals).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from seqvec.classifiers.checkpoint import CONFIG_FILE, HeadCheckpoint, load_head
+from seqvec.classifiers.evaluate import evaluate_head
+from seqvec.classifiers.experiment import datasets, ensure_embeddings, file_identity, train_head
+from seqvec.classifiers.heads import head_class
+from seqvec.classifiers.readers import LabelSet
+from seqvec.classifiers.tasks import TaskSpec
+from seqvec.classifiers.train import FitConfig
+
+logger = logging.getLogger(__name__)
+
+BASELINES = ("onehot", "blosum62")
+
+
+def _reusable(run_dir: Path, config: FitConfig, tasks: dict[str, TaskSpec], sources: list[str]) -> HeadCheckpoint | None:
+    """A finished head in ``run_dir`` trained with these settings, else None."""
+    if not (run_dir / CONFIG_FILE).is_file():
+        return None
+    checkpoint = load_head(run_dir)
+    training = checkpoint.training
+    if training.get("fit") == asdict(config) and list(checkpoint.tasks) == list(tasks) \
+            and training.get("labels") == sources:
+        logger.info("reusing the finished head in %s", run_dir)
+        return checkpoint
+    return None
+
+
+def run_comparison(train: LabelSet, test: LabelSet, tasks: dict[str, TaskSpec], out_dir: str | os.PathLike, *,
+                   encoders: list[str], heads: list[str], config: FitConfig = FitConfig(), model=None,
+                   val: LabelSet | None = None, val_fraction: float | None = None,
+                   hparams: dict[str, dict] | None = None, n_bootstrap: int = 1000, dtype: str = "float32",
+                   progress: bool = False) -> dict:
+    """Train and score every (encoder, head) pair on the tasks the head can predict; write the reports."""
+    out_dir = Path(out_dir)
+    runs = []
+    for encoder in encoders:
+        where = out_dir / "embeddings" / encoder
+        embed = dict(encoder=encoder, model=model if encoder == "lm" else None, dtype=dtype, progress=progress)
+        train_h5 = ensure_embeddings(train, where / "train.h5", **embed)
+        test_h5 = ensure_embeddings(test, where / "test.h5", **embed)
+        val_h5 = ensure_embeddings(val, where / "val.h5", **embed) if val is not None else None
+        identity = file_identity(train_h5)
+        for head in heads:
+            cls = head_class(head)
+            head_tasks = {t: s for t, s in tasks.items() if s.level == cls.output_level and train.labels.get(t)}
+            if not head_tasks:
+                logger.info("head %s predicts per-%s outputs; no requested task fits", head, cls.output_level)
+                continue
+            run_dir = out_dir / "heads" / f"{encoder}-{head}"
+            start = time.perf_counter()
+            checkpoint = _reusable(run_dir, config, head_tasks, train.sources)
+            if checkpoint is None:
+                train_set, val_set = datasets(train, train_h5, head_tasks, cls.input_level, val_labels=val,
+                                              val_embeddings=val_h5, val_fraction=val_fraction, seed=config.seed)
+                checkpoint, _ = train_head(head, head_tasks, train_set, val_set, run_dir, config=config,
+                                           hparams=(hparams or {}).get(head), embeddings=identity,
+                                           info={"labels": train.sources}, progress=progress)
+            report = evaluate_head(checkpoint, test, test_h5, identity=file_identity(test_h5),
+                                   n_bootstrap=n_bootstrap, seed=config.seed)
+            runs.append({"encoder": encoder, "model": identity.get("model", encoder), "head": head,
+                         "head_dir": str(run_dir), "best_epoch": checkpoint.training.get("best_epoch"),
+                         "n_train": checkpoint.training.get("n_train"), "n_val": checkpoint.training.get("n_val"),
+                         "seconds": round(time.perf_counter() - start, 1), "tasks": report["tasks"]})
+    results = {"tasks": {t: {"metric": s.metric, "level": s.level} for t, s in tasks.items()},
+               "train": train.sources, "test": test.sources, "fit": asdict(config), "runs": runs}
+    write_reports(results, out_dir)
+    return results
+
+
+def cell(run: dict, task: str, spec: dict) -> tuple[float, float, float] | None:
+    """(value, low, high) of a run's headline metric for a task, accuracies in percent."""
+    result = run["tasks"].get(task)
+    if not result or spec["metric"] not in result["metrics"]:
+        return None
+    m = result["metrics"][spec["metric"]]
+    scale = 1.0 if spec["metric"] == "MCC" else 100.0
+    return m["value"] * scale, m["ci95"][0] * scale, m["ci95"][1] * scale
+
+
+def format_cell(values: tuple[float, float, float] | None, metric: str) -> str:
+    if values is None:
+        return "–"
+    digits = 3 if metric == "MCC" else 1
+    v, lo, hi = values
+    return f"{v:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+
+
+def markdown_table(results: dict) -> str:
+    """Headline metric per task (columns) and run (rows), with 95% intervals."""
+    tasks = results["tasks"]
+    header = ["encoder", "head", *(f"{t} {s['metric']}" for t, s in tasks.items())]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for run in results["runs"]:
+        cells = [format_cell(cell(run, t, s), s["metric"]) for t, s in tasks.items()]
+        lines.append(f"| {run['model']} | {run['head']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def verdicts(results: dict, lm_encoder: str = "lm") -> list[str]:
+    """Per task and head: does the language model beat every baseline with non-overlapping 95% CIs?"""
+    lines = []
+    for task, spec in results["tasks"].items():
+        by_head: dict[str, dict[str, tuple]] = {}
+        for run in results["runs"]:
+            values = cell(run, task, spec)
+            if values is not None:
+                by_head.setdefault(run["head"], {})[run["encoder"]] = (run["model"], values)
+        for head, found in by_head.items():  # encoder -> (model name, (value, low, high))
+            baselines = {e: found[e] for e in BASELINES if e in found}
+            if lm_encoder not in found or not baselines:
+                continue
+            name, (v, lo, _) = found[lm_encoder]
+            best_name, best = max(baselines.values(), key=lambda entry: entry[1][0])
+            metric = spec["metric"]
+            if lo > max(values[2] for _, values in baselines.values()):
+                word = "beats every baseline (95% CIs do not overlap)"
+            elif v > best[0]:
+                word = f"is ahead of {best_name}, but the 95% CIs overlap: not a clear win"
+            else:
+                word = f"does NOT beat {best_name}"
+            lines.append(f"{task} {metric} ({head}): {name} {format_cell(found[lm_encoder][1], metric)} {word} "
+                         f"(best baseline {best_name}: {format_cell(best, metric)}).")
+    return lines
+
+
+def plot(results: dict, path: str | os.PathLike) -> Path:
+    """Bar chart per task: headline metric of each run with its 95% interval."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = [t for t, s in results["tasks"].items() if any(cell(r, t, s) for r in results["runs"])]
+    fig, axes = plt.subplots(1, max(len(tasks), 1), figsize=(3.2 * max(len(tasks), 1), 3.6), squeeze=False)
+    colors = {}
+    for ax, task in zip(axes[0], tasks):
+        spec = results["tasks"][task]
+        rows = [(r, cell(r, task, spec)) for r in results["runs"] if cell(r, task, spec)]
+        for i, (run, (v, lo, hi)) in enumerate(rows):
+            color = colors.setdefault(run["model"], f"C{len(colors)}")
+            ax.bar(i, v, color=color, yerr=[[v - lo], [hi - v]], capsize=3)
+        ax.set_xticks(range(len(rows)), [f"{r['model']} {r['head']}" for r, _ in rows], fontsize=7,
+                      rotation=35, ha="right")
+        ax.set_title(f"{task} ({spec['metric']})", fontsize=9)
+        ax.set_ylabel("MCC" if spec["metric"] == "MCC" else f"{spec['metric']} (%)", fontsize=8)
+    fig.suptitle("test set, 95% bootstrap intervals over proteins", fontsize=9)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def write_reports(results: dict, out_dir: str | os.PathLike) -> list[Path]:
+    """compare.json, compare.md and compare.png in ``out_dir``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "compare.json").write_text(json.dumps(results, indent=1) + "\n")
+    text = ["# seqvec compare", "", f"train: {', '.join(results['train'])}  ",
+            f"test: {', '.join(results['test'])}", "", markdown_table(results), ""]
+    notes = verdicts(results)
+    if notes:
+        text += ["Language model vs baselines:", "", *(f"- {n}" for n in notes), ""]
+    (out_dir / "compare.md").write_text("\n".join(text))
+    return [out_dir / "compare.json", out_dir / "compare.md", plot(results, out_dir / "compare.png")]

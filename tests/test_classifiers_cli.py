@@ -1,0 +1,144 @@
+"""seqvec train / evaluate / predict / compare, in-process, on small real slices."""
+import csv
+import json
+
+import pytest
+import torch
+
+from seqvec.classifiers.tasks import TASKS
+from seqvec.cli.main import main
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def tasks_dir(data_dir):
+    return data_dir / "tasks"
+
+
+@pytest.fixture(scope="module")
+def onehot_heads(tasks_dir, tmp_path_factory):
+    """A localization+membrane FNN and an ss3/ss8/disorder CNN trained on one-hot encodings."""
+    root = tmp_path_factory.mktemp("onehot_heads")
+    heads = root / "heads"
+    assert main(["train", "-q", "--task", "localization,membrane", "--embeddings", str(root / "pool.h5"),
+                 "--encoder", "onehot", "--labels", str(tasks_dir / "deeploc_pool_small.fasta"),
+                 "--labels", str(tasks_dir / "deeploc_numeric_small.fasta"),
+                 "--labels", str(tasks_dir / "deeploc_labels_q2_small.json"),
+                 "-o", str(heads / "protein"), "--epochs", "3", "--val-fraction", "0.2"]) == 0
+    assert main(["train", "-q", "--task", "ss3,ss8,disorder", "--embeddings", str(root / "ss.h5"),
+                 "--encoder", "onehot", "--labels", str(tasks_dir / "flip_small"),
+                 "--labels", str(tasks_dir / "tape_small.csv"), "-o", str(heads / "residue"), "--epochs", "3"]) == 0
+    return root
+
+
+def test_train_writes_a_self_describing_head(onehot_heads):
+    config = json.loads((onehot_heads / "heads" / "protein" / "config.json").read_text())
+    assert config["head"] == "fnn" and list(config["tasks"]) == ["localization", "membrane"]
+    assert config["input_dim"] == 21 and config["embeddings"]["encoder"] == "onehot"
+    assert config["training"]["n_train"] + config["training"]["n_val"] == 47  # 49 records, 2 without any label
+    assert config["training"]["n_val"] == 9  # 20% split
+    residue = json.loads((onehot_heads / "heads" / "residue" / "config.json").read_text())
+    assert residue["head"] == "cnn" and residue["training"]["n_val"] == 4  # FLIP VALIDATION=True records
+    assert residue["training"]["n_train"] == 11 + 5  # 3 TAPE rows join FLIP proteins, 5 are new
+    history = list(csv.DictReader(open(onehot_heads / "heads" / "residue" / "history.csv")))
+    assert len(history) == 3 and "val_accuracy_ss3" in history[0]
+
+
+def test_evaluate_prints_and_writes_metrics_with_intervals(onehot_heads, tasks_dir, tmp_path, capsys):
+    out = tmp_path / "m.json"
+    assert main(["evaluate", "-q", "--head", str(onehot_heads / "heads" / "residue"),
+                 "--embeddings", str(tmp_path / "cb.h5"), "--labels", str(tasks_dir / "CB513_small.csv"),
+                 "-o", str(out), "--bootstrap", "200"]) == 0
+    printed = capsys.readouterr().out
+    assert "Q3" in printed and "Q8" in printed and "MCC" in printed
+    report = json.loads(out.read_text())
+    assert report["embeddings"]["encoder"] == "onehot"  # the head's encoder was used to embed CB513
+    ss3 = report["tasks"]["ss3"]
+    assert ss3["n_proteins"] == 20 and ss3["n_scored"] == 1367  # resolved and inside the CB513 mask
+    lo, hi = ss3["metrics"]["Q3"]["ci95"]
+    assert lo <= ss3["metrics"]["Q3"]["value"] <= hi
+    assert report["tasks"]["disorder"]["n_scored"] == 1393  # every residue
+
+
+def test_evaluate_refuses_embeddings_of_another_encoder(onehot_heads, tasks_dir, tmp_path, capsys):
+    code = main(["evaluate", "--head", str(onehot_heads / "heads" / "protein"), "--embeddings",
+                 str(tmp_path / "b.h5"), "--encoder", "blosum62",
+                 "--labels", str(tasks_dir / "deeploc_test_small.fasta")])
+    assert code == 2
+    assert "trained on embeddings from onehot" in capsys.readouterr().err
+
+
+def test_predict_json_and_tsv(onehot_heads, data_dir, tmp_path):
+    fasta = data_dir / "test.fasta"
+    from seqvec.embeddings.fasta import read_fasta
+    sequences = read_fasta(fasta)
+    out = tmp_path / "p.json"
+    assert main(["predict", "-q", str(fasta), "-o", str(out), "--heads", str(onehot_heads / "heads")]) == 0
+    predictions = json.loads(out.read_text())
+    assert list(predictions) == list(sequences)
+    for rid, p in predictions.items():
+        n = len(sequences[rid])
+        assert p["location"] in TASKS["localization"].classes
+        assert sum(p["location_probabilities"].values()) == pytest.approx(1.0, abs=1e-3)
+        assert p["membrane"] in ("membrane", "soluble") and 0 <= p["membrane_probability"] <= 1
+        assert (p["membrane"] == "membrane") == (p["membrane_probability"] > 0.5)
+        assert len(p["ss3"]) == len(p["ss8"]) == len(p["disorder"]) == n
+        assert set(p["ss3"]) <= set("HEC") and set(p["ss8"]) <= set("HGIEBTSC")
+    tsv = tmp_path / "p.tsv"
+    assert main(["predict", "-q", str(fasta), "-o", str(tsv), "--heads", str(onehot_heads / "heads")]) == 0
+    proteins = list(csv.DictReader(open(tsv), delimiter="\t"))
+    residues = list(csv.DictReader(open(tmp_path / "p.residues.tsv"), delimiter="\t"))
+    assert [r["id"] for r in proteins] == list(sequences)
+    assert len(residues) == sum(map(len, sequences.values()))
+    assert {"location:Nucleus", "membrane_probability"} <= set(proteins[0])
+    first = residues[0]
+    assert first["position"] == "1" and first["residue"] == sequences[first["id"]][0]
+    assert first["ss3"] == predictions[first["id"]]["ss3"][0]
+
+
+def test_predict_with_language_model_heads(tiny_model_dir, tasks_dir, data_dir, tmp_path, capsys):
+    head = tmp_path / "lm_heads" / "residue"
+    assert main(["train", "-q", "--task", "ss3,disorder", "--embeddings", str(tmp_path / "cb.h5"),
+                 "--model", str(tiny_model_dir), "--labels", str(tasks_dir / "CB513_small.csv"),
+                 "-o", str(head), "--epochs", "2"]) == 0
+    config = json.loads((head / "config.json").read_text())
+    assert config["embeddings"]["encoder"] == "lm" and len(config["embeddings"]["model_sha256"]) == 64
+    out = tmp_path / "p.json"
+    assert main(["predict", "-q", str(data_dir / "test.fasta"), "-o", str(out), "--heads", str(head),
+                 "--model", str(tiny_model_dir)]) == 0
+    assert all(set(p) == {"length", "ss3", "disorder"} for p in json.loads(out.read_text()).values())
+    assert main(["predict", "-q", str(data_dir / "test.fasta"), "-o", str(out), "--heads", str(head),
+                 "--model", "/nonexistent/model"]) == 2
+
+
+def test_bad_labels_are_named(tmp_path, data_dir, capsys):
+    code = main(["train", "--task", "ss3", "--embeddings", str(tmp_path / "e.h5"),
+                 "--labels", str(data_dir / "test.fasta"), "-o", str(tmp_path / "h")])
+    assert code == 2 and "FASTA without labels" in capsys.readouterr().err
+
+
+def test_compare_writes_table_json_plot_and_resumes(tasks_dir, tmp_path, capsys):
+    args = ["compare", "-q", "--encoders", "onehot,blosum62", "--heads", "fnn,cnn",
+            "--tasks", "localization,ss3,disorder", "--train", str(tasks_dir / "deeploc_pool_small.fasta"),
+            "--train", str(tasks_dir / "flip_small"), "--test", str(tasks_dir / "deeploc_test_small.fasta"),
+            "--test", str(tasks_dir / "CB513_small.csv"), "-o", str(tmp_path / "cmp"), "--epochs", "2",
+            "--bootstrap", "50"]
+    assert main(args) == 0
+    results = json.loads((tmp_path / "cmp" / "compare.json").read_text())
+    runs = {(r["encoder"], r["head"]): r for r in results["runs"]}
+    assert set(runs) == {("onehot", "fnn"), ("onehot", "cnn"), ("blosum62", "fnn"), ("blosum62", "cnn")}
+    assert set(runs["onehot", "fnn"]["tasks"]) == {"localization"}
+    assert set(runs["blosum62", "cnn"]["tasks"]) == {"ss3", "disorder"}
+    table = (tmp_path / "cmp" / "compare.md").read_text()
+    assert "| onehot | fnn |" in table and "localization Q10" in table and "disorder MCC" in table
+    assert (tmp_path / "cmp" / "compare.png").read_bytes()[:4] == b"\x89PNG"
+    assert main(args) == 0  # a second run reuses embeddings and heads: identical numbers
+    again = json.loads((tmp_path / "cmp" / "compare.json").read_text())
+    assert [r["tasks"] for r in again["runs"]] == [r["tasks"] for r in results["runs"]]
