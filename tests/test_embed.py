@@ -11,6 +11,14 @@ from seqvec.embeddings.pipeline import embed_fasta, embed_sequences
 from seqvec.errors import InvalidSequenceError, ModelNotFoundError, OutputMismatchError
 
 
+@pytest.fixture(autouse=True)
+def seqvec_logs_to_caplog(monkeypatch):
+    """Let caplog see seqvec's records even if a CLI test configured the logger before."""
+    logger = logging.getLogger("seqvec")
+    monkeypatch.setattr(logger, "handlers", [])
+    monkeypatch.setattr(logger, "propagate", True)
+
+
 def assert_matches_reference(ours, reference, atol=1e-4):
     """Per-residue [3, L, D] and per-protein [D] of every reference record within atol."""
     for view in ("per_residue", "per_protein"):

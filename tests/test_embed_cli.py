@@ -1,7 +1,9 @@
 """`seqvec embed` and `seqvec export` through the CLI entry point."""
 import csv
+import logging
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +13,22 @@ from seqvec.cli.main import main
 from seqvec.embeddings.h5 import read_h5, read_h5_attrs
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+@contextmanager
+def seqvec_logger_restored():
+    """main() points the 'seqvec' logger at the current stderr; give later tests the logger back."""
+    logger = logging.getLogger("seqvec")
+    saved = logger.handlers[:], logger.propagate, logger.level
+    yield
+    logger.handlers[:], logger.propagate = saved[0], saved[1]
+    logger.setLevel(saved[2])
+
+
+@pytest.fixture(autouse=True)
+def restore_seqvec_logger():
+    with seqvec_logger_restored():
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -23,9 +41,15 @@ def short_fasta(tmp_path_factory, data_dir):
 
 @pytest.fixture(scope="module")
 def embedded(tmp_path_factory, short_fasta, tiny_model_dir):
+    import torch
+
     out = tmp_path_factory.mktemp("cli") / "out.h5"
-    assert main(["embed", str(short_fasta), "-o", str(out), "--model", str(tiny_model_dir), "-q", "--threads", "1",
-                 "--split-char", "|", "--id-field", "-1", "--layers", "all"]) == 0
+    threads = torch.get_num_threads()
+    with seqvec_logger_restored():
+        code = main(["embed", str(short_fasta), "-o", str(out), "--model", str(tiny_model_dir), "-q", "--threads", "1",
+                     "--split-char", "|", "--id-field", "-1", "--layers", "all"])
+    assert code == 0 and torch.get_num_threads() == 1  # --threads
+    torch.set_num_threads(threads)
     return out
 
 

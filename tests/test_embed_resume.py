@@ -1,4 +1,5 @@
 """Nothing lost: interrupted runs (up to SIGKILL) finish on rerun, equal to uninterrupted ones."""
+import logging
 import os
 import random
 import re
@@ -18,6 +19,14 @@ from seqvec.embeddings.pipeline import embed_fasta
 from seqvec.errors import OutputMismatchError
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def seqvec_logs_to_caplog(monkeypatch):
+    """Let caplog see seqvec's records even if a CLI test configured the logger before."""
+    logger = logging.getLogger("seqvec")
+    monkeypatch.setattr(logger, "handlers", [])
+    monkeypatch.setattr(logger, "propagate", True)
 
 
 class Crash(Exception):
@@ -78,7 +87,7 @@ def test_interrupted_run_finishes_equal(tmp_path, fasta, tiny_model, monkeypatch
     assert read_h5_attrs(out)["n_records"] == 30
 
 
-def test_crash_during_merge_and_cleanup(tmp_path, fasta, tiny_model, monkeypatch, caplog):
+def test_crash_during_merge_and_cleanup(tmp_path, fasta, tiny_model, monkeypatch):
     out = tmp_path / "out.h5"
     with monkeypatch.context() as m:
         m.setattr(PartialRun, "merge", lambda self, *a: (_ for _ in ()).throw(Crash()))

@@ -8,6 +8,14 @@ from seqvec.embeddings.fasta import normalize_sequences, parse_id, read_fasta, s
 from seqvec.errors import DuplicateIdError, FastaFormatError, InvalidSequenceError
 
 
+@pytest.fixture(autouse=True)
+def seqvec_logs_to_caplog(monkeypatch):
+    """Let caplog see seqvec's records even if a CLI test configured the logger before."""
+    logger = logging.getLogger("seqvec")
+    monkeypatch.setattr(logger, "handlers", [])
+    monkeypatch.setattr(logger, "propagate", True)
+
+
 def write(tmp_path, text, name="in.fasta"):
     path = tmp_path / name
     path.write_text(text)

@@ -31,6 +31,13 @@ example:
 """
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("fasta", type=Path, help="input FASTA file (.gz is read transparently)")
     p.add_argument("-o", "--output", type=Path, required=True, help="output HDF5 file (e.g. out.h5)")
@@ -69,12 +76,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                      help="character to split headers on for --id-field (default: whitespace), e.g. '|' with "
                           "--id-field 1 turns 'sp|P69905|HBA_HUMAN ...' into 'P69905'")
     run_group = p.add_argument_group("resources")
-    run_group.add_argument("--max-residues", type=int, default=DEFAULT_MAX_RESIDUES, metavar="N",
+    run_group.add_argument("--max-residues", type=_positive_int, default=DEFAULT_MAX_RESIDUES, metavar="N",
                            help=f"residue budget of one batch, padding included (default: {DEFAULT_MAX_RESIDUES}); "
                                 f"longer proteins are embedded alone. Memory grows with it")
     run_group.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                            help="where the model runs (default: cpu); under torchrun cuda means cuda:LOCAL_RANK")
-    run_group.add_argument("--threads", type=int, metavar="N", help="CPU threads for torch (default: torch's choice)")
+    run_group.add_argument("--threads", type=_positive_int, metavar="N", help="CPU threads for torch (default: torch's choice)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -20,7 +20,6 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from seqvec import __version__
 from seqvec.embeddings.batching import assign_to_ranks, make_batches, make_sequential_chunks
 from seqvec.embeddings.distributed import World
 from seqvec.embeddings.encoders import ENCODERS
@@ -161,6 +160,28 @@ def _settings(options: dict) -> EmbedSettings:
     return EmbedSettings(**options)
 
 
+def _claim_output(output: Path, partial: PartialRun, fingerprint: dict, overwrite: bool, world: World) -> bool:
+    """Check ``output`` and its sidecar against this run; True if the job is already done.
+
+    Every rank checks (they see the same files, so all raise or none); rank 0 then clears
+    what --overwrite replaces and creates the sidecar.
+    """
+    if not overwrite and existing_output_matches(output, fingerprint):
+        if world.is_main:
+            partial.remove()  # left over if a run was killed right after its final rename
+        logger.info("%s is complete with the same model, input and settings; nothing to do", output)
+        return True
+    if not overwrite:
+        partial.check(fingerprint)
+    if world.is_main:
+        if overwrite:
+            output.unlink(missing_ok=True)
+            partial.remove()
+        output.parent.mkdir(parents=True, exist_ok=True)
+        partial.create(fingerprint)
+    return False
+
+
 def embed_fasta(fasta: str | os.PathLike, output: str | os.PathLike, model: Any = None, *,
                 options_file: str | os.PathLike | None = None, weights_file: str | os.PathLike | None = None,
                 device: str = "cpu", overwrite: bool = False, progress: bool = False,
@@ -172,7 +193,8 @@ def embed_fasta(fasta: str | os.PathLike, output: str | os.PathLike, model: Any 
     fasta, output : input FASTA and output ``.h5`` paths.
     model : a loaded model (``SeqVecLM``), a registered name or a model directory; None:
         the bundled default. ``options_file``/``weights_file`` name the two files directly.
-    device : ``"cpu"`` or ``"cuda"`` (``cuda:<LOCAL_RANK>`` under torchrun).
+    device : ``"cpu"`` or ``"cuda"`` (``cuda:<LOCAL_RANK>`` under torchrun) for a model
+        loaded here; a model object is used where it is.
     overwrite : recompute even if ``output`` or an unfinished run of other settings exists.
     progress : show a progress bar (residues) on stderr.
     command : the command line recorded in the file (default: this call, spelled out).
@@ -197,26 +219,16 @@ def embed_fasta(fasta: str | os.PathLike, output: str | os.PathLike, model: Any 
     partial = PartialRun(output)
     joined = world.start()
     try:
-        if not overwrite and existing_output_matches(output, fingerprint):
-            if world.is_main:
-                partial.remove()  # left over if a run was killed right after its final rename
-            logger.info("%s is complete with the same model, input and settings; nothing to do", output)
+        if _claim_output(output, partial, fingerprint, overwrite, world):
             return output
-        if not overwrite:
-            partial.check(fingerprint)
-        if world.is_main:
-            if overwrite:
-                output.unlink(missing_ok=True)
-                partial.remove()
-            output.parent.mkdir(parents=True, exist_ok=True)
-            partial.create(fingerprint)
         world.barrier()
         done = partial.scan()
         if any(i not in done for i in sequences):
             loaded = spec.load()
-            run = _run_carried if settings.carry_state else _run_batched
-            extra = {} if settings.carry_state else {"world": world}
-            run(loaded, sequences, settings, view, partial, done, progress=progress, **extra)
+            if settings.carry_state:
+                _run_carried(loaded, sequences, settings, view, partial, done, progress)
+            else:
+                _run_batched(loaded, sequences, settings, view, partial, done, world, progress)
         world.barrier()
         if world.is_main:
             if command is None:
