@@ -10,9 +10,10 @@ It is the head ``"convlstm"`` of :mod:`seqvec.classifiers.heads`:
    ``kernel_sizes`` ((1, 3, 5, 9, 15, 21) as in DeepLoc), ReLU, concatenated; then a second
    convolution (``conv2_filters`` filters of width 3), ReLU. Padding positions are zeroed
    before every convolution, so a protein's result does not depend on its batch.
-3. **Bidirectional LSTM** (``lstm_hidden`` units per direction) over the real residues only
-   (packed sequences: the backward direction starts at the protein's last residue, not at
-   the padding).
+3. **Bidirectional LSTM** (``lstm_hidden`` units per direction) over the real residues only:
+   the backward direction reads each protein reversed within its own length, so it starts
+   at the protein's last residue, not at the padding. (Two plain LSTMs rather than packed
+   sequences: on CPU, the backward pass of a packed LSTM grows with the square of the length.)
 4. **Attention** over positions: ``e_t = v^T tanh(W h_t + b)``, ``a = softmax(e)`` over the
    real residues (padding gets exactly zero weight), ``c = sum_t a_t h_t``. This is the
    single-step feed-forward alignment of Sønderby et al.'s attention LSTM; DeepLoc refined
@@ -48,7 +49,6 @@ from collections.abc import Mapping, Sequence
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from seqvec.classifiers.base import Head
 
@@ -83,6 +83,13 @@ def terminal_index(mask: torch.Tensor, max_length: int) -> tuple[torch.Tensor, t
     index = torch.where(col >= head, col + jump, col)
     kept_mask = col < lengths.clamp(max=max_length)[:, None]
     return index, kept_mask
+
+
+def _reversal_index(mask: torch.Tensor) -> torch.Tensor:
+    """``[B, L]`` index that reverses each row's real positions and leaves its padding in place."""
+    col = torch.arange(mask.shape[1], device=mask.device)[None, :]          # (1, L)
+    lengths = mask.sum(1, keepdim=True)                                     # (B, 1)
+    return torch.where(col < lengths, lengths - 1 - col, col)
 
 
 def _kernel_sizes(value: str | Sequence[int]) -> list[int]:
@@ -134,7 +141,8 @@ class ConvLSTMHead(Head):
         self.input_dropout = float(input_dropout)
         self.convs = nn.ModuleList(nn.Conv1d(self.input_dim, n_filters, k, padding=k // 2) for k in sizes)
         self.conv2 = nn.Conv1d(n_filters * len(sizes), conv2_filters, conv2_kernel, padding=conv2_kernel // 2)
-        self.lstm = nn.LSTM(conv2_filters, lstm_hidden, batch_first=True, bidirectional=True)
+        self.lstm_forward = nn.LSTM(conv2_filters, lstm_hidden, batch_first=True)
+        self.lstm_backward = nn.LSTM(conv2_filters, lstm_hidden, batch_first=True)
         self.align = nn.Linear(2 * lstm_hidden, attention_hidden)
         self.align_v = nn.Linear(attention_hidden, 1, bias=False)
         self.dense = nn.Linear(2 * lstm_hidden, dense_hidden)
@@ -183,9 +191,11 @@ class ConvLSTMHead(Head):
         h = self._first_layer(xk.transpose(1, 2), kept)                      # (B, F1, L')
         h = torch.relu(self.conv2(h)) * kept[:, None, :]                     # (B, F2, L')
         h = self.dropout(h.transpose(1, 2))                                  # (B, L', F2)
-        # packed: the backward LSTM starts at each protein's last residue, not at its padding
-        packed = pack_padded_sequence(h, kept.sum(1).cpu(), batch_first=True, enforce_sorted=False)
-        out, _ = pad_packed_sequence(self.lstm(packed)[0], batch_first=True, total_length=h.shape[1])  # (B, L', 2H)
+        # padding comes after each protein, so it never reaches a real position's output
+        flip = _reversal_index(kept)[..., None]                              # (B, L', 1)
+        backward = self.lstm_backward(h.gather(1, flip.expand_as(h)))[0]     # (B, L', H), reversed order
+        backward = backward.gather(1, flip.expand_as(backward))              # (B, L', H)
+        out = torch.cat([self.lstm_forward(h)[0], backward], dim=-1)        # (B, L', 2H)
         scores = self.align_v(torch.tanh(self.align(out))).squeeze(-1)       # (B, L')
         alpha = torch.softmax(scores.masked_fill(~kept, torch.finfo(scores.dtype).min), dim=1) * kept
         context = torch.einsum("bl,bld->bd", alpha, out)                     # (B, 2H)
