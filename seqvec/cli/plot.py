@@ -31,6 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     kinds = parser.add_subparsers(dest="kind", metavar="<kind>", required=True)
     output = argparse.ArgumentParser(add_help=False)
     output.add_argument("-o", "--output", type=Path, required=True, help="image file (.png or .svg)")
+    output.add_argument("--dpi", type=int, default=150, help="resolution of PNG output (default 150)")
 
     p = kinds.add_parser("attention", parents=[output], help="attention weights along proteins")
     p.add_argument("--head", type=Path, required=True, help="head directory (a convlstm head)")
@@ -98,7 +99,7 @@ def _attention(args):
         true = {i: d[key] for i, d in deeploc_header_labels(args.fasta).items() if key in d}
     classes = checkpoint.tasks[args.task].classes
     tracks = attention_tracks(checkpoint.head, {i: embeddings[i] for i in ids}, chosen, classes, args.task, true)
-    plot_attention(tracks, args.output, max_length=checkpoint.head.hparams.get("max_length"))
+    plot_attention(tracks, args.output, max_length=checkpoint.head.hparams.get("max_length"), dpi=args.dpi)
 
 
 def _filters(args):
@@ -128,7 +129,7 @@ def _filters(args):
         activation = np.asarray(sums) / max(count, 1)
     filters = filter_scores(checkpoint.head, table, "activation" if args.fasta else "weight_norm", activation)
     plot_filters(filters, ALPHABET, args.output, style=args.style, top=args.top,
-                 order_label="mean activation" if args.fasta else "weight norm", engine=args.engine)
+                 order_label="mean activation" if args.fasta else "weight norm", engine=args.engine, dpi=args.dpi)
 
 
 def _projection(args):
@@ -139,7 +140,7 @@ def _projection(args):
     x, ids, values = load_projection_inputs(args.embeddings, labels)
     methods = args.methods.split(",") if args.methods else None
     plot_projection(x, values, args.output, methods, title=f"{args.embeddings.name}: {len(ids)} proteins",
-                    label_name=column, seed=args.seed)
+                    label_name=column, seed=args.seed, dpi=args.dpi)
 
 
 def _confusion(args):
@@ -159,19 +160,23 @@ def _confusion(args):
         panels = [(args.column, counts, classes)]
     else:
         raise SeqVecError("give an evaluation JSON, or --predictions and --labels")
-    plot_confusion(panels, args.output)
+    plot_confusion(panels, args.output, dpi=args.dpi)
 
 
 def _curves(args):
     from seqvec.viz.curves import plot_curves, read_history
 
-    plot_curves(read_history(args.log), args.output, title=str(args.log))
+    plot_curves(read_history(args.log), args.output, title=str(args.log), dpi=args.dpi)
 
 
 def run(args: argparse.Namespace) -> int:
     from seqvec.viz.common import check_output
 
+    from seqvec.errors import SeqVecError
+
     check_output(args.output)  # fail on a bad suffix before any work
+    if args.dpi < 10:
+        raise SeqVecError(f"--dpi must be at least 10, got {args.dpi}")
     {"attention": _attention, "filters": _filters, "projection": _projection,
      "confusion": _confusion, "curves": _curves}[args.kind](args)
     print(f"wrote {args.output}")

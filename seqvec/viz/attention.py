@@ -72,7 +72,7 @@ def _title(track: AttentionTrack) -> tuple[str, str]:
 
 
 def plot_attention(tracks: Sequence[AttentionTrack], path: str | os.PathLike,
-                   max_length: int | None = None) -> Path:
+                   max_length: int | None = None, dpi: int = 150) -> Path:
     """One panel per protein: attention weight against residue position.
 
     ``max_length`` (the head's) shades the middle of longer proteins, which the head skips.
@@ -110,4 +110,4 @@ def plot_attention(tracks: Sequence[AttentionTrack], path: str | os.PathLike,
         ax.spines[["top", "right"]].set_visible(False)
     axes[-1, 0].set_xlabel("residue position")
     fig.tight_layout()
-    return save_figure(fig, path)
+    return save_figure(fig, path, dpi)

@@ -61,7 +61,8 @@ def read_confusions(path: str | os.PathLike, task: str | None = None) -> list[tu
     return result
 
 
-def plot_confusion(panels: Sequence[tuple[str, np.ndarray, list[str]]], path: str | os.PathLike) -> Path:
+def plot_confusion(panels: Sequence[tuple[str, np.ndarray, list[str]]], path: str | os.PathLike,
+                   dpi: int = 150) -> Path:
     """One heatmap per ``(title, counts [K, K], classes)``: each row divided by its true-class count.
 
     Cells show the row share; the tick labels carry the class sizes.
@@ -91,4 +92,4 @@ def plot_confusion(panels: Sequence[tuple[str, np.ndarray, list[str]]], path: st
         ax.set_title(f"{title}: accuracy {accuracy:.3f}, n = {int(counts.sum())}", fontsize=10)
         fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="share of the true class")
     fig.tight_layout()
-    return save_figure(fig, path)
+    return save_figure(fig, path, dpi)

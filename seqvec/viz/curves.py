@@ -32,7 +32,8 @@ def read_history(path: str | os.PathLike) -> list[dict[str, float]]:
     return history
 
 
-def plot_curves(history: list[dict[str, float]], path: str | os.PathLike, title: str = "") -> Path:
+def plot_curves(history: list[dict[str, float]], path: str | os.PathLike, title: str = "",
+                dpi: int = 150) -> Path:
     """Losses (left) and validation metrics (right) per epoch; the best validation epoch is marked."""
     check_output(path)
     plt = pyplot()
@@ -65,4 +66,4 @@ def plot_curves(history: list[dict[str, float]], path: str | os.PathLike, title:
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    return save_figure(fig, path)
+    return save_figure(fig, path, dpi)

@@ -126,7 +126,7 @@ def draw_logo(ax, scores: np.ndarray, alphabet: str, engine: str = "auto") -> No
 
 def plot_filters(filters: Sequence[FilterScores], alphabet: str, path: str | os.PathLike,
                  style: str = "both", top: int = 8, order_label: str = "weight norm",
-                 engine: str = "auto") -> Path:
+                 engine: str = "auto", dpi: int = 150) -> Path:
     """The ``top`` filters as logos and/or heatmaps (``style``: logo, heatmap, both), best first."""
     check_output(path)
     if style not in ("logo", "heatmap", "both"):
@@ -166,4 +166,4 @@ def plot_filters(filters: Sequence[FilterScores], alphabet: str, path: str | os.
     fig.suptitle(f"First-layer filters: residue scores, ranked by {order_label}; x = offset from the centre",
                  fontsize=10)
     fig.tight_layout()
-    return save_figure(fig, path)
+    return save_figure(fig, path, dpi)

@@ -56,7 +56,7 @@ def project(x: np.ndarray, method: str, seed: int = 0) -> np.ndarray:
 
 def plot_projection(x: np.ndarray, labels: Sequence[str], path: str | os.PathLike,
                     methods: Sequence[str] | None = None, title: str = "", label_name: str = "label",
-                    seed: int = 0) -> Path:
+                    seed: int = 0, dpi: int = 150) -> Path:
     """One panel per method, points coloured by ``labels`` (largest classes first in the legend)."""
     check_output(path)
     methods = list(methods or available_methods())
@@ -82,7 +82,7 @@ def plot_projection(x: np.ndarray, labels: Sequence[str], path: str | os.PathLik
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    return save_figure(fig, path)
+    return save_figure(fig, path, dpi)
 
 
 def load_projection_inputs(h5_path: str | os.PathLike, labels: dict[str, str]) -> tuple[np.ndarray, list[str], list[str]]:
