@@ -39,7 +39,6 @@ import csv
 import gzip
 import json
 import logging
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
