@@ -57,6 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--column", help="label column: location/membrane for FASTA, a header name for CSV/TSV")
     p.add_argument("--methods", default=None, help="comma-separated: pca,tsne,umap (default: all available)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--title", help="figure title (default: file name and protein count)")
 
     p = kinds.add_parser("confusion", parents=[output], help="normalised confusion matrix")
     p.add_argument("evaluation", type=Path, nargs="?", help="JSON from 'seqvec evaluate -o'")
@@ -68,6 +69,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     p = kinds.add_parser("curves", parents=[output], help="loss and accuracy per epoch")
     p.add_argument("log", type=Path, help="run or head directory (history.json), or a history .json/.csv")
+    p.add_argument("--title", help="figure title (default: the log's path)")
 
 
 def _attention(args):
@@ -139,7 +141,8 @@ def _projection(args):
     labels, column = read_labels(args.labels, args.column)
     x, ids, values = load_projection_inputs(args.embeddings, labels)
     methods = args.methods.split(",") if args.methods else None
-    plot_projection(x, values, args.output, methods, title=f"{args.embeddings.name}: {len(ids)} proteins",
+    title = args.title or f"{args.embeddings.name}: {len(ids)} proteins"
+    plot_projection(x, values, args.output, methods, title=title,
                     label_name=column, seed=args.seed, dpi=args.dpi)
 
 
@@ -166,7 +169,7 @@ def _confusion(args):
 def _curves(args):
     from seqvec.viz.curves import plot_curves, read_history
 
-    plot_curves(read_history(args.log), args.output, title=str(args.log), dpi=args.dpi)
+    plot_curves(read_history(args.log), args.output, title=args.title or str(args.log), dpi=args.dpi)
 
 
 def run(args: argparse.Namespace) -> int:
