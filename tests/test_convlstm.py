@@ -158,3 +158,20 @@ def test_registered_as_convlstm_head():
     head = build_head("convlstm", 6, OUTPUTS, **SMALL)
     assert isinstance(head, ConvLSTMHead) and head_name(head) == "convlstm"
     assert head.input_level == "residue" and head.output_level == "protein"
+
+
+def test_compare_runs_the_convlstm_head(tmp_path):
+    import json
+    from pathlib import Path
+
+    from seqvec.cli.main import main
+
+    tasks = Path(__file__).resolve().parent / "data" / "tasks"
+    options = [f"convlstm:{k}={v}" for k, v in {**SMALL, "kernel_sizes": "[1,3]"}.items()]
+    assert main(["compare", "-q", "--encoders", "onehot", "--heads", "convlstm", "--tasks", "localization,membrane",
+                 "--train", str(tasks / "deeploc_pool_small.fasta"), "--test", str(tasks / "deeploc_test_small.fasta"),
+                 *(a for o in options for a in ("--head-option", o)), "--epochs", "1", "--bootstrap", "20",
+                 "-o", str(tmp_path / "cmp")]) == 0
+    runs = json.loads((tmp_path / "cmp" / "compare.json").read_text())["runs"]
+    assert [(r["encoder"], r["head"]) for r in runs] == [("onehot", "convlstm")]
+    assert set(runs[0]["tasks"]) == {"localization", "membrane"}
