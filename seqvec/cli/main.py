@@ -68,15 +68,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time (tests swap it between calls)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
 def configure_logging(verbose: int, quiet: bool) -> None:
     level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s" if verbose < 2 else
                                            "%(asctime)s %(name)s %(levelname)s: %(message)s"))
-    root = logging.getLogger("seqvec")
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    root.propagate = False
+    package_logger = logging.getLogger("seqvec")
+    package_logger.handlers[:] = [handler]
+    package_logger.setLevel(level)
 
 
 def main(argv: list[str] | None = None) -> int:

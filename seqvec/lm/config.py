@@ -144,6 +144,26 @@ class SeqVecConfig:
         return cls(**d)
 
 
+@dataclass(frozen=True)
+class TrainSettings:
+    """Optimisation and data settings of a run (stored in the checkpoint)."""
+
+    epochs: int = 3  # passes over the training windows
+    window: int = 256  # tokens per training window
+    max_tokens: int = 8192  # padded tokens per global batch
+    lr: float = 2e-3  # peak learning rate (Adam), linear warm-up then cosine decay
+    warmup_steps: int = 200
+    weight_decay: float = 0.0
+    dropout: float = 0.1
+    clip_norm: float = 10.0  # gradient norm clipping (bilm-tf's all_clip_norm_val)
+    val_fraction: float = 0.02  # held-out sequences for validation
+    val_every: int = 0  # validate every N steps as well as after each epoch (0: epochs only)
+    checkpoint_every: int = 50  # steps between checkpoints
+    log_every: int = 10  # steps per training-loss row in log.csv
+    max_steps: int = 0  # stop after this many optimizer steps in total (0: no limit)
+    seed: int = 0
+
+
 def _json_number(x: float) -> int | float:
     return int(x) if float(x).is_integer() else x
 

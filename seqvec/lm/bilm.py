@@ -1,0 +1,107 @@
+"""The language-model objective: a trainable biLM with a softmax over residues.
+
+Two LSTM implementations, one maths: with clipping off (clip 0) the stack uses
+``torch.nn.LSTM`` with ``proj_size`` (fused C++ time loop), one module per direction
+and layer, since ELMo never mixes directions between layers; with clipping on it uses
+seqvec's own :class:`~seqvec.lm.bilstm.BiLSTMStack`. :meth:`BiLM.to_seqvec_lm` maps
+either onto the inference model exactly (gate order, summed biases, TF's forget +1).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from seqvec.lm.bilstm import BiLSTMStack, reverse_padded
+from seqvec.lm.char_cnn import CharCNN
+from seqvec.lm.config import SeqVecConfig
+from seqvec.lm.corpus import TYPE_TO_VOCAB, VOCAB
+from seqvec.lm.model import SeqVecLM
+
+# torch.nn.LSTM packs gates i, f, g, o; bilm-tf packs i, j(=g), f, o
+_TORCH_TO_TF = [0, 2, 1, 3]
+
+
+class FastBiLSTM(nn.Module):
+    """Unclipped ELMo BiLSTM on ``torch.nn.LSTM`` modules (training speed)."""
+
+    def __init__(self, config: SeqVecConfig):
+        super().__init__()
+        p, d = config.projection_dim, config.lstm_dim
+        self.directions = nn.ModuleList(
+            nn.ModuleList(nn.LSTM(p, d, proj_size=p, batch_first=True) for _ in range(config.n_layers))
+            for _ in range(2))
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> list[torch.Tensor]:
+        """x ``(B, T, P)`` left-aligned -> per-layer ``(B, T, 2P)`` outputs, skip connections added."""
+        halves = []
+        for d, layers in enumerate(self.directions):
+            inp = x if d == 0 else reverse_padded(x, lengths)
+            outs = []
+            for li, lstm in enumerate(layers):
+                # no PackedSequence: padding sits after every sequence's end (the backward
+                # input is reversed within each length), so it never reaches a valid output;
+                # and packed input makes the native backward quadratic in time
+                out, _ = lstm(inp)
+                if li > 0:
+                    out = out + inp
+                outs.append(out)
+                inp = out
+            halves.append(outs if d == 0 else [reverse_padded(o, lengths) for o in outs])
+        return [torch.cat([f, b], dim=2) for f, b in zip(*halves)]
+
+    def export_to(self, stack: BiLSTMStack) -> None:
+        """Copy these weights into an inference stack, mapping gates and biases exactly."""
+        with torch.no_grad():
+            for lstms, targets in zip(self.directions, stack.directions):
+                for lstm, target in zip(lstms, targets):
+                    def tf(w: torch.Tensor) -> torch.Tensor:
+                        return torch.cat([w.chunk(4, dim=0)[i] for i in _TORCH_TO_TF], dim=0)
+                    target.input_weight.copy_(tf(lstm.weight_ih_l0).T)
+                    target.recurrent_weight.copy_(tf(lstm.weight_hh_l0).T)
+                    target.bias.copy_(tf(lstm.bias_ih_l0 + lstm.bias_hh_l0) - target.forget_offset)
+                    target.projection_weight.copy_(lstm.weight_hr_l0.T)
+
+
+class BiLM(nn.Module):
+    """Token encoder + BiLSTM + a softmax over :data:`VOCAB` shared by both directions."""
+
+    def __init__(self, config: SeqVecConfig, dropout: float = 0.1):
+        super().__init__()
+        self.config = config
+        self.char_cnn = CharCNN(config)
+        clipped = bool(config.cell_clip or config.proj_clip)
+        self.lstm = (BiLSTMStack(config.projection_dim, config.lstm_dim, config.projection_dim,
+                                 config.n_layers, config.cell_clip, config.proj_clip)
+                     if clipped else FastBiLSTM(config))
+        self.dropout = nn.Dropout(dropout)
+        self.softmax = nn.Linear(config.projection_dim, len(VOCAB))
+        self.register_buffer("type_to_vocab", TYPE_TO_VOCAB.clone(), persistent=False)
+
+    def forward(self, types: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Summed cross-entropy of both directions, ``(2,)``: [forward, backward] (nats).
+
+        types ``(B, T)`` left-aligned token types; lengths ``(B,)``. Forward position t
+        predicts token t+1, backward position t predicts token t-1, within each window.
+        """
+        x = self.dropout(self.char_cnn.token_table()[types])  # (B, T, P)
+        out = self.lstm(x, lengths)
+        top = out[-1] if isinstance(self.lstm, FastBiLSTM) else out[0][-1]
+        top = self.dropout(top)
+        p = self.config.projection_dim
+        targets = self.type_to_vocab[types]  # (B, T)
+        valid = torch.arange(types.shape[1], device=types.device)[None, :] < lengths[:, None]
+        pair = valid[:, 1:] & valid[:, :-1]  # (B, T-1): both ends of a (t, t+1) pair exist
+        fwd = F.cross_entropy(self.softmax(top[:, :-1, :p][pair]), targets[:, 1:][pair], reduction="sum")
+        bwd = F.cross_entropy(self.softmax(top[:, 1:, p:][pair]), targets[:, :-1][pair], reduction="sum")
+        return torch.stack([fwd, bwd])
+
+    def to_seqvec_lm(self) -> SeqVecLM:
+        """The inference model with these weights (exportable as allennlp files)."""
+        model = SeqVecLM(self.config)
+        model.char_cnn.load_state_dict(self.char_cnn.state_dict())
+        if isinstance(self.lstm, FastBiLSTM):
+            self.lstm.export_to(model.lstm)
+        else:
+            model.lstm.load_state_dict(self.lstm.state_dict())
+        return model.eval()

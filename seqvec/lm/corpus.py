@@ -1,0 +1,135 @@
+"""Training corpus for the language model: sequences, vocabulary, windows and batches.
+
+Every step here is a pure function of (sequences, seed, epoch), so a resumed or a
+multi-process run sees exactly the batches an uninterrupted single process would.
+"""
+from __future__ import annotations
+
+import gzip
+import logging
+import string
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from seqvec.errors import FastaFormatError, InvalidSequenceError
+from seqvec.lm.tokens import BOS_TYPE, EOS_TYPE
+
+logger = logging.getLogger(__name__)
+
+# softmax vocabulary: <S>, </S>, then A..Z (28 symbols, as n_tokens_vocab in SeqVec's options)
+VOCAB = ["<S>", "</S>", *string.ascii_uppercase]
+_TYPE_TO_VOCAB = np.full(258, -1, dtype=np.int64)
+_TYPE_TO_VOCAB[BOS_TYPE], _TYPE_TO_VOCAB[EOS_TYPE] = 0, 1
+for _i, _c in enumerate(string.ascii_uppercase):
+    _TYPE_TO_VOCAB[ord(_c)] = 2 + _i
+TYPE_TO_VOCAB = torch.from_numpy(_TYPE_TO_VOCAB)
+
+
+def read_corpus(path: str | Path) -> list[str]:
+    """Upper-cased sequences of a FASTA file (``.gz`` read transparently); A-Z only."""
+    from Bio.SeqIO.FastaIO import SimpleFastaParser
+
+    path = Path(path)
+    if not path.is_file():
+        raise FastaFormatError(f"corpus not found: {path}")
+    opener = gzip.open if path.suffix == ".gz" else open
+    sequences = []
+    with opener(path, "rt") as handle:
+        for title, seq in SimpleFastaParser(handle):
+            seq = seq.upper().rstrip("*")
+            if not seq:
+                raise InvalidSequenceError(title.split()[0] if title else "?", "empty sequence")
+            bad = next((i for i, c in enumerate(seq) if c not in string.ascii_uppercase), None)
+            if bad is not None:
+                raise InvalidSequenceError(title.split()[0], f"character {seq[bad]!r} at position {bad + 1}")
+            sequences.append(seq)
+    if not sequences:
+        raise FastaFormatError(f"{path} holds no FASTA records")
+    return sequences
+
+
+def split_validation(sequences: list[str], fraction: float, seed: int) -> tuple[list[str], list[str]]:
+    """(train, validation) split by sequence, fixed by ``seed``."""
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(sequences))
+    n_val = int(round(fraction * len(sequences)))
+    val = set(order[:n_val].tolist())
+    return ([s for i, s in enumerate(sequences) if i not in val], [s for i, s in enumerate(sequences) if i in val])
+
+
+def windows(sequences: list[str], window: int, rng: np.random.Generator | None) -> list[np.ndarray]:
+    """Cut ``<S> seq </S>`` into windows of at most ``window`` token types.
+
+    Boundary tokens appear only at true protein ends. With ``rng`` the cut points
+    start at a random offset per protein (a different tiling each epoch).
+    """
+    out = []
+    for seq in sequences:
+        tokens = np.empty(len(seq) + 2, dtype=np.int64)
+        tokens[0], tokens[-1] = BOS_TYPE, EOS_TYPE
+        tokens[1:-1] = np.frombuffer(seq.encode("ascii"), dtype=np.uint8)
+        start = -int(rng.integers(window)) if (rng is not None and len(tokens) > window) else 0
+        for s in range(start, len(tokens), window):
+            piece = tokens[max(s, 0): s + window]
+            if len(piece) >= 2:  # a window needs a pair to predict anything
+                out.append(piece)
+    return out
+
+
+def batches(pieces: list[np.ndarray], max_tokens: int, rng: np.random.Generator | None) -> list[list[int]]:
+    """Group windows (indices into ``pieces``) into batches of at most ``max_tokens`` padded tokens,
+    similar lengths together; batch order shuffled with ``rng``."""
+    order = sorted(range(len(pieces)), key=lambda i: -len(pieces[i]))
+    groups, current = [], []
+    for i in order:
+        width = len(pieces[current[0]]) if current else len(pieces[i])
+        if current and (len(current) + 1) * width > max_tokens:
+            groups.append(current)
+            current = []
+        current.append(i)
+    if current:
+        groups.append(current)
+    if rng is not None:
+        groups = [groups[i] for i in rng.permutation(len(groups))]
+    return groups
+
+
+def epoch_batches(sequences: list[str], window: int, max_tokens: int, seed: int, epoch: int
+                  ) -> tuple[list[np.ndarray], list[list[int]]]:
+    """The windows and batches of one training epoch, a pure function of its arguments."""
+    rng = np.random.default_rng([seed, epoch])
+    pieces = windows(sequences, window, rng)
+    return pieces, batches(pieces, max_tokens, rng)
+
+
+def collate(pieces: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Left-aligned token types ``(B, T)`` (padding EOS_TYPE) and lengths ``(B,)``."""
+    lengths = torch.tensor([len(p) for p in pieces], dtype=torch.long)
+    types = torch.full((len(pieces), int(lengths.max())), EOS_TYPE, dtype=torch.long)
+    for i, p in enumerate(pieces):
+        types[i, : len(p)] = torch.from_numpy(p)
+    return types, lengths
+
+
+def shard(indices: list[int], pieces: list[np.ndarray], rank: int, world: int) -> list[int]:
+    """This rank's share of one global batch (balanced by tokens, deterministic)."""
+    loads = [0] * world
+    owner = []
+    for i in sorted(indices, key=lambda i: -len(pieces[i])):
+        r = loads.index(min(loads))
+        loads[r] += len(pieces[i])
+        owner.append((i, r))
+    return [i for i, r in owner if r == rank]
+
+
+def unigram_counts(sequences: list[str]) -> np.ndarray:
+    """Counts of every vocabulary symbol as a prediction target (both directions)."""
+    counts = np.zeros(len(VOCAB), dtype=np.float64)
+    for seq in sequences:
+        for c, n in zip(*np.unique(np.frombuffer(seq.encode("ascii"), dtype=np.uint8), return_counts=True)):
+            counts[_TYPE_TO_VOCAB[c]] += 2 * n
+        counts[0] += 1  # <S> is a target of the backward direction
+        counts[1] += 1  # </S> of the forward direction
+    return counts
