@@ -24,20 +24,33 @@ from seqvec.classifiers.heads import head_class
 from seqvec.classifiers.readers import LabelSet
 from seqvec.classifiers.tasks import TaskSpec
 from seqvec.classifiers.train import FitConfig
+from seqvec.errors import OutputMismatchError
 
 logger = logging.getLogger(__name__)
 
 BASELINES = ("onehot", "blosum62")
 
 
-def _reusable(run_dir: Path, config: FitConfig, tasks: dict[str, TaskSpec], sources: list[str]) -> HeadCheckpoint | None:
+def _check_model(identity: dict, encoder: str, model, where: Path) -> None:
+    """Refuse embeddings left in ``where`` by another model (e.g. one retrained since)."""
+    from seqvec.embeddings.pipeline import model_spec
+
+    wanted = model_spec(model if encoder == "lm" else None, encoder).sha256
+    if identity.get("model_sha256") not in (None, wanted):
+        raise OutputMismatchError(f"{where} holds embeddings of another {encoder} model (weights sha256 "
+                                  f"{identity['model_sha256'][:12]}..., now {wanted[:12]}...); delete it or "
+                                  "choose another output folder")
+
+
+def _reusable(run_dir: Path, config: FitConfig, tasks: dict[str, TaskSpec], sources: list[str],
+              identity: dict) -> HeadCheckpoint | None:
     """A finished head in ``run_dir`` trained with these settings, else None."""
     if not (run_dir / CONFIG_FILE).is_file():
         return None
     checkpoint = load_head(run_dir)
     training = checkpoint.training
     if training.get("fit") == asdict(config) and list(checkpoint.tasks) == list(tasks) \
-            and training.get("labels") == sources:
+            and training.get("labels") == sources and checkpoint.embeddings == identity:
         logger.info("reusing the finished head in %s", run_dir)
         return checkpoint
     return None
@@ -58,6 +71,7 @@ def run_comparison(train: LabelSet, test: LabelSet, tasks: dict[str, TaskSpec], 
         test_h5 = ensure_embeddings(test, where / "test.h5", **embed)
         val_h5 = ensure_embeddings(val, where / "val.h5", **embed) if val is not None else None
         identity = file_identity(train_h5)
+        _check_model(identity, encoder, model, where)
         for head in heads:
             cls = head_class(head)
             head_tasks = {t: s for t, s in tasks.items() if s.level == cls.output_level and train.labels.get(t)}
@@ -66,7 +80,7 @@ def run_comparison(train: LabelSet, test: LabelSet, tasks: dict[str, TaskSpec], 
                 continue
             run_dir = out_dir / "heads" / f"{encoder}-{head}"
             start = time.perf_counter()
-            checkpoint = _reusable(run_dir, config, head_tasks, train.sources)
+            checkpoint = _reusable(run_dir, config, head_tasks, train.sources, identity)
             if checkpoint is None:
                 train_set, val_set = datasets(train, train_h5, head_tasks, cls.input_level, val_labels=val,
                                               val_embeddings=val_h5, val_fraction=val_fraction, seed=config.seed)
