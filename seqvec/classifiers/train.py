@@ -149,6 +149,8 @@ def fit(model: nn.Module, train: TaskDataset, val: TaskDataset | None = None,
     """
     if len(train) < 2:
         raise SeqVecError(f"need at least 2 training proteins, got {len(train)}")
+    if config.monitor not in ("loss", "accuracy"):
+        raise SeqVecError(f"monitor must be 'loss' or 'accuracy', got {config.monitor!r}")
     missing = set(train.tasks) - set(getattr(model, "outputs", train.tasks))
     if missing:
         raise SeqVecError(f"the head has no output for task(s) {', '.join(sorted(missing))}")
