@@ -144,3 +144,19 @@ def test_full_size_seqvec_matches_allennlp():
             np.testing.assert_allclose(out.numpy().sum(0).mean(0), ref["per_protein"][_key(rid)][...], atol=1e-4)
             worst = max(worst, float(np.abs(out.numpy() - expected).max()))
     print(f"full-size worst |diff| {worst:.2e}")
+
+
+def test_bf16_precision_stays_close_and_float32_stays_exact(tiny_model_dir, data_dir):
+    model = load_allennlp(tiny_model_dir / "options.json", tiny_model_dir / "weights.hdf5")
+    seqs = [s for _, s in _records(data_dir)]
+    exact = model.embed_batch(seqs)
+    low = model.set_precision("bf16").embed_batch(seqs)
+    for a, b in zip(exact, low):
+        pa, pb = a.sum(0).mean(0), b.sum(0).mean(0)
+        assert torch.nn.functional.cosine_similarity(pa, pb, dim=0) > 0.999
+        assert 0 < (a - b).abs().max() < 0.1  # really computed in bfloat16, and close
+    back = model.set_precision("float32").embed_batch(seqs)
+    for a, b in zip(exact, back):
+        torch.testing.assert_close(a, b, atol=0, rtol=0)
+    with pytest.raises(ValueError, match="precision"):
+        model.set_precision("int8")

@@ -6,7 +6,7 @@ import shlex
 from pathlib import Path
 
 from seqvec.embeddings.options import (COMPRESSION_CHOICES, DEFAULT_MAX_RESIDUES, DTYPE_CHOICES, ENCODER_CHOICES,
-                                       LAYER_CHOICES)
+                                       LAYER_CHOICES, PRECISION_CHOICES)
 
 HELP = "embed the proteins of a FASTA file into an HDF5 file"
 DESCRIPTION = """\
@@ -81,6 +81,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                 f"longer proteins are embedded alone. Memory grows with it")
     run_group.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                            help="where the model runs (default: cpu); under torchrun cuda means cuda:LOCAL_RANK")
+    run_group.add_argument("--precision", choices=PRECISION_CHOICES, default="float32",
+                           help="LSTM matrix products in float32 (default; exact to allennlp) or bf16 "
+                                "(bfloat16 products, float32 state: faster on CPUs with AMX/AVX-512 bf16, "
+                                "deviates by ~1e-2; see docs/performance.md)")
     run_group.add_argument("--threads", type=_positive_int, metavar="N", help="CPU threads for torch (default: torch's choice)")
 
 
@@ -97,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         command=command_line(args),
         per_residue=args.per_residue, per_protein=args.per_protein, layers=args.layers, dtype=args.dtype,
         compression=args.compression, encoder=args.encoder, id_field=args.id_field, split_char=args.split_char,
-        carry_state=args.carry_state, max_residues=args.max_residues)
+        carry_state=args.carry_state, precision=args.precision, max_residues=args.max_residues)
     return 0
 
 
@@ -105,7 +109,7 @@ def command_line(args: argparse.Namespace) -> str:
     """The command with every option spelled out (recorded in the output file)."""
     words = ["seqvec", "embed", str(args.fasta), "-o", str(args.output)]
     for flag in ("model", "options", "weights", "encoder", "layers", "dtype", "compression", "id_field",
-                 "split_char", "max_residues", "device", "threads"):
+                 "split_char", "precision", "max_residues", "device", "threads"):
         value = getattr(args, flag)
         if value is not None:
             words += [f"--{flag.replace('_', '-')}", str(value)]

@@ -12,6 +12,7 @@ LAYER_CHOICES = ("sum", "all", "cnn", "lstm1", "lstm2")  # names of seqvec.embed
 DTYPE_CHOICES = ("float32", "float16")
 COMPRESSION_CHOICES = ("gzip", "lzf", "none")
 ENCODER_CHOICES = ("lm", "onehot", "blosum62")  # lm = the language model; the rest: encoders.ENCODERS
+PRECISION_CHOICES = ("float32", "bf16")  # SeqVecLM.set_precision
 DEFAULT_MAX_RESIDUES = 4000  # padded residues per batch; a fair size for a CPU
 
 
@@ -41,6 +42,7 @@ class EmbedSettings:
     id_field: int | None = None  # header.split(split_char)[id_field]; both None: first word
     split_char: str | None = None
     carry_state: bool = False  # legacy allennlp mode: LSTM state carried in file order
+    precision: str = "float32"  # LSTM matrix products: float32 (exact) or bf16 (faster, ~1e-2 deviation)
     max_residues: int = DEFAULT_MAX_RESIDUES  # residue budget of one batch (padded)
 
     def __post_init__(self):
@@ -48,6 +50,9 @@ class EmbedSettings:
         _check_choice("dtype", self.dtype, DTYPE_CHOICES)
         _check_choice("compression", self.compression, COMPRESSION_CHOICES)
         _check_choice("encoder", self.encoder, ENCODER_CHOICES)
+        _check_choice("precision", self.precision, PRECISION_CHOICES)
+        if self.precision != "float32" and self.encoder != "lm":
+            raise EmbedOptionError(f"precision applies to the language model only, not encoder={self.encoder!r}")
         if not (self.per_residue or self.per_protein):
             raise EmbedOptionError("nothing to store: per-residue and per-protein output are both off")
         if not isinstance(self.max_residues, int) or self.max_residues < 1:

@@ -200,7 +200,8 @@ def embed_fasta(fasta: str | os.PathLike, output: str | os.PathLike, model: Any 
     command : the command line recorded in the file (default: this call, spelled out).
     **options : the fields of :class:`~seqvec.embeddings.options.EmbedSettings`
         (``per_residue``, ``per_protein``, ``layers``, ``dtype``, ``compression``, ``encoder``,
-        ``id_field``, ``split_char``, ``carry_state``, ``max_residues``).
+        ``id_field``, ``split_char``, ``carry_state``, ``precision``, ``max_residues``). A model
+        object passed in is switched to ``precision``.
 
     Returns the output path. A rerun after a crash finishes the job; a rerun of a finished
     job returns at once; other settings against an existing output raise
@@ -225,6 +226,8 @@ def embed_fasta(fasta: str | os.PathLike, output: str | os.PathLike, model: Any 
         done = partial.scan()
         if any(i not in done for i in sequences):
             loaded = spec.load()
+            if settings.precision != "float32":
+                loaded.set_precision(settings.precision)
             if settings.carry_state:
                 _run_carried(loaded, sequences, settings, view, partial, done, progress)
             else:

@@ -37,6 +37,8 @@ class ProjectedLSTM(nn.Module):
         forget = torch.zeros(4 * cell_dim)
         forget[2 * cell_dim: 3 * cell_dim] = 1.0  # TF's forget_bias, block f of i, j, f, o
         self.register_buffer("forget_offset", forget, persistent=False)
+        self.compute_dtype = torch.float32  # dtype of the matrix products; state stays float32
+        self._low = (None, None)  # (key, low-precision copies of the three matrices)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -60,14 +62,14 @@ class ProjectedLSTM(nn.Module):
             h, c = state
         out = x.new_zeros(batch, total, self.proj_dim)
         bias = self.bias + self.forget_offset
+        w_in, w_rec, w_proj = self._matrices()
         finals_h, finals_c = [], []
         active = batch
         for t0 in range(0, max(lengths, default=0), self.time_chunk):
             t1 = min(t0 + self.time_chunk, lengths[0])
             # the input product of the whole chunk as one GEMM, (k, t1 - t0, 4D)
             k0 = sum(1 for n in lengths if n > t0)
-            xin = torch.addmm(bias, x[:k0, t0:t1].reshape(-1, x.shape[2]), self.input_weight)
-            xin = xin.view(k0, t1 - t0, -1)
+            xin = _matmul_add(bias, x[:k0, t0:t1].reshape(-1, x.shape[2]), w_in).view(k0, t1 - t0, -1)
             for t in range(t0, t1):
                 k = active
                 while k > 0 and lengths[k - 1] <= t:
@@ -76,23 +78,44 @@ class ProjectedLSTM(nn.Module):
                     finals_h.append(h[k:active])
                     finals_c.append(c[k:active])
                     h, c, active = h[:k], c[:k], k
-                h, c = self._step(xin[:k, t - t0], h, c)
+                h, c = self._step(xin[:k, t - t0], h, c, w_rec, w_proj)
                 out[:k, t] = h
         finals_h.append(h)
         finals_c.append(c)
         # finals were collected shortest-last; reverse to batch order
         return out, (torch.cat(finals_h[::-1]), torch.cat(finals_c[::-1]))
 
-    def _step(self, xin: torch.Tensor, h: torch.Tensor, c: torch.Tensor) -> CellState:
-        z = torch.addmm(xin, h, self.recurrent_weight)  # (k, 4D)
+    def _matrices(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The three weight matrices in ``compute_dtype`` (low-precision copies are cached)."""
+        weights = (self.input_weight, self.recurrent_weight, self.projection_weight)
+        if self.compute_dtype == torch.float32 or torch.is_grad_enabled():
+            return weights
+        key = (self.compute_dtype, *((id(w), w._version) for w in weights))
+        if self._low[0] != key:
+            self._low = (key, tuple(w.detach().to(self.compute_dtype) for w in weights))
+        return self._low[1]
+
+    def _step(self, xin: torch.Tensor, h: torch.Tensor, c: torch.Tensor, w_rec: torch.Tensor,
+              w_proj: torch.Tensor) -> CellState:
+        z = _matmul_add(xin, h, w_rec)  # (k, 4D)
         i, j, f, o = z.chunk(4, dim=1)
         c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(j)
         if self.cell_clip:
             c = c.clamp(-self.cell_clip, self.cell_clip)
-        h = (torch.sigmoid(o) * torch.tanh(c)) @ self.projection_weight
+        h = _matmul(torch.sigmoid(o) * torch.tanh(c), w_proj)
         if self.proj_clip:
             h = h.clamp(-self.proj_clip, self.proj_clip)
         return h, c
+
+
+def _matmul(a: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """``a @ w`` in ``w``'s dtype, result float32 (a is float32)."""
+    return a @ w if w.dtype == a.dtype else (a.to(w.dtype) @ w).float()
+
+
+def _matmul_add(bias: torch.Tensor, a: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """``bias + a @ w`` with the product in ``w``'s dtype, result float32."""
+    return torch.addmm(bias, a, w) if w.dtype == a.dtype else bias + (a.to(w.dtype) @ w).float()
 
 
 def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

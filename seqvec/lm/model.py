@@ -27,6 +27,19 @@ class SeqVecLM(nn.Module):
         self._table_key = None
         self._table = None
         self.name = "unnamed"  # set by the loaders: a model's name for HDF5 metadata
+        self.precision = "float32"
+
+    def set_precision(self, precision: str) -> "SeqVecLM":
+        """``"float32"`` (exact) or ``"bf16"``: LSTM matrix products in bfloat16, states and
+        gates in float32. Inference only; returns self."""
+        dtypes = {"float32": torch.float32, "bf16": torch.bfloat16}
+        if precision not in dtypes:
+            raise ValueError(f"precision must be one of {sorted(dtypes)}, got {precision!r}")
+        for layers in self.lstm.directions:
+            for layer in layers:
+                layer.compute_dtype = dtypes[precision]
+        self.precision = precision
+        return self
 
     @property
     def output_dim(self) -> int:

@@ -34,7 +34,7 @@ REGISTRY = {
                              bundled=True),
     "seqvec": ModelInfo(
         "seqvec", "the released SeqVec (Heinzinger et al. 2019), UniRef50, 93.6 M parameters", bundled=False,
-        weights_size="weights.hdf5: 374,434,792 bytes (357 MiB, 93,600,848 float32 parameters); "
+        weights_size="weights.hdf5: about 374 MB (357 MiB, 93,600,848 float32 parameters); "
                      "options.json: 541 bytes"),
 }
 
