@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(
             name,
             parents=[verbosity],
-            help=module.HELP,
+            help=module.HELP.replace("%", "%%"),  # argparse %-formats help strings
             description=getattr(module, "DESCRIPTION", module.HELP),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
