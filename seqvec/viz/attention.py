@@ -92,7 +92,7 @@ def plot_attention(tracks: Sequence[AttentionTrack], path: str | os.PathLike,
         read = max(int((track.weights > 0).sum()), 1)
         ax.axhline(1.0 / read, color="0.5", linestyle=":", linewidth=0.8)  # uniform attention, for scale
         ax.set_xlim(0.5, n + 0.5)
-        ax.set_ylim(0, max(float(track.weights.max()) * 1.15, 1e-6))
+        ax.set_ylim(0, max(float(track.weights.max()) * 1.3, 1e-6))
         ax.set_ylabel("attention")
         if max_length and n > max_length:
             lo, hi = math.ceil(max_length / 2) + 0.5, n - max_length // 2 + 0.5

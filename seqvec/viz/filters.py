@@ -120,8 +120,15 @@ def draw_logo(ax, scores: np.ndarray, alphabet: str, engine: str = "auto") -> No
         logomaker, pd = found
         frame = pd.DataFrame(centred.T, columns=list(alphabet))
         logomaker.Logo(frame, ax=ax, color_scheme=COLOURS)
-    ax.set_xticks(range(centred.shape[1]))
-    ax.set_xticklabels([str(j - centred.shape[1] // 2) for j in range(centred.shape[1])], fontsize=6)
+    _offset_ticks(ax, centred.shape[1])
+
+
+def _offset_ticks(ax, width: int) -> None:
+    """x ticks at offsets from the filter centre, thinned so that they stay legible."""
+    step = 1 if width <= 11 else 5
+    ticks = [j for j in range(width) if (j - width // 2) % step == 0]
+    ax.set_xticks(ticks)
+    ax.set_xticklabels([str(j - width // 2) for j in ticks], fontsize=6)
 
 
 def plot_filters(filters: Sequence[FilterScores], alphabet: str, path: str | os.PathLike,
@@ -158,8 +165,7 @@ def plot_filters(filters: Sequence[FilterScores], alphabet: str, path: str | os.
                 im = ax.imshow(f.scores, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim)
                 ax.set_yticks(range(len(alphabet)))
                 ax.set_yticklabels(list(alphabet), fontsize=5, family="monospace")
-                ax.set_xticks(range(f.scores.shape[1]))
-                ax.set_xticklabels([str(j - f.scores.shape[1] // 2) for j in range(f.scores.shape[1])], fontsize=6)
+                _offset_ticks(ax, f.scores.shape[1])
                 if style == "heatmap":
                     ax.set_title(f"#{n + 1}: width {f.width}, filter {f.index}", fontsize=8)
                 fig.colorbar(im, ax=ax, fraction=0.04, pad=0.02).ax.tick_params(labelsize=5)
