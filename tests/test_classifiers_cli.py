@@ -142,3 +142,19 @@ def test_compare_writes_table_json_plot_and_resumes(tasks_dir, tmp_path, capsys)
     assert main(args) == 0  # a second run reuses embeddings and heads: identical numbers
     again = json.loads((tmp_path / "cmp" / "compare.json").read_text())
     assert [r["tasks"] for r in again["runs"]] == [r["tasks"] for r in results["runs"]]
+
+
+def test_bundled_heads_predict_offline_with_the_bundled_model(tmp_path):
+    """seqvec predict with no --heads/--model: the bundled heads on the bundled seqvec-mini."""
+    from seqvec.classifiers.predict import load_heads
+
+    heads = load_heads()
+    assert sorted(t for h in heads for t in h.tasks) == sorted(TASKS)
+    assert {h.embeddings["model"] for h in heads} == {"seqvec-mini"}
+    fasta = tmp_path / "in.fasta"
+    fasta.write_text(">a\nMKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQAPILSRVGDGTQDNLSGAEKAVQVKVKALPDAQ\n>b\nMSDNGPQ\n")
+    out = tmp_path / "p.json"
+    assert main(["predict", "-q", str(fasta), "-o", str(out)]) == 0
+    predictions = json.loads(out.read_text())
+    assert len(predictions["a"]["ss8"]) == 66 and len(predictions["b"]["disorder"]) == 7
+    assert predictions["a"]["location"] in TASKS["localization"].classes
