@@ -53,6 +53,7 @@ from seqvec.classifiers.train import FitConfig  # noqa: E402
 
 logger = logging.getLogger("benchmarks.tasks")
 
+KEEP_MARKER = "<!-- sections below are not written by benchmarks/tasks.py and are kept when it rewrites this file -->\n"
 PUBLISHED = [  # other models, trained and tested on their own (complete) data; quoted, not re-measured
     ("SeqVec + FNN/CNN (Heinzinger et al. 2019, BMC Bioinformatics 20:723); ELMo pretrained on UniRef50 "
      "(93M parameters); full DeepLoc / NetSurfP-2.0 training sets",
@@ -75,6 +76,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--limit", type=int, help="smoke test: at most this many proteins per label set")
     p.add_argument("--threads", type=int, default=1, help="torch threads (the machine is shared)")
     p.add_argument("--bundle-heads", action="store_true", help="copy the LM heads into seqvec/data/heads")
+    p.add_argument("--rewrite-report", action="store_true",
+                   help="only rewrite --report from the results in its .json (no training)")
     p.add_argument("-v", "--verbose", action="store_true")
     return p.parse_args(argv)
 
@@ -150,7 +153,8 @@ def report_text(results: dict, meta: dict) -> str:
              "## Our results (test sets, 95% bootstrap intervals over proteins)", "",
              "Accuracies in percent (Q10, Q2, Q3, Q8), disorder as MCC. DeepLoc test set "
              f"({_n(results, 'localization')} proteins; Q2 on the {_n(results, 'membrane')} with an M/S label), "
-             f"CB513 ({_n(results, 'ss3')} proteins).", "", markdown_table(results), ""]
+             f"CB513 ({_n(results, 'disorder')} proteins; {_n(results, 'ss3')} of them have a residue scored "
+             "for Q3/Q8).", "", markdown_table(results), ""]
     lm = meta.get("language_model")
     lines += ["Rows: `onehot` = 20 residues + X (21 dims), `blosum62` = BLOSUM62 rows (21 dims), "
               + (f"`{lm['name']}` = the bundled language model ({lm['parameters']:,} parameters, "
@@ -175,14 +179,35 @@ def report_text(results: dict, meta: dict) -> str:
               "## Protocol", ""]
     lines += [f"- {p}" for p in meta["protocol"]]
     lines += ["", "## Runs", "", "| encoder | head | train proteins | validation proteins | best epoch | "
-              "time (s) |", "|---|---|---|---|---|---|"]
+              "epochs run | training time (s) |", "|---|---|---|---|---|---|---|"]
     for r in results["runs"]:
+        history = _history(r["head_dir"])
+        seconds = f"{sum(row['seconds'] for row in history):.0f}" if history else "?"
         lines.append(f"| {r['model']} | {r['head']} | {r['n_train']} | {r['n_val']} | {r['best_epoch']} | "
-                     f"{r['seconds']} |")
+                     f"{len(history) or '?'} | {seconds} |")
+    lines += ["", "Training time is the sum of the epochs' wall-clock time on the shared 2-core machine "
+              "(validation included), so it also counts waiting for other jobs. Where the best epoch is the 30th, "
+              "the epoch cap ended training, not early stopping; those heads might gain a little from more epochs."]
     if meta.get("bundled"):
         lines += ["", f"Bundled heads (`seqvec/data/heads/`, used by `seqvec predict`): "
                   f"{'; '.join(meta['bundled'])}."]
     return "\n".join(lines) + "\n"
+
+
+def _history(head_dir: str) -> list[dict]:
+    path = Path(head_dir) / "history.json"
+    return json.loads(path.read_text()) if path.is_file() else []
+
+
+def write_report(path: Path, results: dict, meta: dict) -> None:
+    """The Markdown report, its JSON and its plot; text after ``KEEP_MARKER`` in an old report is kept."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    kept = ""
+    if path.is_file() and KEEP_MARKER in path.read_text():
+        kept = path.read_text().split(KEEP_MARKER, 1)[1]
+    path.write_text(report_text(results, meta) + "\n" + KEEP_MARKER + kept)
+    path.with_suffix(".json").write_text(json.dumps({"meta": meta, "published": PUBLISHED, **results}, indent=1) + "\n")
+    plot(results, path.with_suffix(".png"))
 
 
 def _n(results: dict, task: str) -> str:
@@ -219,6 +244,12 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    if args.rewrite_report:
+        saved = json.loads(args.report.with_suffix(".json").read_text())
+        meta = saved.pop("meta")
+        saved.pop("published", None)
+        write_report(args.report, saved, meta)
+        return 0
     import torch
 
     torch.set_num_threads(args.threads)
@@ -238,11 +269,7 @@ def main(argv=None) -> int:
             "threads": args.threads, "minutes": (time.time() - start) / 60, "language_model": lm,
             "protocol": PROTOCOL, "bundled": bundled, "limit": args.limit}
     if args.report:
-        args.report.parent.mkdir(parents=True, exist_ok=True)
-        args.report.write_text(report_text(results, meta))
-        args.report.with_suffix(".json").write_text(
-            json.dumps({"meta": meta, "published": PUBLISHED, **results}, indent=1) + "\n")
-        plot(results, args.report.with_suffix(".png"))
+        write_report(args.report, results, meta)
     print(markdown_table(results))
     for line in verdicts(results):
         print(line)
