@@ -28,7 +28,9 @@ What it does (every choice is also written into ``docs/benchmarks.json``):
   heads ``seqvec predict`` uses by default.
 
 Embeddings and trained heads are kept under ``--out`` and reused on a rerun, so a killed
-run resumes and adding the language model later re-trains nothing else.
+run resumes and adding the language model later re-trains nothing else. A retrained
+language model is refused there (delete ``OUT/embeddings/lm`` and ``OUT/heads/lm-*``).
+``--rewrite-report`` only rewrites the Markdown and plot from the report's JSON.
 """
 from __future__ import annotations
 
