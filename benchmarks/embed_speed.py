@@ -7,7 +7,9 @@ throughput and peak RSS with the default batching (float32 and bf16) and one pro
 a time, each case in its own subprocess (so peak RSS is its own). Proteins are random
 sequences with lengths drawn from the DeepLoc test set (the --lengths-from FASTA).
 Random weights of realistic scale: the values do not change the work. Prints residues/s,
-the fraction of the float32 FLOP ceiling (151 MFLOP per residue) and ratios.
+the fraction of the float32 FLOP ceiling (151 MFLOP per residue) and ratios, and how far
+bf16 embeddings lie from float32 ones (max abs difference, per-protein cosine similarity
+of the mean vectors of the summed layers, worst per-residue cosine).
 """
 from __future__ import annotations
 
@@ -85,9 +87,35 @@ def run_case(case: dict) -> dict:
             "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "build_s": build_s}
 
 
-def in_subprocess(case: dict) -> dict:
-    code = "import json,sys; sys.path.insert(0, %r); from benchmarks.embed_speed import run_case; " \
-           "print(json.dumps(run_case(json.loads(sys.stdin.read()))))" % str(Path(__file__).resolve().parents[1])
+def bf16_deviation(case: dict) -> dict:
+    """How far bf16 embeddings lie from float32 ones for the same proteins and weights."""
+    import torch
+
+    from seqvec.lm.config import PRESETS
+    from seqvec.lm.model import SeqVecLM
+
+    if case["threads"]:
+        torch.set_num_threads(case["threads"])
+    torch.manual_seed(0)
+    model = SeqVecLM(PRESETS["seqvec"]).eval()
+    seqs = case["sequences"]
+    exact = [e for s in seqs for e in model.embed_batch([s])]
+    model.set_precision("bf16")
+    low = [e for s in seqs for e in model.embed_batch([s])]
+    cosine = [float(torch.nn.functional.cosine_similarity(a.sum(0).mean(0), b.sum(0).mean(0), dim=0))
+              for a, b in zip(exact, low)]
+    residue_cosine = [float(torch.nn.functional.cosine_similarity(a.sum(0), b.sum(0), dim=1).min())
+                      for a, b in zip(exact, low)]
+    return {"proteins": len(seqs), "max_abs": max(float((a - b).abs().max()) for a, b in zip(exact, low)),
+            "max_abs_value": max(float(a.abs().max()) for a in exact),
+            "protein_cosine_min": min(cosine), "protein_cosine_median": statistics.median(cosine),
+            "residue_cosine_min": min(residue_cosine)}
+
+
+def in_subprocess(case: dict, function: str = "run_case") -> dict:
+    code = "import json,sys; sys.path.insert(0, %r); from benchmarks.embed_speed import %s; " \
+           "print(json.dumps(%s(json.loads(sys.stdin.read()))))" % (
+               str(Path(__file__).resolve().parents[1]), function, function)
     out = subprocess.run([sys.executable, "-c", code], input=json.dumps(case), capture_output=True, text=True,
                          check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -131,10 +159,16 @@ def main(argv: list[str] | None = None) -> int:
     base = results["batched float32"]["residues_per_s"]
     print(f"bf16 / float32 speed-up: {results['batched bf16']['residues_per_s'] / base:.2f}x; "
           f"batched / one-at-a-time: {base / results['one at a time float32']['residues_per_s']:.2f}x")
+    deviation = in_subprocess({"sequences": single, "threads": args.threads}, "bf16_deviation")
+    print(f"bf16 vs float32 on {deviation['proteins']} proteins: max |diff| {deviation['max_abs']:.4f} "
+          f"(largest |value| {deviation['max_abs_value']:.2f}); per-protein cosine min "
+          f"{deviation['protein_cosine_min']:.6f}, median {deviation['protein_cosine_median']:.6f}; "
+          f"per-residue cosine min {deviation['residue_cosine_min']:.5f}")
     if args.json:
         args.json.write_text(json.dumps({"gemm_gflops": {"float32": fp32, "bfloat16": bf16},
                                          "ceiling_residues_per_s": ceiling,
-                                         "cases": results, "max_residues": budget}, indent=1) + "\n")
+                                         "cases": results, "bf16_deviation": deviation, "max_residues": budget},
+                                        indent=1) + "\n")
     return 0
 
 

@@ -6,8 +6,8 @@ import pytest
 
 from seqvec.classifiers.data import Example, TaskDataset, batch_indices, build_dataset, split_ids
 from seqvec.classifiers.labels import attach_by_sequence, detect_format, read_label_file, read_labels
-from seqvec.classifiers.readers import LabelFormatError
-from seqvec.classifiers.tasks import IGNORE, TASKS, get_tasks
+from seqvec.classifiers.readers import READERS, LabelFormatError
+from seqvec.classifiers.tasks import IGNORE, LABEL_FORMATS, TASKS, get_tasks
 from seqvec.errors import SeqVecError
 
 
@@ -24,6 +24,10 @@ def tasks_dir(data_dir):
     ("CheZOD_small_sequences.fasta", "chezod")])
 def test_detect_format(tasks_dir, name, fmt):
     assert detect_format(tasks_dir / name) == fmt
+
+
+def test_every_label_format_has_a_reader():
+    assert tuple(READERS) == LABEL_FORMATS
 
 
 def test_detect_format_rejects_unlabelled_fasta(data_dir):

@@ -17,9 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from seqvec.classifiers.readers import (FLIP_FILES, FORMATS, READERS, LabelFormatError, LabelSet,
-                                        chezod_companion)
-from seqvec.classifiers.tasks import IGNORE
+from seqvec.classifiers.readers import FLIP_FILES, READERS, LabelFormatError, LabelSet, chezod_companion
+from seqvec.classifiers.tasks import IGNORE, LABEL_FORMATS
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +33,7 @@ def _first_line(path: Path) -> str:
 
 
 def detect_format(path: str | os.PathLike) -> str:
-    """The label format of a file or folder (one of ``readers.FORMATS``)."""
+    """The label format of a file or folder (one of ``tasks.LABEL_FORMATS``)."""
     path = Path(path)
     if path.is_dir():
         if all((path / name).is_file() for name in FLIP_FILES):
@@ -56,7 +55,7 @@ def detect_format(path: str | os.PathLike) -> str:
         if chezod_companion(path).is_file():
             return "chezod"
         raise LabelFormatError(f"{path}: FASTA without labels in its headers (first: {line[:60]!r}); "
-                               f"label formats: {', '.join(FORMATS)}")
+                               f"label formats: {', '.join(LABEL_FORMATS)}")
     header = [h.strip() for h in next(csv.reader([line]))]
     if header[:4] == ["input", "dssp3", "dssp8", "disorder"]:
         return "netsurfp-csv"
@@ -66,7 +65,7 @@ def detect_format(path: str | os.PathLike) -> str:
     if first[1] and first[2][:1] == "\t":
         return "chezod"
     raise LabelFormatError(f"{path}: cannot tell the label format (first line {line[:60]!r}); "
-                           f"give --label-format, one of {', '.join(FORMATS)}")
+                           f"give --label-format, one of {', '.join(LABEL_FORMATS)}")
 
 
 def read_label_file(path: str | os.PathLike, fmt: str | None = None) -> LabelSet:
@@ -74,7 +73,7 @@ def read_label_file(path: str | os.PathLike, fmt: str | None = None) -> LabelSet
     path = Path(path)
     fmt = fmt or detect_format(path)
     if fmt not in READERS:
-        raise LabelFormatError(f"unknown label format {fmt!r}; choose from {', '.join(FORMATS)}")
+        raise LabelFormatError(f"unknown label format {fmt!r}; choose from {', '.join(LABEL_FORMATS)}")
     if not path.exists():
         raise LabelFormatError(f"label file {path} does not exist")
     labels = READERS[fmt](path)

@@ -51,7 +51,6 @@ from seqvec.errors import SeqVecError
 
 logger = logging.getLogger(__name__)
 
-FORMATS = ("deeploc", "deeploc-numeric", "deeploc-json", "netsurfp-csv", "flip", "tape-csv", "chezod")
 DEEPLOC_NUMERIC = ("Cell.membrane", "Cytoplasm", "Endoplasmic.reticulum", "Golgi.apparatus",
                    "Lysosome/Vacuole", "Mitochondrion", "Nucleus", "Peroxisome", "Plastid", "Extracellular")
 MEMBRANE = {"M": 0, "S": 1}  # TASKS["membrane"].classes = ("membrane", "soluble"); U = unknown

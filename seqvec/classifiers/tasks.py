@@ -13,6 +13,8 @@ from typing import Literal
 from seqvec.errors import SeqVecError
 
 IGNORE = -1  # target value of a protein or residue that is not scored for a task
+# label file formats that seqvec.classifiers.readers reads (here so that --help stays light)
+LABEL_FORMATS = ("deeploc", "deeploc-numeric", "deeploc-json", "netsurfp-csv", "flip", "tape-csv", "chezod")
 
 DEEPLOC_CLASSES = ("Cell.membrane", "Cytoplasm", "Endoplasmic.reticulum", "Extracellular",
                    "Golgi.apparatus", "Lysosome/Vacuole", "Mitochondrion", "Nucleus",

@@ -23,7 +23,7 @@ example:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from seqvec.classifiers.readers import FORMATS
+    from seqvec.classifiers.tasks import LABEL_FORMATS
 
     parser.add_argument("--encoders", default="lm,onehot,blosum62", help="comma-separated: lm, onehot, blosum62")
     parser.add_argument("--heads", default="fnn,la,cnn", help="comma-separated head names")
@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--val", type=Path, action="append", metavar="FILE",
                         help="validation label file(s) (default: marked records or a --val-fraction split)")
     parser.add_argument("--val-fraction", type=float, help="validation share of a seeded split")
-    parser.add_argument("--label-format", choices=FORMATS, help="format of all label files (default: detected)")
+    parser.add_argument("--label-format", choices=LABEL_FORMATS, help="format of all label files (default: detected)")
     parser.add_argument("-o", "--output", type=Path, required=True, help="output folder")
     parser.add_argument("--model", help="language model for the lm encoder (default: bundled)")
     parser.add_argument("--dtype", choices=("float32", "float16"), default="float32", help="embedding storage dtype")

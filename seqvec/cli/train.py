@@ -25,11 +25,11 @@ example:
 
 def add_label_arguments(parser: argparse.ArgumentParser, required: bool = True) -> None:
     """--labels (repeatable) and --label-format, shared with evaluate and compare."""
-    from seqvec.classifiers.readers import FORMATS
+    from seqvec.classifiers.tasks import LABEL_FORMATS
 
     parser.add_argument("--labels", type=Path, action="append", required=required, metavar="FILE",
                         help="label file or FLIP folder (repeat to merge files by id)")
-    parser.add_argument("--label-format", choices=FORMATS, help="format of the label files (default: detected)")
+    parser.add_argument("--label-format", choices=LABEL_FORMATS, help="format of the label files (default: detected)")
 
 
 def add_embedding_arguments(parser: argparse.ArgumentParser) -> None:

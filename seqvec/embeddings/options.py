@@ -13,7 +13,7 @@ DTYPE_CHOICES = ("float32", "float16")
 COMPRESSION_CHOICES = ("gzip", "lzf", "none")
 ENCODER_CHOICES = ("lm", "onehot", "blosum62")  # lm = the language model; the rest: encoders.ENCODERS
 PRECISION_CHOICES = ("float32", "bf16")  # SeqVecLM.set_precision
-DEFAULT_MAX_RESIDUES = 4000  # padded residues per batch; a fair size for a CPU
+DEFAULT_MAX_RESIDUES = 16000  # padded residues per batch (benchmarks/embed_speed.py: the CPU optimum)
 
 
 class EmbedOptionError(SeqVecError, ValueError):

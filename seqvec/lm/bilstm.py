@@ -7,6 +7,7 @@ time rather than storing it; so do we.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -15,6 +16,8 @@ from torch import nn
 CellState = tuple[torch.Tensor, torch.Tensor]
 # [direction][layer]; direction 0 = forward, 1 = backward
 StackState = list[list[CellState]]
+# add + a @ W for one weight matrix W (K, N): float32 in, float32 out
+Product = Callable[[torch.Tensor, "torch.Tensor | None"], torch.Tensor]
 
 
 class ProjectedLSTM(nn.Module):
@@ -38,7 +41,7 @@ class ProjectedLSTM(nn.Module):
         forget[2 * cell_dim: 3 * cell_dim] = 1.0  # TF's forget_bias, block f of i, j, f, o
         self.register_buffer("forget_offset", forget, persistent=False)
         self.compute_dtype = torch.float32  # dtype of the matrix products; state stays float32
-        self._low = (None, None)  # (key, low-precision copies of the three matrices)
+        self._low = (None, None)  # (key, low-precision products of the three matrices)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -62,14 +65,14 @@ class ProjectedLSTM(nn.Module):
             h, c = state
         out = x.new_zeros(batch, total, self.proj_dim)
         bias = self.bias + self.forget_offset
-        w_in, w_rec, w_proj = self._matrices()
+        w_in, w_rec, w_proj = self._products()
         finals_h, finals_c = [], []
         active = batch
         for t0 in range(0, max(lengths, default=0), self.time_chunk):
             t1 = min(t0 + self.time_chunk, lengths[0])
             # the input product of the whole chunk as one GEMM, (k, t1 - t0, 4D)
             k0 = sum(1 for n in lengths if n > t0)
-            xin = _matmul_add(bias, x[:k0, t0:t1].reshape(-1, x.shape[2]), w_in).view(k0, t1 - t0, -1)
+            xin = w_in(x[:k0, t0:t1].reshape(-1, x.shape[2]), bias).view(k0, t1 - t0, -1)
             for t in range(t0, t1):
                 k = active
                 while k > 0 and lengths[k - 1] <= t:
@@ -85,37 +88,80 @@ class ProjectedLSTM(nn.Module):
         # finals were collected shortest-last; reverse to batch order
         return out, (torch.cat(finals_h[::-1]), torch.cat(finals_c[::-1]))
 
-    def _matrices(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The three weight matrices in ``compute_dtype`` (low-precision copies are cached)."""
+    def _products(self) -> tuple[Product, Product, Product]:
+        """``x @ W (+ add)`` for the input, recurrent and projection matrices in ``compute_dtype``.
+
+        float32 (and training) uses the parameters; bfloat16 uses cached copies, packed for
+        oneDNN where it runs (the product alone does not repack the weight at every step).
+        """
         weights = (self.input_weight, self.recurrent_weight, self.projection_weight)
         if self.compute_dtype == torch.float32 or torch.is_grad_enabled():
-            return weights
-        key = (self.compute_dtype, *((id(w), w._version) for w in weights))
+            return tuple(_Float32Product(w) for w in weights)
+        key = (self.compute_dtype, *((id(w), w._version, w.device) for w in weights))
         if self._low[0] != key:
-            self._low = (key, tuple(w.detach().to(self.compute_dtype) for w in weights))
+            self._low = (key, tuple(_LowPrecisionProduct(w, self.compute_dtype) for w in weights))
         return self._low[1]
 
-    def _step(self, xin: torch.Tensor, h: torch.Tensor, c: torch.Tensor, w_rec: torch.Tensor,
-              w_proj: torch.Tensor) -> CellState:
-        z = _matmul_add(xin, h, w_rec)  # (k, 4D)
+    def _step(self, xin: torch.Tensor, h: torch.Tensor, c: torch.Tensor, w_rec: Product,
+              w_proj: Product) -> CellState:
+        z = w_rec(h, xin)  # (k, 4D)
         i, j, f, o = z.chunk(4, dim=1)
         c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(j)
         if self.cell_clip:
             c = c.clamp(-self.cell_clip, self.cell_clip)
-        h = _matmul(torch.sigmoid(o) * torch.tanh(c), w_proj)
+        h = w_proj(torch.sigmoid(o) * torch.tanh(c))
         if self.proj_clip:
             h = h.clamp(-self.proj_clip, self.proj_clip)
         return h, c
 
 
-def _matmul(a: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """``a @ w`` in ``w``'s dtype, result float32 (a is float32)."""
-    return a @ w if w.dtype == a.dtype else (a.to(w.dtype) @ w).float()
+class _Float32Product:
+    """``add + a @ W`` for one weight matrix ``W (K, N)``, in float32."""
+
+    def __init__(self, weight: torch.Tensor):
+        self.weight = weight
+
+    def __call__(self, a: torch.Tensor, add: torch.Tensor | None = None) -> torch.Tensor:
+        return a @ self.weight if add is None else torch.addmm(add, a, self.weight)
 
 
-def _matmul_add(bias: torch.Tensor, a: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """``bias + a @ w`` with the product in ``w``'s dtype, result float32."""
-    return torch.addmm(bias, a, w) if w.dtype == a.dtype else bias + (a.to(w.dtype) @ w).float()
+class _LowPrecisionProduct:
+    """The product in ``dtype`` (bfloat16): the input is rounded to it, the result comes back float32.
+
+    On CPU the weight is reordered once into oneDNN's blocked layout, which lets small
+    products (one row per protein and time step) use the bfloat16 matrix units without
+    repacking 16 MB at each call; elsewhere, or where oneDNN lacks the op, a plain product.
+    """
+
+    def __init__(self, weight: torch.Tensor, dtype: torch.dtype):
+        self.dtype = dtype
+        weight_t = weight.detach().t().contiguous().to(dtype)  # (N, K), torch.nn.functional.linear's layout
+        self.packed = _onednn_pack(weight_t)
+        self.weight_t = weight_t if self.packed is None else None
+
+    def __call__(self, a: torch.Tensor, add: torch.Tensor | None = None) -> torch.Tensor:
+        a = a.to(self.dtype)
+        if self.packed is None:
+            y = torch.nn.functional.linear(a, self.weight_t)
+        else:
+            y = torch.ops.mkldnn._linear_pointwise(a, self.packed, None, "none", [], "")
+        y = y.float()
+        return y if add is None else y.add_(add)
+
+
+def _onednn_pack(weight_t: torch.Tensor) -> torch.Tensor | None:
+    """``weight_t`` in oneDNN's packed layout for ``_linear_pointwise``, or None where unavailable."""
+    if weight_t.device.type != "cpu" or not torch.backends.mkldnn.is_available():
+        return None
+    try:
+        if weight_t.dtype == torch.bfloat16 and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+            return None
+        packed = torch.ops.mkldnn._reorder_linear_weight(weight_t, 1)
+        probe = torch.zeros(1, weight_t.shape[1], dtype=weight_t.dtype)
+        torch.ops.mkldnn._linear_pointwise(probe, packed, None, "none", [], "")
+    except (AttributeError, RuntimeError):  # a torch built without these private ops
+        return None
+    return packed
 
 
 def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
