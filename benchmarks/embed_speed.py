@@ -60,19 +60,28 @@ def sample_sequences(total: int, lengths_from: Path, seed: int = 0) -> list[str]
     return out
 
 
-def run_case(case: dict) -> dict:
-    """Embed in this process; returns residues/s and peak RSS (the case runs in a subprocess)."""
+def build_model(case: dict):
+    """The full SeqVec shape: weights from ``case["weights"]`` (options.json, weights.hdf5) or random."""
     import torch
 
-    from seqvec.embeddings.batching import make_batches
+    from seqvec.lm.allennlp_io import load_allennlp
     from seqvec.lm.config import PRESETS
     from seqvec.lm.model import SeqVecLM
 
     if case["threads"]:
         torch.set_num_threads(case["threads"])
     torch.manual_seed(0)
+    if case.get("weights"):
+        return load_allennlp(*case["weights"])
+    return SeqVecLM(PRESETS["seqvec"]).eval()
+
+
+def run_case(case: dict) -> dict:
+    """Embed in this process; returns residues/s and peak RSS (the case runs in a subprocess)."""
+    from seqvec.embeddings.batching import make_batches
+
     t0 = time.perf_counter()
-    model = SeqVecLM(PRESETS["seqvec"]).eval().set_precision(case["precision"])
+    model = build_model(case).set_precision(case["precision"])
     build_s = time.perf_counter() - t0
     seqs = case["sequences"]
     lengths = {str(i): len(s) for i, s in enumerate(seqs)}
@@ -91,17 +100,17 @@ def bf16_deviation(case: dict) -> dict:
     """How far bf16 embeddings lie from float32 ones for the same proteins and weights."""
     import torch
 
-    from seqvec.lm.config import PRESETS
-    from seqvec.lm.model import SeqVecLM
+    from seqvec.embeddings.batching import make_batches
 
-    if case["threads"]:
-        torch.set_num_threads(case["threads"])
-    torch.manual_seed(0)
-    model = SeqVecLM(PRESETS["seqvec"]).eval()
+    model = build_model(case)
     seqs = case["sequences"]
-    exact = [e for s in seqs for e in model.embed_batch([s])]
-    model.set_precision("bf16")
-    low = [e for s in seqs for e in model.embed_batch([s])]
+    plan = make_batches({i: len(s) for i, s in enumerate(seqs)}, case["max_residues"])
+    exact, low = {}, {}
+    for precision, out in (("float32", exact), ("bf16", low)):
+        model.set_precision(precision)
+        for batch in plan:
+            out.update(zip(batch, model.embed_batch([seqs[i] for i in batch])))
+    exact, low = [exact[i] for i in range(len(seqs))], [low[i] for i in range(len(seqs))]
     cosine = [float(torch.nn.functional.cosine_similarity(a.sum(0).mean(0), b.sum(0).mean(0), dim=0))
               for a, b in zip(exact, low)]
     residue_cosine = [float(torch.nn.functional.cosine_similarity(a.sum(0), b.sum(0), dim=1).min())
@@ -130,6 +139,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--single-residues", type=int, default=3000,
                         help="residues for the one-protein-at-a-time case (it is slow)")
     parser.add_argument("--titin", action="store_true", help="also embed one 35,000-residue protein")
+    parser.add_argument("--deviation-residues", type=int, default=6000,
+                        help="residues on which bf16 is compared with float32")
+    parser.add_argument("--weights", type=Path, nargs=2, metavar=("OPTIONS", "WEIGHTS"),
+                        help="options.json and weights.hdf5 of the full SeqVec shape instead of random weights, e.g. "
+                             "from ../shared/reference/make_random_weights.py --profile seqvec-like (realistic "
+                             "activations, which the bf16 deviation depends on)")
     parser.add_argument("--json", type=Path, default=None, help="write the results here too")
     args = parser.parse_args(argv)
 
@@ -150,16 +165,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.titin:
         titin = "".join(sample_sequences(35000, args.lengths_from, seed=2))[:35000]
         cases["titin 35k float32"] = dict(sequences=[titin], precision="float32", single=True)
+    common = {"threads": args.threads, "max_residues": budget, "weights": [str(w) for w in args.weights or ()]}
     results = {}
     for name, case in cases.items():
-        r = in_subprocess({**case, "threads": args.threads, "max_residues": budget})
+        r = in_subprocess({**case, **common})
         results[name] = r
         print(f"{name:24s} {r['residues']:6d} residues {r['seconds']:7.1f} s {r['residues_per_s']:7.1f} res/s "
               f"({r['residues_per_s'] / ceiling:.2f} of ceiling)  peak RSS {r['peak_rss_mib']:6.0f} MiB")
     base = results["batched float32"]["residues_per_s"]
     print(f"bf16 / float32 speed-up: {results['batched bf16']['residues_per_s'] / base:.2f}x; "
           f"batched / one-at-a-time: {base / results['one at a time float32']['residues_per_s']:.2f}x")
-    deviation = in_subprocess({"sequences": single, "threads": args.threads}, "bf16_deviation")
+    deviation = in_subprocess({"sequences": sample_sequences(args.deviation_residues, args.lengths_from, seed=3),
+                               **common}, "bf16_deviation")
     print(f"bf16 vs float32 on {deviation['proteins']} proteins: max |diff| {deviation['max_abs']:.4f} "
           f"(largest |value| {deviation['max_abs_value']:.2f}); per-protein cosine min "
           f"{deviation['protein_cosine_min']:.6f}, median {deviation['protein_cosine_median']:.6f}; "
@@ -167,7 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps({"gemm_gflops": {"float32": fp32, "bfloat16": bf16},
                                          "ceiling_residues_per_s": ceiling,
-                                         "cases": results, "bf16_deviation": deviation, "max_residues": budget},
+                                         "cases": results, "bf16_deviation": deviation, "max_residues": budget,
+                                         "weights": common["weights"]},
                                         indent=1) + "\n")
     return 0
 
