@@ -1,6 +1,7 @@
 """Embedding speed and memory of the full-size SeqVec shape on this machine (run by hand).
 
     python benchmarks/embed_speed.py [--residues 20000] [--lengths-from FASTA] [--titin]
+                                     [--weights OPTIONS.json WEIGHTS.hdf5] [--json OUT]
 
 In one run: this machine's float32 and bfloat16 GEMM rates, then seqvec's embedding
 throughput and peak RSS with the default batching (float32 and bf16) and one protein at

@@ -1,4 +1,6 @@
 """The language model against allennlp's own outputs, and the weight format."""
+import copy
+import io
 import json
 import os
 from pathlib import Path
@@ -155,6 +157,10 @@ def test_bf16_precision_stays_close_and_float32_stays_exact(tiny_model_dir, data
         pa, pb = a.sum(0).mean(0), b.sum(0).mean(0)
         assert torch.nn.functional.cosine_similarity(pa, pb, dim=0) > 0.999
         assert 0 < (a - b).abs().max() < 0.1  # really computed in bfloat16, and close
+    clone = copy.deepcopy(model)  # the packed bf16 weights are a cache, not copied
+    torch.save(model, io.BytesIO())
+    for a, b in zip(low, clone.embed_batch(seqs)):
+        torch.testing.assert_close(a, b, atol=0, rtol=0)
     back = model.set_precision("float32").embed_batch(seqs)
     for a, b in zip(exact, back):
         torch.testing.assert_close(a, b, atol=0, rtol=0)

@@ -47,6 +47,12 @@ class ProjectedLSTM(nn.Module):
         self._low = (None, None)  # (key, low-precision products of the three matrices)
         self.reset_parameters()
 
+    def __getstate__(self) -> dict:
+        """Pickling and deepcopy leave the low-precision cache out (oneDNN's packed tensors have no storage)."""
+        state = self.__dict__.copy()
+        state["_low"] = (None, None)
+        return state
+
     def reset_parameters(self) -> None:
         bound = 1.0 / math.sqrt(self.cell_dim)
         for w in (self.input_weight, self.recurrent_weight, self.projection_weight):
