@@ -27,3 +27,23 @@ def tiny_model(tiny_model_dir):
     from seqvec.lm.pretrained import load_model
 
     return load_model(tiny_model_dir)
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models run fastest on one thread (and the test machine is shared)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def short_fasta(tmp_path_factory) -> Path:
+    """test.fasta without its two long records (fast)."""
+    text = (DATA / "test.fasta").read_text()
+    path = tmp_path_factory.mktemp("short") / "short.fasta"
+    path.write_text(text[: text.index(">random_350")])
+    return path

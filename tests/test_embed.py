@@ -35,15 +35,6 @@ def fresh_all(tmp_path_factory, data_dir, tiny_model_dir):
     return embed_fasta(data_dir / "test.fasta", out, tiny_model_dir, layers="all")
 
 
-@pytest.fixture(scope="module")
-def short_fasta(tmp_path_factory, data_dir):
-    """test.fasta without its two long records (fast)."""
-    text = (data_dir / "test.fasta").read_text()
-    path = tmp_path_factory.mktemp("short") / "short.fasta"
-    path.write_text(text[: text.index(">random_350")])
-    return path
-
-
 def test_matches_allennlp_fresh(fresh_all, data_dir):
     assert_matches_reference(fresh_all, data_dir / "tiny_fresh.h5")
     assert list(read_h5(fresh_all, "per_protein"))[:2] == ["seqwence", "protein"]  # file order

@@ -32,14 +32,6 @@ def restore_seqvec_logger():
 
 
 @pytest.fixture(scope="module")
-def short_fasta(tmp_path_factory, data_dir):
-    text = (data_dir / "test.fasta").read_text()
-    path = tmp_path_factory.mktemp("short") / "short.fasta"
-    path.write_text(text[: text.index(">random_350")])
-    return path
-
-
-@pytest.fixture(scope="module")
 def embedded(tmp_path_factory, short_fasta, tiny_model_dir):
     import torch
 

@@ -6,13 +6,7 @@ from seqvec.classifiers.heads import HEADS, build_head, head_name
 from seqvec.classifiers.light_attention import LightAttentionHead
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread (the test machine is shared)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 D = 6

@@ -13,14 +13,7 @@ TINY_HEAD = ["--head-option", "n_filters=3", "--head-option", "conv2_filters=4",
              "--head-option", "kernel_sizes=[1,3,5]"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
