@@ -83,8 +83,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                            help="where the model runs (default: cpu); under torchrun cuda means cuda:LOCAL_RANK")
     run_group.add_argument("--precision", choices=PRECISION_CHOICES, default="float32",
                            help="LSTM matrix products in float32 (default; exact to allennlp) or bf16 "
-                                "(bfloat16 products, float32 state: about 2x faster on CPUs with AMX, not exact: "
-                                "per-protein cosine to float32 > 0.9999; see docs/performance.md)")
+                                "(bfloat16 products, float32 state: 1.8-2.1x faster measured on a CPU with AMX, "
+                                "not exact: per-protein cosine to float32 > 0.9999; see docs/performance.md)")
     run_group.add_argument("--threads", type=_positive_int, metavar="N", help="CPU threads for torch (default: torch's choice)")
 
 

@@ -18,9 +18,10 @@ CellState = tuple[torch.Tensor, torch.Tensor]
 StackState = list[list[CellState]]
 # Time steps whose input products are one GEMM, by the dtype of the products. Measured on
 # the full SeqVec shape (benchmarks/embed_speed.py, 2 cores): float32 runs best with long
-# chunks (fewer, larger GEMMs), bfloat16 with short ones (~8% faster at 32 than at 128:
-# a smaller chunk output leaves the packed recurrent weights in cache).
-TIME_CHUNK = {torch.float32: 128, torch.bfloat16: 32}
+# chunks (fewer, larger GEMMs; 64-256 within noise), bfloat16 with short ones (32 was ~8%
+# faster than 128, 16 another ~4% faster than 32 in 8 paired runs: a small chunk output
+# stays in cache beside the packed recurrent weights).
+TIME_CHUNK = {torch.float32: 128, torch.bfloat16: 16}
 # add + a @ W for one weight matrix W (K, N): float32 in, float32 out
 Product = Callable[[torch.Tensor, "torch.Tensor | None"], torch.Tensor]
 
