@@ -3,7 +3,6 @@ import csv
 import json
 
 import pytest
-import torch
 
 from seqvec.classifiers.tasks import TASKS
 from seqvec.cli.main import main
