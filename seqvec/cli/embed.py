@@ -5,8 +5,14 @@ import argparse
 import shlex
 from pathlib import Path
 
-from seqvec.embeddings.options import (COMPRESSION_CHOICES, DEFAULT_MAX_RESIDUES, DTYPE_CHOICES, ENCODER_CHOICES,
-                                       LAYER_CHOICES, PRECISION_CHOICES)
+from seqvec.embeddings.options import (
+    COMPRESSION_CHOICES,
+    DEFAULT_MAX_RESIDUES,
+    DTYPE_CHOICES,
+    ENCODER_CHOICES,
+    LAYER_CHOICES,
+    PRECISION_CHOICES,
+)
 
 HELP = "embed the proteins of a FASTA file into an HDF5 file"
 DESCRIPTION = """\

@@ -173,9 +173,8 @@ def _curves(args):
 
 
 def run(args: argparse.Namespace) -> int:
-    from seqvec.viz.common import check_output
-
     from seqvec.errors import SeqVecError
+    from seqvec.viz.common import check_output
 
     check_output(args.output)  # fail on a bad suffix before any work
     if args.dpi < 10:

@@ -53,8 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from seqvec.lm.config import PRESETS, SeqVecConfig
-    from seqvec.lm.config import TrainSettings
+    from seqvec.lm.config import PRESETS, SeqVecConfig, TrainSettings
     from seqvec.lm.train import train_lm
 
     if args.threads:

@@ -27,7 +27,7 @@ class World:
     local_rank: int = 0
 
     @classmethod
-    def from_env(cls) -> "World":
+    def from_env(cls) -> World:
         size = int(os.environ.get("WORLD_SIZE", "1"))
         if size <= 1:
             return cls()

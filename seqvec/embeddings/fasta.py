@@ -18,8 +18,8 @@ import logging
 import os
 import re
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from Bio.SeqIO.FastaIO import SimpleFastaParser
 

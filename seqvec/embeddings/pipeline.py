@@ -12,9 +12,10 @@ import hashlib
 import logging
 import os
 import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,8 +25,8 @@ from seqvec.embeddings.batching import assign_to_ranks, make_batches, make_seque
 from seqvec.embeddings.distributed import World
 from seqvec.embeddings.encoders import ENCODERS
 from seqvec.embeddings.fasta import normalize_sequences, read_fasta, sequences_digest
-from seqvec.embeddings.options import DEFAULT_MAX_RESIDUES, EmbedOptionError, EmbedSettings
 from seqvec.embeddings.h5 import existing_output_matches, root_attributes
+from seqvec.embeddings.options import DEFAULT_MAX_RESIDUES, EmbedOptionError, EmbedSettings
 from seqvec.embeddings.parts import PartialRun
 from seqvec.embeddings.reduce import LayerView, get_view
 from seqvec.errors import ModelNotFoundError, SeqVecError

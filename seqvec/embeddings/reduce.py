@@ -8,8 +8,8 @@ casting to the storage dtype comes after.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

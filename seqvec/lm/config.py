@@ -55,7 +55,7 @@ class SeqVecConfig:
         return 2 * self.projection_dim
 
     @classmethod
-    def from_allennlp_options(cls, options: dict) -> "SeqVecConfig":
+    def from_allennlp_options(cls, options: dict) -> SeqVecConfig:
         """Translate an allennlp/bilm-tf ``options.json`` dict."""
         try:
             cnn, lstm = options["char_cnn"], options["lstm"]
@@ -110,7 +110,7 @@ class SeqVecConfig:
         return options
 
     @classmethod
-    def from_json(cls, path: str | Path) -> "SeqVecConfig":
+    def from_json(cls, path: str | Path) -> SeqVecConfig:
         """Read an ``options.json`` file."""
         path = Path(path)
         try:
@@ -132,7 +132,7 @@ class SeqVecConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "SeqVecConfig":
+    def from_dict(cls, d: dict) -> SeqVecConfig:
         """Inverse of :meth:`to_dict`; unknown keys are an error."""
         names = {f.name for f in fields(cls)}
         unknown = set(d) - names

@@ -29,7 +29,7 @@ class SeqVecLM(nn.Module):
         self.name = "unnamed"  # set by the loaders: a model's name for HDF5 metadata
         self.precision = "float32"
 
-    def set_precision(self, precision: str) -> "SeqVecLM":
+    def set_precision(self, precision: str) -> SeqVecLM:
         """``"float32"`` (exact) or ``"bf16"``: LSTM matrix products in bfloat16, states and
         gates in float32. Inference only; returns self."""
         dtypes = {"float32": torch.float32, "bf16": torch.bfloat16}
