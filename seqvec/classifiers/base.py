@@ -54,6 +54,10 @@ class Head(nn.Module):
                 raise ValueError(f"{type(self).__name__} expects x of shape [B, {self.input_dim}], "
                                  f"got {list(x.shape)}")
             return None
+        return self.residue_mask(x, mask)
+
+    def residue_mask(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """Validate residue-level ``x [B, L, D]`` (and ``mask [B, L]``); returns the bool mask."""
         if x.ndim != 3 or x.shape[2] != self.input_dim:
             raise ValueError(f"{type(self).__name__} expects x of shape [B, L, {self.input_dim}], "
                              f"got {list(x.shape)}")

@@ -32,7 +32,7 @@ class CNNHead(Head):
                                   for task, n in self.outputs.items()})
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        mask = self.check_input(x, mask)
+        mask = self.residue_mask(x, mask)
         keep = mask[:, None, :].to(x.dtype)  # (B, 1, L)
         # zero the padding before each conv, so a residue near the end of a short protein
         # sees zeros past its end exactly as when the protein is alone (conv zero padding)

@@ -16,6 +16,7 @@ import os
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from seqvec.classifiers.checkpoint import CONFIG_FILE, HeadCheckpoint, load_head
 from seqvec.classifiers.evaluate import evaluate_head
@@ -66,7 +67,8 @@ def run_comparison(train: LabelSet, test: LabelSet, tasks: dict[str, TaskSpec], 
     runs = []
     for encoder in encoders:
         where = out_dir / "embeddings" / encoder
-        embed = dict(encoder=encoder, model=model if encoder == "lm" else None, dtype=dtype, progress=progress)
+        embed: dict[str, Any] = dict(encoder=encoder, model=model if encoder == "lm" else None, dtype=dtype,
+                                     progress=progress)
         train_h5 = ensure_embeddings(train, where / "train.h5", **embed)
         test_h5 = ensure_embeddings(test, where / "test.h5", **embed)
         val_h5 = ensure_embeddings(val, where / "val.h5", **embed) if val is not None else None
@@ -164,10 +166,10 @@ def plot(results: dict, path: str | os.PathLike) -> Path:
 
     tasks = [t for t, s in results["tasks"].items() if any(cell(r, t, s) for r in results["runs"])]
     fig, axes = plt.subplots(1, max(len(tasks), 1), figsize=(3.2 * max(len(tasks), 1), 3.6), squeeze=False)
-    colors = {}
+    colors: dict[str, str] = {}
     for ax, task in zip(axes[0], tasks):
         spec = results["tasks"][task]
-        rows = [(r, cell(r, task, spec)) for r in results["runs"] if cell(r, task, spec)]
+        rows = [(r, c) for r in results["runs"] if (c := cell(r, task, spec)) is not None]
         for i, (run, (v, lo, hi)) in enumerate(rows):
             color = colors.setdefault(run["model"], f"C{len(colors)}")
             ax.bar(i, v, color=color, yerr=[[v - lo], [hi - v]], capsize=3)

@@ -46,6 +46,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
+from typing import cast
 
 import torch
 from torch import nn
@@ -151,11 +152,12 @@ class ConvLSTMHead(Head):
 
     def first_layer_filters(self) -> list[tuple[int, torch.Tensor]]:
         """``[(width, weight [n_filters, D, width]), ...]`` of the first convolutions (detached)."""
-        return [(conv.kernel_size[0], conv.weight.detach()) for conv in self.convs]
+        convs = [cast(nn.Conv1d, conv) for conv in self.convs]
+        return [(conv.kernel_size[0], conv.weight.detach()) for conv in convs]
 
     def _kept(self, x: torch.Tensor, mask: torch.Tensor | None):
         """Validated mask, kept positions ``[B, L']``, their mask, and the kept input ``[B, L', D]``."""
-        mask = self.check_input(x, mask)
+        mask = self.residue_mask(x, mask)
         lengths = mask.sum(1)
         if bool((lengths == 0).any()):
             raise ValueError(f"empty protein(s) at batch rows {torch.nonzero(lengths == 0).flatten().tolist()}")

@@ -125,16 +125,16 @@ def batch_indices(lengths: list[int], batch_size: int, max_residues: int | None 
     """Group protein indices into batches (see :meth:`TaskDataset.batches`)."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    lengths = np.asarray(lengths)
+    sizes = np.asarray(lengths)
+    rng = rng if rng is not None else np.random.default_rng()
     if shuffle:
-        rng = rng if rng is not None else np.random.default_rng()
-        order = rng.permutation(len(lengths))
+        order = rng.permutation(len(sizes))
         window = batch_size * 50
-        order = np.concatenate([chunk[np.argsort(-lengths[chunk], kind="stable")]
+        order = np.concatenate([chunk[np.argsort(-sizes[chunk], kind="stable")]
                                 for chunk in np.split(order, range(window, len(order), window))]
                                ) if len(order) else order
     else:
-        order = np.argsort(-lengths, kind="stable")
+        order = np.argsort(-sizes, kind="stable")
     batches: list[list[int]] = []
     current: list[int] = []
     longest = 0

@@ -134,6 +134,7 @@ def read_labels(paths: list[str | os.PathLike], fmt: str | None = None) -> Label
     merged = merge_label_sets(with_ids) if with_ids else None
     for extra in (s for s in sets if not s.native_ids):
         merged = extra if merged is None else attach_by_sequence(merged, extra)
+    assert merged is not None  # paths is not empty
     return merged
 
 

@@ -49,7 +49,7 @@ class LightAttentionHead(Head):
         return torch.cat([attended, maxed], dim=1), weights
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        mask = self.check_input(x, mask)
+        mask = self.residue_mask(x, mask)
         pooled, _ = self.pool(x, mask)
         h = self.hidden(pooled)  # (B, hidden)
         return {task: layer(h) for task, layer in self.out.items()}

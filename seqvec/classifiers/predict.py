@@ -44,7 +44,7 @@ def load_heads(path: str | os.PathLike | None = None) -> list[HeadCheckpoint]:
             where = "the bundled heads" if path == BUNDLED_HEADS else str(path)
             raise CheckpointError(f"no head directories (with {CONFIG_FILE}) found in {where} ({path})")
         heads = [load_head(d) for d in dirs]
-    seen: dict[str, Path] = {}
+    seen: dict[str, Path | None] = {}
     for h in heads:
         for task in h.tasks:
             if task in seen:

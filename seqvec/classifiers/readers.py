@@ -40,6 +40,7 @@ import gzip
 import json
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -100,7 +101,7 @@ def _fasta(path: Path) -> list[tuple[str, str, str]]:
     return records
 
 
-def _classes(record_id: str, path: Path, letters: str, alphabet: tuple[str, ...]) -> np.ndarray:
+def _classes(record_id: str, path: Path, letters: Sequence[str], alphabet: tuple[str, ...]) -> np.ndarray:
     index = {c: i for i, c in enumerate(alphabet)}
     bad = sorted(set(letters) - set(index))
     if bad:
@@ -108,7 +109,7 @@ def _classes(record_id: str, path: Path, letters: str, alphabet: tuple[str, ...]
     return np.fromiter((index[c] for c in letters), dtype=np.int64, count=len(letters))
 
 
-def _same_length(path: Path, record_id: str, sequence: str, **fields) -> None:
+def _same_length(path: Path, record_id: str, sequence: Sequence[str], **fields) -> None:
     for name, values in fields.items():
         if len(values) != len(sequence):
             raise LabelFormatError(f"{path}: record {record_id!r} has {len(sequence)} residues but "
@@ -187,12 +188,12 @@ def read_netsurfp_csv(path: Path) -> LabelSet:
             seq, ss3, ss8, resolved = (row[col[k]].split() for k in ("input", "dssp3", "dssp8", "disorder"))
             extra = {"cb513_mask": row[mask_col].split()} if mask_col is not None else {}
             _same_length(path, rid, seq, dssp3=ss3, dssp8=ss8, disorder=resolved, **extra)
-            resolved = np.asarray(resolved, dtype=float) > 0.5
-            scored = resolved & (np.asarray(extra["cb513_mask"], dtype=float) > 0.5 if extra else True)
+            is_resolved = np.asarray(resolved, dtype=float) > 0.5
+            scored = is_resolved & (np.asarray(extra["cb513_mask"], dtype=float) > 0.5 if extra else True)
             out.sequences[rid] = "".join(seq).upper()
             out.labels["ss3"][rid] = np.where(scored, _classes(rid, path, ss3, SS3_CLASSES), IGNORE)
             out.labels["ss8"][rid] = np.where(scored, _classes(rid, path, ss8, SS8_CLASSES), IGNORE)
-            out.labels["disorder"][rid] = (~resolved).astype(np.int64)
+            out.labels["disorder"][rid] = (~is_resolved).astype(np.int64)
     return out
 
 

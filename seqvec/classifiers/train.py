@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import os
 import random
 import time
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from seqvec.classifiers.base import Head
 from seqvec.classifiers.data import TaskDataset, batch_indices
 from seqvec.classifiers.tasks import IGNORE
 from seqvec.errors import SeqVecError
@@ -140,7 +142,7 @@ def _write_history(run_dir: Path, history: list[dict]) -> None:
 
 
 def fit(model: nn.Module, train: TaskDataset, val: TaskDataset | None = None,
-        config: FitConfig = FitConfig(), run_dir: str | Path | None = None,
+        config: FitConfig = FitConfig(), run_dir: str | os.PathLike | None = None,
         progress: bool = False) -> FitResult:
     """Train ``model`` in place on ``train``, early-stopping on ``val``; returns the history.
 
@@ -202,7 +204,7 @@ def fit(model: nn.Module, train: TaskDataset, val: TaskDataset | None = None,
 
 
 @torch.no_grad()
-def predict_dataset(model: nn.Module, dataset: TaskDataset, batch_size: int = 64,
+def predict_dataset(model: Head, dataset: TaskDataset, batch_size: int = 64,
                     max_residues: int | None = 40_000) -> dict[str, list[np.ndarray]]:
     """Class probabilities, task -> one array per protein in dataset order.
 

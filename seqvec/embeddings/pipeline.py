@@ -151,6 +151,7 @@ def _run_carried(model: Any, sequences: dict[str, str], settings: EmbedSettings,
                 layers, state = model.embed_with_state(sequences[record_id], state)
                 records.append((record_id, rest[record_id], *_reduce(layers.numpy(), view, settings)))
                 bar.update(rest[record_id])
+            assert state is not None  # chunks are never empty, so a protein ran and set it
             partial.write_part(records, settings.dtype, settings.compression, carry_state=_pack_state(state))
 
 

@@ -70,8 +70,12 @@ def weight_table(config: SeqVecConfig) -> list[Entry]:
             base = f"RNN_{d}/RNN/MultiRNNCell/Cell{layer}/LSTMCell"
             prefix = f"lstm.directions.{d}.{layer}"
             split = config.projection_dim  # rows [:P] multiply the input, [P:] the state h
+
+            def input_and_recurrent(a: np.ndarray, s: int = split) -> list[np.ndarray]:
+                return [a[:s], a[s:]]
+
             table.append(Entry(f"{base}/W_0", (f"{prefix}.input_weight", f"{prefix}.recurrent_weight"),
-                               lambda a, s=split: [a[:s], a[s:]],
+                               input_and_recurrent,
                                lambda p: np.concatenate(p, axis=0)))
             table.append(_same(f"{base}/B", f"{prefix}.bias"))
             table.append(_same(f"{base}/W_P_0", f"{prefix}.projection_weight"))
@@ -79,7 +83,7 @@ def weight_table(config: SeqVecConfig) -> list[Entry]:
 
 
 def _datasets(f: h5py.File) -> dict[str, h5py.Dataset]:
-    found = {}
+    found: dict[str, h5py.Dataset] = {}
     f.visititems(lambda name, obj: found.__setitem__(name, obj) if isinstance(obj, h5py.Dataset) else None)
     return found
 

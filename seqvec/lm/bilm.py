@@ -8,11 +8,13 @@ either onto the inference model exactly (gate order, summed biases, TF's forget 
 """
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seqvec.lm.bilstm import BiLSTMStack, reverse_padded
+from seqvec.lm.bilstm import BiLSTMStack, ProjectedLSTM, reverse_padded
 from seqvec.lm.char_cnn import CharCNN
 from seqvec.lm.config import SeqVecConfig
 from seqvec.lm.corpus import TYPE_TO_VOCAB, VOCAB
@@ -20,6 +22,11 @@ from seqvec.lm.model import SeqVecLM
 
 # torch.nn.LSTM packs gates i, f, g, o; bilm-tf packs i, j(=g), f, o
 _TORCH_TO_TF = [0, 2, 1, 3]
+
+
+def _tf_gates(w: torch.Tensor) -> torch.Tensor:
+    """Gate blocks of a torch LSTM tensor (first dim 4D) reordered to TF's i, j, f, o."""
+    return torch.cat([w.chunk(4, dim=0)[i] for i in _TORCH_TO_TF], dim=0)
 
 
 class FastBiLSTM(nn.Module):
@@ -38,7 +45,7 @@ class FastBiLSTM(nn.Module):
         for d, layers in enumerate(self.directions):
             inp = x if d == 0 else reverse_padded(x, lengths)
             outs = []
-            for li, lstm in enumerate(layers):
+            for li, lstm in enumerate(cast(nn.ModuleList, layers)):
                 # no PackedSequence: padding sits after every sequence's end (the backward
                 # input is reversed within each length), so it never reaches a valid output;
                 # and packed input makes the native backward quadratic in time
@@ -54,13 +61,13 @@ class FastBiLSTM(nn.Module):
         """Copy these weights into an inference stack, mapping gates and biases exactly."""
         with torch.no_grad():
             for lstms, targets in zip(self.directions, stack.directions):
-                for lstm, target in zip(lstms, targets):
-                    def tf(w: torch.Tensor) -> torch.Tensor:
-                        return torch.cat([w.chunk(4, dim=0)[i] for i in _TORCH_TO_TF], dim=0)
-                    target.input_weight.copy_(tf(lstm.weight_ih_l0).T)
-                    target.recurrent_weight.copy_(tf(lstm.weight_hh_l0).T)
-                    target.bias.copy_(tf(lstm.bias_ih_l0 + lstm.bias_hh_l0) - target.forget_offset)
-                    target.projection_weight.copy_(lstm.weight_hr_l0.T)
+                for module, layer in zip(cast(nn.ModuleList, lstms), cast(nn.ModuleList, targets)):
+                    w = dict(module.named_parameters())  # nn.LSTM: weight_ih_l0, ...
+                    target = cast(ProjectedLSTM, layer)
+                    target.input_weight.copy_(_tf_gates(w["weight_ih_l0"]).T)
+                    target.recurrent_weight.copy_(_tf_gates(w["weight_hh_l0"]).T)
+                    target.bias.copy_(_tf_gates(w["bias_ih_l0"] + w["bias_hh_l0"]) - target.forget_offset)
+                    target.projection_weight.copy_(w["weight_hr_l0"].T)
 
 
 class BiLM(nn.Module):
@@ -71,11 +78,12 @@ class BiLM(nn.Module):
         self.config = config
         self.char_cnn = CharCNN(config)
         clipped = bool(config.cell_clip or config.proj_clip)
-        self.lstm = (BiLSTMStack(config.projection_dim, config.lstm_dim, config.projection_dim,
+        self.lstm: BiLSTMStack | FastBiLSTM = (BiLSTMStack(config.projection_dim, config.lstm_dim, config.projection_dim,
                                  config.n_layers, config.cell_clip, config.proj_clip)
                      if clipped else FastBiLSTM(config))
         self.dropout = nn.Dropout(dropout)
         self.softmax = nn.Linear(config.projection_dim, len(VOCAB))
+        self.type_to_vocab: torch.Tensor
         self.register_buffer("type_to_vocab", TYPE_TO_VOCAB.clone(), persistent=False)
 
     def forward(self, types: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

@@ -7,7 +7,7 @@ time rather than storing it; so do we.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from typing import Any, Protocol, cast
 
 import torch
 from torch import nn
@@ -22,8 +22,12 @@ StackState = list[list[CellState]]
 # faster than 128, 16 another ~4% faster than 32 in 8 paired runs: a small chunk output
 # stays in cache beside the packed recurrent weights).
 TIME_CHUNK = {torch.float32: 128, torch.bfloat16: 16}
-# add + a @ W for one weight matrix W (K, N): float32 in, float32 out
-Product = Callable[[torch.Tensor, "torch.Tensor | None"], torch.Tensor]
+
+
+class Product(Protocol):
+    """``add + a @ W`` for one weight matrix ``W (K, N)``: float32 in, float32 out."""
+
+    def __call__(self, a: torch.Tensor, add: torch.Tensor | None = None) -> torch.Tensor: ...
 
 
 class ProjectedLSTM(nn.Module):
@@ -43,9 +47,11 @@ class ProjectedLSTM(nn.Module):
         self.projection_weight = nn.Parameter(torch.empty(cell_dim, proj_dim))
         forget = torch.zeros(4 * cell_dim)
         forget[2 * cell_dim: 3 * cell_dim] = 1.0  # TF's forget_bias, block f of i, j, f, o
+        self.forget_offset: torch.Tensor
         self.register_buffer("forget_offset", forget, persistent=False)
         self.compute_dtype = torch.float32  # dtype of the matrix products; state stays float32
-        self._low = (None, None)  # (key, low-precision products of the three matrices)
+        # (key, low-precision products of the three matrices)
+        self._low: tuple[Any, tuple[Product, Product, Product] | None] = (None, None)
         self.reset_parameters()
 
     def __getstate__(self) -> dict:
@@ -107,11 +113,15 @@ class ProjectedLSTM(nn.Module):
         """
         weights = (self.input_weight, self.recurrent_weight, self.projection_weight)
         if self.compute_dtype == torch.float32 or torch.is_grad_enabled():
-            return tuple(_Float32Product(w) for w in weights)
+            f32 = [_Float32Product(w) for w in weights]
+            return f32[0], f32[1], f32[2]
         key = (self.compute_dtype, *((id(w), w._version, w.device) for w in weights))
         if self._low[0] != key:
-            self._low = (key, tuple(_LowPrecisionProduct(w, self.compute_dtype) for w in weights))
-        return self._low[1]
+            low = [_LowPrecisionProduct(w, self.compute_dtype) for w in weights]
+            self._low = (key, (low[0], low[1], low[2]))
+        products = self._low[1]
+        assert products is not None  # set just above
+        return products
 
     def _step(self, xin: torch.Tensor, h: torch.Tensor, c: torch.Tensor, w_rec: Product,
               w_proj: Product) -> CellState:
@@ -148,11 +158,11 @@ class _LowPrecisionProduct:
         self.dtype = dtype
         weight_t = weight.detach().t().contiguous().to(dtype)  # (N, K), torch.nn.functional.linear's layout
         self.packed = _onednn_pack(weight_t)
-        self.weight_t = weight_t if self.packed is None else None
+        self.weight_t = None if self.packed is not None else weight_t  # the packed copy replaces it
 
     def __call__(self, a: torch.Tensor, add: torch.Tensor | None = None) -> torch.Tensor:
         a = a.to(self.dtype)
-        if self.packed is None:
+        if self.weight_t is not None:
             y = torch.nn.functional.linear(a, self.weight_t)
         else:
             y = torch.ops.mkldnn._linear_pointwise(a, self.packed, None, "none", [], "")
@@ -201,6 +211,10 @@ class BiLSTMStack(nn.Module):
 
         self.directions = nn.ModuleList([stack(), stack()])
 
+    def layers(self) -> list[ProjectedLSTM]:
+        """Every direction's layers, forward direction first."""
+        return [cast(ProjectedLSTM, layer) for stack in self.directions for layer in cast(nn.ModuleList, stack)]
+
     def forward(self, x: torch.Tensor, lengths: torch.Tensor, state: StackState | None = None
                 ) -> tuple[list[torch.Tensor], StackState]:
         """x: ``(B, T, P)`` left-aligned, any order; lengths: ``(B,)``.
@@ -217,7 +231,7 @@ class BiLSTMStack(nn.Module):
         for d, layers in enumerate(self.directions):
             inp = x if d == 0 else reverse_padded(x, lengths)
             outs, states = [], []
-            for li, layer in enumerate(layers):
+            for li, layer in enumerate(cast(nn.ModuleList, layers)):
                 init = None if state is None else tuple(s[order] for s in state[d][li])
                 out, final = layer(inp, len_list, init)
                 if li > 0:

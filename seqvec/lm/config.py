@@ -99,7 +99,7 @@ class SeqVecConfig:
             "projection_dim": self.projection_dim,
             "use_skip_connections": self.use_skip_connections,
         }
-        options = {"char_cnn": cnn, "lstm": lstm}
+        options: dict[str, Any] = {"char_cnn": cnn, "lstm": lstm}
         for key, value in extra.items():
             section, _, sub = key.partition(".")
             if sub and section in options:

@@ -82,7 +82,8 @@ def batches(pieces: list[np.ndarray], max_tokens: int, rng: np.random.Generator 
     """Group windows (indices into ``pieces``) into batches of at most ``max_tokens`` padded tokens,
     similar lengths together; batch order shuffled with ``rng``."""
     order = sorted(range(len(pieces)), key=lambda i: -len(pieces[i]))
-    groups, current = [], []
+    groups: list[list[int]] = []
+    current: list[int] = []
     for i in order:
         width = len(pieces[current[0]]) if current else len(pieces[i])
         if current and (len(current) + 1) * width > max_tokens:

@@ -24,9 +24,10 @@ class SeqVecLM(nn.Module):
         self.char_cnn = CharCNN(config)
         self.lstm = BiLSTMStack(config.projection_dim, config.lstm_dim, config.projection_dim,
                                 config.n_layers, config.cell_clip, config.proj_clip)
-        self._table_key = None
-        self._table = None
+        self._table_key: tuple | None = None
+        self._table: torch.Tensor | None = None
         self.name = "unnamed"  # set by the loaders: a model's name for HDF5 metadata
+        self.weights_sha256 = ""  # set by the loaders: the weight file's sha256
         self.precision = "float32"
 
     def set_precision(self, precision: str) -> SeqVecLM:
@@ -35,8 +36,7 @@ class SeqVecLM(nn.Module):
         dtypes = {"float32": torch.float32, "bf16": torch.bfloat16}
         if precision not in dtypes:
             raise ValueError(f"precision must be one of {sorted(dtypes)}, got {precision!r}")
-        for layers in self.lstm.directions:
-            for layer in layers:
+        for layer in self.lstm.layers():
                 layer.compute_dtype = dtypes[precision]
         self.precision = precision
         return self
@@ -55,10 +55,11 @@ class SeqVecLM(nn.Module):
             return self.char_cnn.token_table()[types]
         # inference: the table is cached until a char-CNN parameter changes
         key = tuple((id(p), p._version, p.device, p.dtype) for p in self.char_cnn.parameters())
-        if key != self._table_key:
-            self._table = self.char_cnn.token_table()
+        table = self._table
+        if table is None or key != self._table_key:
+            table = self._table = self.char_cnn.token_table()
             self._table_key = key
-        return self._table[types]
+        return table[types]
 
     def forward(self, types: torch.Tensor, lengths: torch.Tensor, state: StackState | None = None
                 ) -> tuple[torch.Tensor, StackState]:

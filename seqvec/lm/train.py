@@ -187,7 +187,7 @@ def train_lm(corpus_path: str | Path, run_dir: str | Path, config: SeqVecConfig,
     steps_per_epoch = len(corpus.epoch_batches(train_seqs, settings.window, settings.max_tokens, settings.seed, 0)[1])
     total_steps = settings.max_steps or steps_per_epoch * settings.epochs
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(settings, total_steps))
-    pos = {"epoch": 0, "batch": 0, "step": 0, "residues": 0, "elapsed_s": 0.0}
+    pos: dict = {"epoch": 0, "batch": 0, "step": 0, "residues": 0, "elapsed_s": 0.0}
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])

@@ -22,7 +22,7 @@ def confusion_from_labels(true: Sequence, predicted: Sequence, classes: Sequence
     if classes is None:
         classes = sorted({*map(str, true), *map(str, predicted)})
         true, predicted = list(map(str, true)), list(map(str, predicted))
-        labels = list(classes)
+        labels: list = list(classes)
     else:
         labels = list(range(len(classes))) if isinstance(true[0], (int, np.integer)) else list(classes)
     return confusion_matrix(true, predicted, labels=labels), list(classes)

@@ -58,6 +58,8 @@ def filter_scores(head, table: np.ndarray, order: str = "weight_norm",
         raise ValueError(f"order must be 'weight_norm' or 'activation', got {order!r}")
     if order == "activation" and activation is None:
         raise ValueError("order='activation' needs the mean activations")
+    if order == "weight_norm":
+        activation = None
     result = []
     channel = 0
     for width, weight in head.first_layer_filters():
@@ -66,7 +68,7 @@ def filter_scores(head, table: np.ndarray, order: str = "weight_norm",
             raise ValueError(f"filters read {w.shape[1]} features per residue but the table has {table.shape[1]}: "
                              "logos need a one-hot or BLOSUM62 head")
         for j in range(w.shape[0]):
-            value = float(np.linalg.norm(w[j])) if order == "weight_norm" else float(activation[channel])
+            value = float(np.linalg.norm(w[j])) if activation is None else float(activation[channel])
             result.append(FilterScores(width, j, table @ w[j], value))
             channel += 1
     return sorted(result, key=lambda f: -f.rank_value)
@@ -74,11 +76,12 @@ def filter_scores(head, table: np.ndarray, order: str = "weight_norm",
 
 def _draw_letter(ax, letter: str, x: float, y: float, height: float, colour: str) -> None:
     """A glyph filling the box [x - 0.45, x + 0.45] x [y, y + height] (height may be negative)."""
+    from matplotlib.font_manager import FontProperties
     from matplotlib.patches import PathPatch
     from matplotlib.textpath import TextPath
     from matplotlib.transforms import Affine2D
 
-    glyph = TextPath((0, 0), letter, size=1, prop={"family": "DejaVu Sans Mono", "weight": "bold"})
+    glyph = TextPath((0, 0), letter, size=1, prop=FontProperties(family="DejaVu Sans Mono", weight="bold"))
     box = glyph.get_extents()
     scale = Affine2D().translate(-box.x0, -box.y0).scale(0.9 / box.width, abs(height) / box.height)
     placed = scale.translate(x - 0.45, y if height > 0 else y + height)

@@ -66,12 +66,12 @@ def plot_projection(x: np.ndarray, labels: Sequence[str], path: str | os.PathLik
     counts = Counter(labels)
     classes = [c for c, _ in counts.most_common()]
     cmap = plt.get_cmap("tab20" if len(classes) > 10 else "tab10")
-    labels = np.asarray(labels)
+    label_array = np.asarray(labels)
     fig, axes = plt.subplots(1, len(methods), figsize=(5.2 * len(methods) + 2.2, 5), squeeze=False)
     for ax, method in zip(axes[0], methods):
         xy = project(x, method, seed)
         for k, c in enumerate(classes):
-            sel = labels == c
+            sel = label_array == c
             ax.scatter(xy[sel, 0], xy[sel, 1], s=30 if len(x) < 300 else 6, alpha=0.7, color=cmap(k % cmap.N), linewidths=0,
                        label=f"{c} ({counts[c]})")
         ax.set_title({"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}[method])
