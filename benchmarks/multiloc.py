@@ -87,14 +87,14 @@ def run_fold(fold, train_idx, test_idx, data, args, out_dir):
 
     from seqvec.classifiers.checkpoint import save_head
     from seqvec.classifiers.data import TaskDataset
-    from seqvec.classifiers.heads import build_head
+    from seqvec.classifiers.heads import head_class
     from seqvec.classifiers.train import FitConfig, fit, predict_dataset, seed_everything
 
     examples, labels, task = data
     tr, va = train_test_split(train_idx, test_size=0.1, stratify=labels[train_idx], random_state=fold)
     subset = lambda idx: TaskDataset([examples[i] for i in idx], {"localization": task}, "residue")  # noqa: E731
     seed_everything(args.seed)
-    head = build_head("convlstm", examples[0].x.shape[1], {"localization": len(CLASSES)}, **SIZES[args.size])
+    head = head_class("convlstm")(examples[0].x.shape[1], {"localization": len(CLASSES)}, **SIZES[args.size])
     config = FitConfig(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, max_residues=None,
                        patience=args.patience, monitor="accuracy", seed=args.seed)
     start = time.perf_counter()

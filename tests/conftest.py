@@ -1,4 +1,5 @@
 """Shared fixtures: the tiny reference model and its allennlp outputs."""
+import logging
 from pathlib import Path
 
 import pytest
@@ -47,3 +48,11 @@ def short_fasta(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("short") / "short.fasta"
     path.write_text(text[: text.index(">random_350")])
     return path
+
+
+@pytest.fixture
+def seqvec_logs_to_caplog(monkeypatch):
+    """Let caplog see seqvec's records even if a CLI test configured the logger before."""
+    logger = logging.getLogger("seqvec")
+    monkeypatch.setattr(logger, "handlers", [])
+    monkeypatch.setattr(logger, "propagate", True)

@@ -7,7 +7,7 @@ import torch
 
 from seqvec.classifiers.checkpoint import load_head, save_head
 from seqvec.classifiers.data import Example, TaskDataset, build_dataset
-from seqvec.classifiers.heads import HEADS, build_head
+from seqvec.classifiers.heads import HEADS, head_class
 from seqvec.classifiers.labels import read_labels
 from seqvec.classifiers.tasks import IGNORE, get_tasks
 from seqvec.classifiers.train import (FitConfig, balanced_class_weights, fit, predict_dataset, task_losses,
@@ -52,7 +52,7 @@ def dataset_for(name, deeploc, cb513, chezod=None):
 def test_each_head_learns_on_a_real_slice(name, deeploc, cb513):
     train, tasks = dataset_for(name, deeploc, cb513)
     torch.manual_seed(0)
-    head = build_head(name, train.input_dim, {t: len(s.classes) for t, s in tasks.items()}, **SMALL.get(name, {}))
+    head = head_class(name)(train.input_dim, {t: len(s.classes) for t, s in tasks.items()}, **SMALL.get(name, {}))
     result = fit(head, train, None, FitConfig(epochs=8, lr=1e-2, batch_size=16))
     losses = [row["train_loss"] for row in result.history]
     assert len(losses) == 8 and np.mean(losses[-2:]) < losses[0]
@@ -68,7 +68,7 @@ def test_each_head_learns_on_a_real_slice(name, deeploc, cb513):
 def test_disorder_from_chezod_trains(data_dir):
     labels = read_labels([data_dir / "tasks" / "CheZOD_small_sequences.fasta"])
     ds = build_dataset(labels, onehot_arrays(labels), get_tasks("disorder"), "residue")
-    head = build_head("cnn", ds.input_dim, {"disorder": 2})
+    head = head_class("cnn")(ds.input_dim, {"disorder": 2})
     result = fit(head, ds, ds, FitConfig(epochs=6, lr=1e-2, patience=10))
     assert result.history[-1]["val_loss"] < result.history[0]["val_loss"]
 
@@ -79,7 +79,7 @@ def test_fit_is_seeded(cb513):
     states = []
     for _ in range(2):
         torch.manual_seed(0)
-        head = build_head("cnn", ds.input_dim, {"ss3": 3})
+        head = head_class("cnn")(ds.input_dim, {"ss3": 3})
         fit(head, ds, None, FitConfig(epochs=2, batch_size=4, seed=7))
         states.append(head.state_dict())
     for key in states[0]:
@@ -91,7 +91,7 @@ def test_early_stopping_and_best_weights(cb513, tmp_path):
     tasks = get_tasks("ss3")
     ds = build_dataset(labels, arrays, tasks, "residue")
     train, val = ds.subset(ds.ids[:14]), ds.subset(ds.ids[14:])
-    head = build_head("cnn", ds.input_dim, {"ss3": 3})
+    head = head_class("cnn")(ds.input_dim, {"ss3": 3})
     frozen = fit(head, train, val, FitConfig(epochs=20, lr=0.0, patience=2))  # nothing can improve
     assert frozen.best_epoch == 1 and len(frozen.history) == 3
     config = FitConfig(epochs=12, lr=3e-2, patience=3, batch_size=4)
@@ -121,7 +121,7 @@ def test_losses_skip_ignored_targets_and_weight_classes():
 
 def test_checkpoint_round_trip_and_errors(tmp_path):
     tasks = get_tasks("localization,membrane")
-    head = build_head("la", 40, {"localization": 10, "membrane": 2}, hidden_dim=8).eval()
+    head = head_class("la")(40, {"localization": 10, "membrane": 2}, hidden_dim=8).eval()
     identity = {"encoder": "onehot", "model": "onehot", "model_sha256": "ab" * 32, "layers": "sum"}
     save_head(tmp_path / "h", head, tasks, embeddings=identity, training={"best_epoch": 3})
     loaded = load_head(tmp_path / "h")

@@ -146,9 +146,9 @@ def test_learns_an_n_terminal_signal():
 
 
 def test_registered_as_convlstm_head():
-    from seqvec.classifiers.heads import build_head, head_name
+    from seqvec.classifiers.heads import head_class, head_name
 
-    head = build_head("convlstm", 6, OUTPUTS, **SMALL)
+    head = head_class("convlstm")(6, OUTPUTS, **SMALL)
     assert isinstance(head, ConvLSTMHead) and head_name(head) == "convlstm"
     assert head.input_level == "residue" and head.output_level == "protein"
 

@@ -11,12 +11,7 @@ from seqvec.embeddings.pipeline import embed_fasta, embed_sequences
 from seqvec.errors import InvalidSequenceError, ModelNotFoundError, OutputMismatchError
 
 
-@pytest.fixture(autouse=True)
-def seqvec_logs_to_caplog(monkeypatch):
-    """Let caplog see seqvec's records even if a CLI test configured the logger before."""
-    logger = logging.getLogger("seqvec")
-    monkeypatch.setattr(logger, "handlers", [])
-    monkeypatch.setattr(logger, "propagate", True)
+pytestmark = pytest.mark.usefixtures("seqvec_logs_to_caplog")
 
 
 def assert_matches_reference(ours, reference, atol=1e-4):

@@ -1,5 +1,4 @@
 """Nothing lost: interrupted runs (up to SIGKILL) finish on rerun, equal to uninterrupted ones."""
-import logging
 import os
 import random
 import re
@@ -21,12 +20,7 @@ from seqvec.errors import OutputMismatchError
 REPO = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(autouse=True)
-def seqvec_logs_to_caplog(monkeypatch):
-    """Let caplog see seqvec's records even if a CLI test configured the logger before."""
-    logger = logging.getLogger("seqvec")
-    monkeypatch.setattr(logger, "handlers", [])
-    monkeypatch.setattr(logger, "propagate", True)
+pytestmark = pytest.mark.usefixtures("seqvec_logs_to_caplog")
 
 
 class Crash(Exception):

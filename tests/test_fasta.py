@@ -8,12 +8,7 @@ from seqvec.embeddings.fasta import normalize_sequences, parse_id, read_fasta, s
 from seqvec.errors import DuplicateIdError, FastaFormatError, InvalidSequenceError
 
 
-@pytest.fixture(autouse=True)
-def seqvec_logs_to_caplog(monkeypatch):
-    """Let caplog see seqvec's records even if a CLI test configured the logger before."""
-    logger = logging.getLogger("seqvec")
-    monkeypatch.setattr(logger, "handlers", [])
-    monkeypatch.setattr(logger, "propagate", True)
+pytestmark = pytest.mark.usefixtures("seqvec_logs_to_caplog")
 
 
 def write(tmp_path, text, name="in.fasta"):

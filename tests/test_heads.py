@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from seqvec.classifiers.heads import HEADS, build_head, head_name
+from seqvec.classifiers.heads import HEADS, head_class, head_name
 from seqvec.classifiers.light_attention import LightAttentionHead
 
 
@@ -20,7 +20,7 @@ def outputs_for(cls):
 def make(name):
     torch.manual_seed(0)
     cls = HEADS[name]
-    return build_head(name, D, outputs_for(cls)).eval()
+    return head_class(name)(D, outputs_for(cls)).eval()
 
 
 def padded(lengths, garbage=1e3, seed=1):
@@ -103,11 +103,11 @@ def test_input_checks():
     with pytest.raises(ValueError, match="odd"):
         LightAttentionHead(D, {"localization": 10}, kernel_size=4)
     with pytest.raises(ValueError, match=">= 2 classes"):
-        build_head("fnn", D, {})
+        head_class("fnn")(D, {})
 
 
 def test_hparams_rebuild_the_same_architecture():
-    head = build_head("la", D, {"localization": 10}, hidden_dim=16, kernel_size=5)
+    head = head_class("la")(D, {"localization": 10}, hidden_dim=16, kernel_size=5)
     again = type(head)(head.input_dim, head.outputs, **head.hparams)
     assert {k: v.shape for k, v in head.state_dict().items()} == {k: v.shape for k, v in again.state_dict().items()}
     assert head.hparams["hidden_dim"] == 16 and head.values.kernel_size == (5,)

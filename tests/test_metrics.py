@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import matthews_corrcoef
 
-from seqvec.classifiers.metrics import (format_result, headline, mcc_from_confusion,
+from seqvec.classifiers.metrics import (format_result, mcc_from_confusion,
                                         per_class_mcc_from_confusion, score_task)
 from seqvec.classifiers.tasks import IGNORE, TASKS
 
@@ -20,7 +20,7 @@ def test_binary_protein_task_by_hand():
     assert result["metrics"]["Q2"]["value"] == pytest.approx(0.75)
     assert result["metrics"]["MCC"]["value"] == pytest.approx(2 / math.sqrt(12))
     assert result["confusion_matrix"] == [[1, 1], [0, 2]]  # rows truth, columns prediction
-    assert result["n_proteins"] == 4 and headline(result, TASKS["membrane"])[0] == "Q2"
+    assert result["n_proteins"] == 4 and TASKS["membrane"].metric == "Q2"
 
 
 def test_unlabelled_proteins_are_not_scored():
@@ -43,8 +43,8 @@ def test_residue_task_pooled_and_per_protein_by_hand():
 
 def test_disorder_headline_is_mcc():
     result = score_task(TASKS["disorder"], [np.array([0, 0, 1, 1])], [onehot([0, 1, 1, 1], 2)])
-    name, value = headline(result, TASKS["disorder"])
-    assert name == "MCC" and value["value"] == pytest.approx(2 / math.sqrt(12))
+    name = TASKS["disorder"].metric
+    assert name == "MCC" and result["metrics"][name]["value"] == pytest.approx(2 / math.sqrt(12))
     assert "accuracy" in result["metrics"]
 
 

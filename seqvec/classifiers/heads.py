@@ -7,8 +7,6 @@ registry name is what ``seqvec train --head`` takes and what a checkpoint's
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from seqvec.classifiers.base import Head
 from seqvec.classifiers.cnn import CNNHead
 from seqvec.classifiers.convlstm import ConvLSTMHead
@@ -37,8 +35,3 @@ def head_name(head: Head) -> str:
         if type(head) is cls:
             return name
     raise SeqVecError(f"{type(head).__name__} is not in the head registry")
-
-
-def build_head(name: str, input_dim: int, outputs: Mapping[str, int], **hparams) -> Head:
-    """A fresh head (random weights) from its registry name, input size and outputs."""
-    return head_class(name)(input_dim, outputs, **hparams)

@@ -123,12 +123,6 @@ def score_task(spec: TaskSpec, targets: list, probabilities: list[np.ndarray], *
     }
 
 
-def headline(result: dict, spec: TaskSpec) -> tuple[str, dict]:
-    """The paper's headline metric of a task result: (name, {"value", "ci95"})."""
-    name = spec.metric if spec.metric in result["metrics"] else next(iter(result["metrics"]))
-    return name, result["metrics"][name]
-
-
 def format_result(result: dict) -> str:
     """Human-readable lines for one task result (values as percent for accuracies)."""
     unit = "residues" if result["level"] == "residue" else "proteins"
