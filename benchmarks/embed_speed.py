@@ -79,7 +79,7 @@ def build_model(case: dict):
 
 def run_case(case: dict) -> dict:
     """Embed in this process; returns residues/s and peak RSS (the case runs in a subprocess)."""
-    from seqvec.embeddings.batching import make_batches
+    from seqvec.io.batching import make_batches
 
     t0 = time.perf_counter()
     model = build_model(case).set_precision(case["precision"])
@@ -101,7 +101,7 @@ def bf16_deviation(case: dict) -> dict:
     """How far bf16 embeddings lie from float32 ones for the same proteins and weights."""
     import torch
 
-    from seqvec.embeddings.batching import make_batches
+    from seqvec.io.batching import make_batches
 
     model = build_model(case)
     seqs = case["sequences"]

@@ -1,24 +1,70 @@
-"""Domain exceptions. Each names the record, file or value that is wrong."""
+"""Domain exceptions: every error seqvec raises on purpose.
+
+Each class derives from :class:`SeqVecError` and from the builtin it resembles
+(``ValueError`` for bad content or settings, ``OSError`` for files that cannot be
+found, locked or written), so ``except ValueError`` works as for any library. Each
+carries the fields a caller tests (``path``, ``record_id``, ``value``, ...); the message
+is for people and is not meant to be parsed.
+
+The CLI prints these without a traceback. Its exit status is the class's
+``exit_status``: 2 when the input or the settings are wrong (fix the command), 1 when the
+environment failed (disk full, read-only place, output locked by another run: retry).
+"""
+from __future__ import annotations
+
+import os
 
 
 class SeqVecError(Exception):
-    """Base class of every error seqvec raises on purpose (the CLI prints these without a traceback)."""
+    """Base class of every error seqvec raises on purpose."""
+
+    exit_status = 2
 
 
-class FastaFormatError(SeqVecError):
-    """A file is missing, empty or not FASTA."""
+class FastaFormatError(SeqVecError, ValueError):
+    """A file is empty, not FASTA, not readable as text, or a header is unusable.
+
+    ``path``: the file (``"-"`` for standard input) or None; ``record``: the 1-based
+    record number, where one is at fault.
+    """
+
+    def __init__(self, message: str, *, path: str | os.PathLike | None = None, record: int | None = None):
+        super().__init__(message)
+        self.path = None if path is None else str(path)
+        self.record = record
 
 
-class InvalidSequenceError(SeqVecError):
-    """A record holds an empty sequence or a character outside A-Z."""
+class InputNotFoundError(FastaFormatError, FileNotFoundError):
+    """An input file does not exist (or is a directory)."""
 
-    def __init__(self, record_id: str, message: str):
-        super().__init__(f"record {record_id!r}: {message}")
+    def __init__(self, message: str, *, path: str | os.PathLike):
+        super().__init__(message, path=path)
+
+
+class InvalidSequenceError(SeqVecError, ValueError):
+    """One or more records hold an empty sequence or a character outside A-Z.
+
+    ``problems``: every ``(record id, reason)`` found, in file order; ``record_id``: the
+    first of them. The message lists the first :data:`SHOWN` in full, then a count.
+    """
+
+    SHOWN = 20
+
+    def __init__(self, record_id: str, message: str, *, problems: list[tuple[str, str]] | None = None):
+        self.problems = problems if problems is not None else [(record_id, message)]
         self.record_id = record_id
+        lines = [f"record {rid!r}: {reason}" for rid, reason in self.problems[:self.SHOWN]]
+        if len(self.problems) > self.SHOWN:
+            lines.append(f"... and {len(self.problems) - self.SHOWN} more invalid records")
+        if len(self.problems) == 1:
+            text = lines[0]
+        else:
+            text = f"{len(self.problems)} invalid records:\n  " + "\n  ".join(lines)
+        super().__init__(text)
 
 
-class DuplicateIdError(SeqVecError):
-    """Two or more records share an id (after id parsing)."""
+class DuplicateIdError(SeqVecError, ValueError):
+    """Two or more records share an id (after id parsing). ``ids``: every duplicated id."""
 
     def __init__(self, ids: list[str]):
         shown = ", ".join(repr(i) for i in ids[:10])
@@ -27,17 +73,94 @@ class DuplicateIdError(SeqVecError):
         self.ids = ids
 
 
-class WeightFileError(SeqVecError):
-    """A weights.hdf5 / options.json pair does not match the model it should build."""
+class ConfigError(SeqVecError, ValueError):
+    """A model configuration is impossible (a field and its bad ``value``)."""
+
+    def __init__(self, message: str, *, field: str | None = None, value: object = None):
+        super().__init__(message)
+        self.field = field
+        self.value = value
 
 
-class CheckpointError(SeqVecError):
+class WeightFileError(SeqVecError, ValueError):
+    """An options.json / weights.hdf5 file is unreadable or does not match the model it should build.
+
+    ``path``: the file at fault, where known.
+    """
+
+    def __init__(self, message: str, *, path: str | os.PathLike | None = None):
+        super().__init__(message)
+        self.path = None if path is None else str(path)
+
+
+class CheckpointError(SeqVecError, ValueError):
     """A checkpoint or head directory cannot be read or does not fit."""
 
 
-class OutputMismatchError(SeqVecError):
-    """An existing output file was made with another model or other options."""
+class ModelNotFoundError(SeqVecError, FileNotFoundError):
+    """A named model is not installed where seqvec looks for it, or a model file is missing."""
 
 
-class ModelNotFoundError(SeqVecError):
-    """A named model is not installed where seqvec looks for it."""
+class EmbedOptionError(SeqVecError, ValueError):
+    """An embedding option is unknown or does not fit the model or the other options."""
+
+
+class EmbeddingFileError(SeqVecError, ValueError):
+    """An embedding file lacks the view or the records asked for, or is not one.
+
+    ``path``: the file; ``view``: the view asked for, where that is what is missing;
+    ``missing_ids``: ids asked for but absent.
+    """
+
+    def __init__(self, message: str, *, path: str | os.PathLike | None = None, view: str | None = None,
+                 missing_ids: list[str] | None = None):
+        super().__init__(message)
+        self.path = None if path is None else str(path)
+        self.view = view
+        self.missing_ids = missing_ids or []
+
+
+class MissingViewError(EmbeddingFileError):
+    """An embedding file exists but holds no datasets of the view asked for."""
+
+
+class OutputMismatchError(SeqVecError, ValueError):
+    """An existing output (or unfinished run) was made with another model, input or settings.
+
+    ``path``: the output or its ``.partial`` directory; ``differences``: ``{key: (found, wanted)}``.
+    """
+
+    def __init__(self, message: str, *, path: str | os.PathLike | None = None,
+                 differences: dict[str, tuple[object, object]] | None = None):
+        super().__init__(message)
+        self.path = None if path is None else str(path)
+        self.differences = differences or {}
+
+
+class OutputLockedError(SeqVecError, BlockingIOError):
+    """Another run holds the output's lock. ``path``: the lock file; ``holder``: its owner (pid@host)."""
+
+    exit_status = 1
+
+    def __init__(self, message: str, *, path: str | os.PathLike, holder: str):
+        super().__init__(message)
+        self.path = str(path)
+        self.holder = holder
+
+
+class OutputWriteError(SeqVecError, OSError):
+    """Writing an output failed (disk full, read-only place, I/O error); what was finished is kept.
+
+    ``path``: what was being written; ``errno``: the operating system's error number.
+    """
+
+    exit_status = 1
+
+    def __init__(self, message: str, *, path: str | os.PathLike, errno: int | None = None):
+        super().__init__(message)
+        self.path = str(path)
+        self.errno = errno
+
+
+class LabelFormatError(SeqVecError, ValueError):
+    """A label file is missing, of unknown format, or holds a bad record."""

@@ -71,7 +71,7 @@ def test_evaluate_refuses_embeddings_of_another_encoder(onehot_heads, tasks_dir,
 
 def test_predict_json_and_tsv(onehot_heads, data_dir, tmp_path):
     fasta = data_dir / "test.fasta"
-    from seqvec.embeddings.fasta import read_fasta
+    from seqvec.io.fasta import read_fasta
     sequences = read_fasta(fasta)
     out = tmp_path / "p.json"
     assert main(["predict", "-q", str(fasta), "-o", str(out), "--heads", str(onehot_heads / "heads")]) == 0

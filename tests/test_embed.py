@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 
 from seqvec.embeddings.h5 import read_h5, read_h5_attrs
-from seqvec.embeddings.options import EmbedOptionError
 from seqvec.embeddings.pipeline import embed_fasta, embed_sequences
-from seqvec.errors import InvalidSequenceError, ModelNotFoundError, OutputMismatchError
+from seqvec.errors import EmbedOptionError, InvalidSequenceError, ModelNotFoundError, OutputMismatchError
 
 
 pytestmark = pytest.mark.usefixtures("seqvec_logs_to_caplog")

@@ -4,8 +4,8 @@ import random
 import numpy as np
 import pytest
 
-from seqvec.embeddings.batching import assign_to_ranks, make_batches, make_sequential_chunks
 from seqvec.embeddings.pipeline import embed_sequences
+from seqvec.io.batching import assign_to_ranks, make_batches, make_sequential_chunks
 
 
 def test_budget_longest_first():

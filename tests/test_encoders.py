@@ -4,8 +4,9 @@ import pytest
 
 from seqvec.embeddings.encoders import ALPHABET, ENCODERS, blosum62_encoder, onehot_encoder
 from seqvec.embeddings.h5 import read_h5, read_h5_attrs
-from seqvec.embeddings.options import ENCODER_CHOICES, EmbedOptionError
+from seqvec.embeddings.options import ENCODER_CHOICES
 from seqvec.embeddings.pipeline import embed_fasta, embed_sequences
+from seqvec.errors import EmbedOptionError
 
 # rows of NCBI's BLOSUM62 (ftp.ncbi.nih.gov/blast/matrices/BLOSUM62), columns ACDEFGHIKLMNPQRSTVWY X
 BLOSUM62_ROWS = {

@@ -4,8 +4,8 @@ import logging
 
 import pytest
 
-from seqvec.embeddings.fasta import normalize_sequences, parse_id, read_fasta, sequences_digest
 from seqvec.errors import DuplicateIdError, FastaFormatError, InvalidSequenceError
+from seqvec.io.fasta import normalize_sequences, parse_id, read_fasta, sequences_digest
 
 
 pytestmark = pytest.mark.usefixtures("seqvec_logs_to_caplog")

@@ -3,8 +3,9 @@ import h5py
 import numpy as np
 import pytest
 
-from seqvec.embeddings.h5 import EmbeddingFileError, id_to_key, iter_h5, key_to_id, read_h5, read_h5_attrs
+from seqvec.embeddings.h5 import id_to_key, iter_h5, key_to_id, read_h5, read_h5_attrs
 from seqvec.embeddings.pipeline import embed_fasta
+from seqvec.errors import EmbeddingFileError
 
 ODD_IDS = ["a/b/c", ".hidden", "..", ".", "with space", "Ünïcødé_β", "100%", "%2F", "%252E", "x.y", "a%2Fb/c"]
 

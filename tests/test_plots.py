@@ -55,7 +55,7 @@ def test_attention_tracks_name_prediction_and_truth(trained):
 
     from seqvec.classifiers.checkpoint import load_head
     from seqvec.embeddings.encoders import onehot_encoder
-    from seqvec.embeddings.fasta import read_fasta
+    from seqvec.io.fasta import read_fasta
     from seqvec.viz.attention import attention_tracks
 
     checkpoint = load_head(trained / "head")

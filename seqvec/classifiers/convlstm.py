@@ -52,6 +52,7 @@ import torch
 from torch import nn
 
 from seqvec.classifiers.base import Head
+from seqvec.lm.bilstm import reverse_padded
 
 logger = logging.getLogger(__name__)
 
@@ -84,13 +85,6 @@ def terminal_index(mask: torch.Tensor, max_length: int) -> tuple[torch.Tensor, t
     index = torch.where(col >= head, col + jump, col)
     kept_mask = col < lengths.clamp(max=max_length)[:, None]
     return index, kept_mask
-
-
-def _reversal_index(mask: torch.Tensor) -> torch.Tensor:
-    """``[B, L]`` index that reverses each row's real positions and leaves its padding in place."""
-    col = torch.arange(mask.shape[1], device=mask.device)[None, :]          # (1, L)
-    lengths = mask.sum(1, keepdim=True)                                     # (B, 1)
-    return torch.where(col < lengths, lengths - 1 - col, col)
 
 
 def _kernel_sizes(value: str | Sequence[int]) -> list[int]:
@@ -194,9 +188,9 @@ class ConvLSTMHead(Head):
         h = torch.relu(self.conv2(h)) * kept[:, None, :]                     # (B, F2, L')
         h = self.dropout(h.transpose(1, 2))                                  # (B, L', F2)
         # padding comes after each protein, so it never reaches a real position's output
-        flip = _reversal_index(kept)[..., None]                              # (B, L', 1)
-        backward = self.lstm_backward(h.gather(1, flip.expand_as(h)))[0]     # (B, L', H), reversed order
-        backward = backward.gather(1, flip.expand_as(backward))              # (B, L', H)
+        lengths = kept.sum(1)                                                # (B,)
+        backward = self.lstm_backward(reverse_padded(h, lengths))[0]         # (B, L', H), reversed order
+        backward = reverse_padded(backward, lengths)                         # (B, L', H)
         out = torch.cat([self.lstm_forward(h)[0], backward], dim=-1)        # (B, L', 2H)
         scores = self.align_v(torch.tanh(self.align(out))).squeeze(-1)       # (B, L')
         alpha = torch.softmax(scores.masked_fill(~kept, torch.finfo(scores.dtype).min), dim=1) * kept

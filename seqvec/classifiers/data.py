@@ -18,7 +18,8 @@ import torch
 
 from seqvec.classifiers.readers import LabelSet
 from seqvec.classifiers.tasks import IGNORE, TaskSpec
-from seqvec.errors import SeqVecError
+from seqvec.errors import MissingViewError, SeqVecError
+from seqvec.io import budget_batches
 
 logger = logging.getLogger(__name__)
 
@@ -135,17 +136,9 @@ def batch_indices(lengths: list[int], batch_size: int, max_residues: int | None 
                                ) if len(order) else order
     else:
         order = np.argsort(-sizes, kind="stable")
-    batches: list[list[int]] = []
-    current: list[int] = []
-    longest = 0
-    for i in order.tolist():
-        longest = max(longest, int(lengths[i]))
-        fits = len(current) < batch_size and (
-            max_residues is None or len(current) < 2 or (len(current) + 1) * longest <= max_residues)
-        if current and not fits:
-            batches.append(current)
-            current, longest = [], int(lengths[i])
-        current.append(i)
+    batches = budget_batches(sizes.tolist(), max_residues, order=order.tolist(), max_items=batch_size,
+                             min_items=2)
+    current = batches.pop() if batches else []
     if len(current) == 1 and batches and batch_size > 1:
         # a lone last protein takes the shortest of the batch before (or joins it if that has two)
         if len(batches[-1]) > 2:
@@ -174,14 +167,12 @@ def load_inputs(path: str | os.PathLike, ids: list[str], input_level: str) -> di
     A file without per-protein vectors gives the mean over residues instead (the SeqVec
     reduction). Per-residue arrays must be one layer view (``--layers sum`` or one layer).
     """
-    from seqvec.embeddings.h5 import EmbeddingFileError, read_h5
+    from seqvec.embeddings.h5 import read_h5
 
     if input_level == "protein":
         try:
             return read_h5(path, "per_protein", ids)
-        except EmbeddingFileError as err:
-            if "no per_protein" not in str(err):
-                raise
+        except MissingViewError:
             logger.info("%s has no per-protein view; using the mean of the per-residue embeddings", path)
             return {i: a.mean(axis=0) for i, a in load_inputs(path, ids, "residue").items()}
     arrays = read_h5(path, "per_residue", ids)

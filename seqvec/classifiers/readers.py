@@ -45,10 +45,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from Bio.SeqIO.FastaIO import SimpleFastaParser
 
 from seqvec.classifiers.tasks import DEEPLOC_CLASSES, IGNORE, SS3_CLASSES, SS8_CLASSES
-from seqvec.errors import SeqVecError
+from seqvec.errors import LabelFormatError
+from seqvec.io import iter_records
 
 logger = logging.getLogger(__name__)
 
@@ -59,10 +59,6 @@ DUAL_LOCATION = "Cytoplasm-Nucleus"
 FLIP_FILES = ("sequences.fasta", "sampled.fasta", "mask.fasta")
 CHEZOD_DISORDER_BELOW = 8.0
 CHEZOD_MISSING = 999.0
-
-
-class LabelFormatError(SeqVecError):
-    """A label file is missing, of unknown format, or holds a bad record."""
 
 
 @dataclass
@@ -91,13 +87,10 @@ def _open_text(path: Path):
 
 def _fasta(path: Path) -> list[tuple[str, str, str]]:
     """(id, rest of header, upper-case sequence) per record."""
-    with _open_text(path) as handle:
-        records = []
-        for title, seq in SimpleFastaParser(handle):
-            rid, _, rest = title.strip().partition(" ")
-            records.append((rid, rest.strip(), seq.strip().upper()))
-    if not records:
-        raise LabelFormatError(f"{path}: no FASTA records")
+    records = []
+    for title, seq in iter_records(path):
+        rid, _, rest = title.strip().partition(" ")
+        records.append((rid, rest.strip(), seq.upper()))
     return records
 
 

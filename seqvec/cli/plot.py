@@ -75,9 +75,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _attention(args):
     from seqvec.classifiers.checkpoint import load_head
     from seqvec.classifiers.predict import embedding_source
-    from seqvec.embeddings.fasta import read_fasta
     from seqvec.embeddings.pipeline import embed_sequences
     from seqvec.errors import SeqVecError
+    from seqvec.io.fasta import read_fasta
     from seqvec.viz.attention import attention_tracks, plot_attention
     from seqvec.viz.common import deeploc_header_labels, read_labels
 
@@ -110,8 +110,8 @@ def _filters(args):
 
     from seqvec.classifiers.checkpoint import load_head
     from seqvec.embeddings.encoders import ALPHABET, ENCODERS
-    from seqvec.embeddings.fasta import read_fasta
     from seqvec.errors import SeqVecError
+    from seqvec.io.fasta import read_fasta
     from seqvec.viz.filters import filter_scores, plot_filters
 
     checkpoint = load_head(args.head)

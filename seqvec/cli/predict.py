@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from seqvec.classifiers.predict import load_heads, predict_sequences, write_tsv
-    from seqvec.embeddings.fasta import read_fasta
+    from seqvec.io.fasta import read_fasta
 
     fmt = args.format or ("tsv" if args.output.suffix.lower() == ".tsv" else "json")
     sequences = read_fasta(args.fasta, id_field=args.id_field, split_char=args.split_char)

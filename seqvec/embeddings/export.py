@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from seqvec.embeddings.h5 import EmbeddingFileError, iter_h5
+from seqvec.embeddings.h5 import iter_h5
+from seqvec.errors import EmbeddingFileError
 
 logger = logging.getLogger(__name__)
 

@@ -25,15 +25,11 @@ import h5py
 import numpy as np
 
 from seqvec import __version__
-from seqvec.errors import OutputMismatchError, SeqVecError
+from seqvec.errors import EmbeddingFileError, MissingViewError, OutputMismatchError
 
 VIEWS = ("per_residue", "per_protein")
 _ESCAPED = re.compile(r"%(25|2F|2E)")
 _UNESCAPE = {"25": "%", "2F": "/", "2E": "."}
-
-
-class EmbeddingFileError(SeqVecError, ValueError):
-    """An embedding file lacks the view or the records asked for, or is not one."""
 
 
 def id_to_key(record_id: str) -> str:
@@ -96,19 +92,20 @@ def existing_output_matches(output: Path, fingerprint: dict) -> bool:
 def _open(path: str | os.PathLike) -> h5py.File:
     path = Path(path)
     if not path.is_file():
-        raise EmbeddingFileError(f"embedding file not found: {path}")
+        raise EmbeddingFileError(f"embedding file not found: {path}", path=path)
     try:
         return h5py.File(path, "r")
     except OSError as err:
-        raise EmbeddingFileError(f"{path} is not a readable HDF5 file ({err})") from None
+        raise EmbeddingFileError(f"{path} is not a readable HDF5 file ({err})", path=path) from None
 
 
 def _group(f: h5py.File, view: str) -> h5py.Group:
     if view not in VIEWS:
-        raise EmbeddingFileError(f"view {view!r} is not one of {', '.join(VIEWS)}")
+        raise EmbeddingFileError(f"view {view!r} is not one of {', '.join(VIEWS)}", path=f.filename, view=view)
     if view not in f:
         found = [v for v in VIEWS if v in f]
-        raise EmbeddingFileError(f"{f.filename} has no {view} embeddings (it holds: {', '.join(found) or 'none'})")
+        raise MissingViewError(f"{f.filename} has no {view} embeddings (it holds: {', '.join(found) or 'none'})",
+                               path=f.filename, view=view)
     return f[view]
 
 
@@ -128,7 +125,8 @@ def iter_h5(path: str | os.PathLike, view: str = "per_residue",
         missing = [i for i in ids if id_to_key(i) not in group]
         if missing:
             shown = ", ".join(map(repr, missing[:10]))
-            raise EmbeddingFileError(f"{len(missing)} ids not in {path} ({view}): {shown}")
+            raise EmbeddingFileError(f"{len(missing)} ids not in {path} ({view}): {shown}", path=path, view=view,
+                                     missing_ids=missing)
         for record_id in ids:
             yield record_id, group[id_to_key(record_id)][()]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from seqvec.errors import SeqVecError
+from seqvec.errors import EmbedOptionError
 
 LAYER_CHOICES = ("sum", "all", "cnn", "lstm1", "lstm2")  # names of seqvec.embeddings.reduce.VIEWS
 DTYPE_CHOICES = ("float32", "float16")
@@ -14,10 +14,6 @@ COMPRESSION_CHOICES = ("gzip", "lzf", "none")
 ENCODER_CHOICES = ("lm", "onehot", "blosum62")  # lm = the language model; the rest: encoders.ENCODERS
 PRECISION_CHOICES = ("float32", "bf16")  # SeqVecLM.set_precision
 DEFAULT_MAX_RESIDUES = 16000  # padded residues per batch (benchmarks/embed_speed.py: the CPU optimum)
-
-
-class EmbedOptionError(SeqVecError, ValueError):
-    """An embedding option is unknown or does not fit the model or the other options."""
 
 
 def _check_choice(name: str, value: object, choices: tuple) -> None:

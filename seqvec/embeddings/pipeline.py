@@ -4,7 +4,7 @@ Order of work: validate the options and the whole input, identify the model (has
 weights, without loading it), compare with an existing output or unfinished run, then
 load the model and embed what is missing, batch by batch into crash-safe part files
 (:mod:`seqvec.embeddings.parts`), and merge. Under ``torchrun`` every rank does its share
-(:mod:`seqvec.embeddings.distributed`).
+(:class:`seqvec.io.World`).
 """
 from __future__ import annotations
 
@@ -21,15 +21,14 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from seqvec.embeddings.batching import assign_to_ranks, make_batches, make_sequential_chunks
-from seqvec.embeddings.distributed import World
 from seqvec.embeddings.encoders import ENCODERS
-from seqvec.embeddings.fasta import normalize_sequences, read_fasta, sequences_digest
 from seqvec.embeddings.h5 import existing_output_matches, root_attributes
-from seqvec.embeddings.options import DEFAULT_MAX_RESIDUES, EmbedOptionError, EmbedSettings
+from seqvec.embeddings.options import DEFAULT_MAX_RESIDUES, EmbedSettings
 from seqvec.embeddings.parts import PartialRun
 from seqvec.embeddings.reduce import LayerView, get_view
-from seqvec.errors import ModelNotFoundError, SeqVecError
+from seqvec.errors import EmbedOptionError, ModelNotFoundError, SeqVecError
+from seqvec.io import World, assign_to_ranks, make_batches, make_sequential_chunks
+from seqvec.io.fasta import normalize_sequences, read_fasta, sequences_digest
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from seqvec.embeddings.options import EmbedOptionError
+from seqvec.errors import EmbedOptionError
 
 
 @dataclass(frozen=True)

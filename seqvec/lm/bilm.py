@@ -70,6 +70,22 @@ class FastBiLSTM(nn.Module):
                     target.projection_weight.copy_(w["weight_hr_l0"].T)
 
 
+def direction_losses(softmax: nn.Module, top: torch.Tensor, targets: torch.Tensor, lengths: torch.Tensor
+                     ) -> torch.Tensor:
+    """Summed cross-entropy of both directions, ``(2,)``: [forward, backward] (nats).
+
+    top ``(B, T, 2P)``: the top layer, forward half first; targets ``(B, T)``: vocabulary
+    indices of the tokens; lengths ``(B,)``. Forward position t predicts token t+1,
+    backward position t predicts token t-1; ``sum(lengths - 1)`` predictions per direction.
+    """
+    p = top.shape[-1] // 2
+    valid = torch.arange(targets.shape[1], device=targets.device)[None, :] < lengths[:, None]
+    pair = valid[:, 1:] & valid[:, :-1]  # (B, T-1): both ends of a (t, t+1) pair exist
+    fwd = F.cross_entropy(softmax(top[:, :-1, :p][pair]), targets[:, 1:][pair], reduction="sum")
+    bwd = F.cross_entropy(softmax(top[:, 1:, p:][pair]), targets[:, :-1][pair], reduction="sum")
+    return torch.stack([fwd, bwd])
+
+
 class BiLM(nn.Module):
     """Token encoder + BiLSTM + a softmax over :data:`VOCAB` shared by both directions."""
 
@@ -96,13 +112,7 @@ class BiLM(nn.Module):
         out = self.lstm(x, lengths)
         top = out[-1] if isinstance(self.lstm, FastBiLSTM) else out[0][-1]
         top = self.dropout(top)
-        p = self.config.projection_dim
-        targets = self.type_to_vocab[types]  # (B, T)
-        valid = torch.arange(types.shape[1], device=types.device)[None, :] < lengths[:, None]
-        pair = valid[:, 1:] & valid[:, :-1]  # (B, T-1): both ends of a (t, t+1) pair exist
-        fwd = F.cross_entropy(self.softmax(top[:, :-1, :p][pair]), targets[:, 1:][pair], reduction="sum")
-        bwd = F.cross_entropy(self.softmax(top[:, 1:, p:][pair]), targets[:, :-1][pair], reduction="sum")
-        return torch.stack([fwd, bwd])
+        return direction_losses(self.softmax, top, self.type_to_vocab[types], lengths)
 
     def to_seqvec_lm(self) -> SeqVecLM:
         """The inference model with these weights (exportable as allennlp files)."""

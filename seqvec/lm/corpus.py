@@ -5,7 +5,6 @@ multi-process run sees exactly the batches an uninterrupted single process would
 """
 from __future__ import annotations
 
-import gzip
 import logging
 import string
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from seqvec.errors import FastaFormatError, InvalidSequenceError
+from seqvec.io import assign_to_ranks, budget_batches, check_sequences, iter_records
 from seqvec.lm.tokens import BOS_TYPE, EOS_TYPE
 
 logger = logging.getLogger(__name__)
@@ -28,26 +27,15 @@ TYPE_TO_VOCAB = torch.from_numpy(_TYPE_TO_VOCAB)
 
 
 def read_corpus(path: str | Path) -> list[str]:
-    """Upper-cased sequences of a FASTA file (``.gz`` read transparently); A-Z only."""
-    from Bio.SeqIO.FastaIO import SimpleFastaParser
+    """Sequences of a FASTA file (plain, gzip by content, or ``-``), under the one sequence policy
+    of :mod:`seqvec.io.fasta` (upper-cased with a warning; A-Z only; every invalid record named).
 
-    path = Path(path)
-    if not path.is_file():
-        raise FastaFormatError(f"corpus not found: {path}")
-    opener = gzip.open if path.suffix == ".gz" else open
-    sequences = []
-    with opener(path, "rt") as handle:
-        for title, seq in SimpleFastaParser(handle):
-            seq = seq.upper().rstrip("*")
-            if not seq:
-                raise InvalidSequenceError(title.split()[0] if title else "?", "empty sequence")
-            bad = next((i for i, c in enumerate(seq) if c not in string.ascii_uppercase), None)
-            if bad is not None:
-                raise InvalidSequenceError(title.split()[0], f"character {seq[bad]!r} at position {bad + 1}")
-            sequences.append(seq)
-    if not sequences:
-        raise FastaFormatError(f"{path} holds no FASTA records")
-    return sequences
+    Headers are not parsed and ids may repeat: a record is named by its first header word,
+    or by its number if the header is empty.
+    """
+    records = ((title.split()[0] if title.split() else f"#{number}", seq)
+               for number, (title, seq) in enumerate(iter_records(path), 1))
+    return [seq for _, seq in check_sequences(records).records]
 
 
 def split_validation(sequences: list[str], fraction: float, seed: int) -> tuple[list[str], list[str]]:
@@ -81,17 +69,7 @@ def windows(sequences: list[str], window: int, rng: np.random.Generator | None) 
 def batches(pieces: list[np.ndarray], max_tokens: int, rng: np.random.Generator | None) -> list[list[int]]:
     """Group windows (indices into ``pieces``) into batches of at most ``max_tokens`` padded tokens,
     similar lengths together; batch order shuffled with ``rng``."""
-    order = sorted(range(len(pieces)), key=lambda i: -len(pieces[i]))
-    groups: list[list[int]] = []
-    current: list[int] = []
-    for i in order:
-        width = len(pieces[current[0]]) if current else len(pieces[i])
-        if current and (len(current) + 1) * width > max_tokens:
-            groups.append(current)
-            current = []
-        current.append(i)
-    if current:
-        groups.append(current)
+    groups = budget_batches([len(p) for p in pieces], max_tokens)
     if rng is not None:
         groups = [groups[i] for i in rng.permutation(len(groups))]
     return groups
@@ -116,13 +94,7 @@ def collate(pieces: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
 
 def shard(indices: list[int], pieces: list[np.ndarray], rank: int, world: int) -> list[int]:
     """This rank's share of one global batch (balanced by tokens, deterministic)."""
-    loads = [0] * world
-    owner = []
-    for i in sorted(indices, key=lambda i: -len(pieces[i])):
-        r = loads.index(min(loads))
-        loads[r] += len(pieces[i])
-        owner.append((i, r))
-    return [i for i, r in owner if r == rank]
+    return [indices[k] for k in assign_to_ranks([len(pieces[i]) for i in indices], world)[rank]]
 
 
 def unigram_counts(sequences: list[str]) -> np.ndarray:

@@ -8,9 +8,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from seqvec.io import budget_batches
 from seqvec.lm import corpus
+from seqvec.lm.bilm import direction_losses
 from seqvec.lm.lm_head import load_softmax
 from seqvec.lm.model import SeqVecLM
+from seqvec.lm.tokens import encode_batch
 
 
 @dataclass(frozen=True)
@@ -40,35 +43,19 @@ def score(model: SeqVecLM, softmax_path: str | Path, sequences: list[str], *, ma
     if vocab != corpus.VOCAB:
         raise ValueError(f"{softmax_path}: unexpected vocabulary {vocab}")
     softmax = softmax.to(next(model.parameters()).device)
-    p = model.config.projection_dim
-    totals = np.zeros(2)
+    totals = torch.zeros(2, dtype=torch.float64)
     count = 0
-    order = sorted(sequences, key=len, reverse=True)
-    batch: list[str] = []
-    for seq in order + [None]:
-        if seq is not None and (not batch or (len(batch) + 1) * (len(batch[0]) + 2) <= max_residues):
-            batch.append(seq)
-            continue
-        if batch:
-            from seqvec.lm.tokens import encode_batch
-
-            types, lengths = encode_batch(batch)
-            types, lengths = types.to(softmax.weight.device), lengths.to(softmax.weight.device)
-            layers, _ = model(types, lengths)
-            top = layers[-1]  # (B, T, 2P)
-            targets = model_types_to_vocab(types)
-            valid = torch.arange(types.shape[1], device=types.device)[None] < lengths[:, None]
-            pair = valid[:, 1:] & valid[:, :-1]
-            ce = torch.nn.functional.cross_entropy
-            totals[0] += ce(softmax(top[:, :-1, :p][pair]), targets[:, 1:][pair], reduction="sum").item()
-            totals[1] += ce(softmax(top[:, 1:, p:][pair]), targets[:, :-1][pair], reduction="sum").item()
-            count += int(pair.sum())
-        batch = [seq] if seq is not None else []
+    for group in budget_batches([len(s) + 2 for s in sequences], max_residues):  # + <S>, </S>
+        types, lengths = encode_batch([sequences[i] for i in group])
+        types, lengths = types.to(softmax.weight.device), lengths.to(softmax.weight.device)
+        layers, _ = model(types, lengths)
+        totals += direction_losses(softmax, layers[-1], model_types_to_vocab(types), lengths).double().cpu()
+        count += int((lengths - 1).sum())
     counts = corpus.unigram_counts(unigram_from if unigram_from is not None else sequences)
     freqs = (counts + 0.5) / (counts + 0.5).sum()  # add-half smoothing: unseen letters stay finite
     test_counts = corpus.unigram_counts(sequences)
     unigram = float(-(test_counts * np.log(freqs)).sum() / test_counts.sum())
-    return LMScores(totals[0] / count, totals[1] / count, unigram, count)
+    return LMScores(float(totals[0]) / count, float(totals[1]) / count, unigram, count)
 
 
 def model_types_to_vocab(types: torch.Tensor) -> torch.Tensor:

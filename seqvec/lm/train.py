@@ -21,6 +21,7 @@ import torch
 import torch.distributed as dist
 
 from seqvec.errors import CheckpointError
+from seqvec.io import World
 from seqvec.lm import corpus
 from seqvec.lm.allennlp_io import save_allennlp
 from seqvec.lm.bilm import BiLM
@@ -31,32 +32,6 @@ logger = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 LOG_FIELDS = ["step", "epoch", "residues", "train_loss", "val_loss", "val_perplexity", "lr", "residues_per_s",
               "elapsed_s"]
-
-
-class Distributed:
-    """Rank and world size from torchrun's environment; gloo on CPU, NCCL on GPU."""
-
-    def __init__(self, device: str):
-        self.world = int(os.environ.get("WORLD_SIZE", "1"))
-        self.rank = int(os.environ.get("RANK", "0"))
-        self.device = torch.device(device)
-        if self.world > 1 and not dist.is_initialized():
-            if self.device.type == "cuda":
-                self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-                torch.cuda.set_device(self.device)
-            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    def barrier(self) -> None:
-        if self.world > 1:
-            dist.barrier()
-
-    def close(self) -> None:
-        if self.world > 1 and dist.is_initialized():
-            dist.destroy_process_group()
 
 
 def _lr_lambda(settings: TrainSettings, total_steps: int):
@@ -149,14 +124,6 @@ def _restore_log(run_dir: Path, step: int) -> None:
             _append_log(run_dir, r)
 
 
-def _stop_requested(flag: bool, ddp: Distributed) -> bool:
-    if ddp.world == 1:
-        return flag
-    t = torch.tensor([int(flag)])
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.item())
-
-
 def train_lm(corpus_path: str | Path, run_dir: str | Path, config: SeqVecConfig, settings: TrainSettings, *,
              device: str = "cpu", resume: bool = False, max_minutes: float = 0, progress: bool = True) -> Path | None:
     """Train (or resume) a biLM on a FASTA corpus until ``settings.epochs``, ``settings.max_steps``
@@ -164,7 +131,9 @@ def train_lm(corpus_path: str | Path, run_dir: str | Path, config: SeqVecConfig,
     from torch.nn.parallel import DistributedDataParallel
     from tqdm import tqdm
 
-    ddp = Distributed(device)
+    world = World.from_env()
+    dev = torch.device(world.device(device))
+    joined = world.start(dev.type)
     run_dir = Path(run_dir)
     ckpt_path = run_dir / "checkpoint.pt"
     state = None
@@ -174,15 +143,15 @@ def train_lm(corpus_path: str | Path, run_dir: str | Path, config: SeqVecConfig,
         state = load_checkpoint(ckpt_path)
         config, settings = SeqVecConfig.from_dict(state["config"]), TrainSettings(**state["settings"])
         logger.info("resuming %s at step %d", run_dir, state["position"]["step"])
-    elif ddp.main:
+    elif world.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(settings.seed)
     sequences = corpus.read_corpus(corpus_path)
     train_seqs, val_seqs = corpus.split_validation(sequences, settings.val_fraction, settings.seed)
     logger.info("%d training and %d validation sequences", len(train_seqs), len(val_seqs))
 
-    model = BiLM(config, settings.dropout).to(ddp.device)
-    net = DistributedDataParallel(model) if ddp.world > 1 else model
+    model = BiLM(config, settings.dropout).to(dev)
+    net = DistributedDataParallel(model) if world.size > 1 else model
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     steps_per_epoch = len(corpus.epoch_batches(train_seqs, settings.window, settings.max_tokens, settings.seed, 0)[1])
     total_steps = settings.max_steps or steps_per_epoch * settings.epochs
@@ -194,26 +163,26 @@ def train_lm(corpus_path: str | Path, run_dir: str | Path, config: SeqVecConfig,
         scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["rng"])
         pos = dict(state["position"])
-        if ddp.main:
+        if world.is_main:
             _restore_log(run_dir, pos["step"])
 
     def checkpoint() -> None:
-        if ddp.main:
+        if world.is_main:
             _save_checkpoint(ckpt_path, {
                 "format_version": FORMAT_VERSION, "config": config.to_dict(), "settings": asdict(settings),
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state(), "position": dict(pos)})
-        ddp.barrier()
+        world.barrier()
 
     def validate() -> None:
-        if ddp.main:
-            fwd, bwd, both = evaluate_loss(model, val_seqs, settings.window, settings.max_tokens, ddp.device)
+        if world.is_main:
+            fwd, bwd, both = evaluate_loss(model, val_seqs, settings.window, settings.max_tokens, dev)
             _append_log(run_dir, {"step": pos["step"], "epoch": pos["epoch"], "residues": pos["residues"],
                                   "val_loss": f"{both:.5f}", "val_perplexity": f"{math.exp(both):.4f}",
                                   "elapsed_s": f"{pos['elapsed_s']:.1f}"})
             logger.info("step %d: validation loss %.4f (perplexity %.3f; forward %.4f, backward %.4f)",
                         pos["step"], both, math.exp(both), fwd, bwd)
-        ddp.barrier()
+        world.barrier()
 
     start, start_elapsed = time.monotonic(), pos["elapsed_s"]
     window_loss, window_preds, window_res, window_t = 0.0, 0, 0, time.monotonic()
@@ -222,23 +191,23 @@ def train_lm(corpus_path: str | Path, run_dir: str | Path, config: SeqVecConfig,
         pieces, groups = corpus.epoch_batches(train_seqs, settings.window, settings.max_tokens, settings.seed,
                                               pos["epoch"])
         bar = tqdm(total=len(groups), initial=pos["batch"], desc=f"epoch {pos['epoch'] + 1}/{settings.epochs}",
-                   unit="batch", disable=not (progress and ddp.main), dynamic_ncols=True)
+                   unit="batch", disable=not (progress and world.is_main), dynamic_ncols=True)
         while pos["batch"] < len(groups):
             group = groups[pos["batch"]]
-            mine = corpus.shard(group, pieces, ddp.rank, ddp.world) or group[:1]
-            weight = 1.0 if corpus.shard(group, pieces, ddp.rank, ddp.world) else 0.0
+            mine = corpus.shard(group, pieces, world.rank, world.size) or group[:1]
+            weight = 1.0 if corpus.shard(group, pieces, world.rank, world.size) else 0.0
             n_pred = sum(len(pieces[i]) - 1 for i in group)
             types, lengths = corpus.collate([pieces[i] for i in mine])
-            losses = net(types.to(ddp.device), lengths.to(ddp.device))
+            losses = net(types.to(dev), lengths.to(dev))
             # DDP averages gradients over ranks: scale so the result is the global mean
-            loss = losses.sum() * weight * ddp.world / (2 * n_pred)
+            loss = losses.sum() * weight * world.size / (2 * n_pred)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), settings.clip_norm)
             optimizer.step()
             scheduler.step()
             summed = (losses.detach() * weight).sum()
-            if ddp.world > 1:
+            if world.size > 1:
                 dist.all_reduce(summed)
             residues = sum(len(pieces[i]) for i in group)
             pos["step"] += 1
@@ -251,7 +220,7 @@ def train_lm(corpus_path: str | Path, run_dir: str | Path, config: SeqVecConfig,
             bar.update()
             if pos["step"] % settings.log_every == 0 or pos["batch"] == len(groups):
                 rate = window_res / max(time.monotonic() - window_t, 1e-9)
-                if ddp.main:
+                if world.is_main:
                     _append_log(run_dir, {"step": pos["step"], "epoch": pos["epoch"], "residues": pos["residues"],
                                           "train_loss": f"{window_loss / window_preds:.5f}",
                                           "lr": f"{scheduler.get_last_lr()[0]:.3e}",
@@ -262,7 +231,7 @@ def train_lm(corpus_path: str | Path, run_dir: str | Path, config: SeqVecConfig,
                 validate()
             out_of_time = bool(max_minutes) and (time.monotonic() - start) > 60 * max_minutes
             at_max_steps = bool(settings.max_steps) and pos["step"] >= settings.max_steps
-            if _stop_requested(out_of_time or at_max_steps, ddp):
+            if world.any(out_of_time or at_max_steps):
                 stopped = True
                 break
             if pos["step"] % settings.checkpoint_every == 0:
@@ -274,11 +243,12 @@ def train_lm(corpus_path: str | Path, run_dir: str | Path, config: SeqVecConfig,
         validate()
         checkpoint()
     result = None
-    if ddp.main:
+    if world.is_main:
         _write_json_log(run_dir)
         plot_learning_curve(run_dir)
         result = export_run(model, run_dir, pos)
-    ddp.close()
+    if joined:
+        world.stop()
     return result
 
 

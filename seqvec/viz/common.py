@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 from seqvec.errors import SeqVecError
+from seqvec.io import iter_records
 
 logger = logging.getLogger(__name__)
 
@@ -51,14 +52,12 @@ def deeploc_header_labels(path: str | os.PathLike) -> dict[str, dict[str, str]]:
     A header is ``>ID Location-M [test]``; the suffix after the last ``-`` is the membrane
     label (M, S or U). Headers without a ``Location-X`` word give no entry.
     """
-    from Bio import SeqIO
-
     labels = {}
-    for record in SeqIO.parse(str(path), "fasta"):
-        words = record.description.split()
+    for header, _ in iter_records(path):
+        words = header.split()
         if len(words) >= 2 and "-" in words[1]:
             location, membrane = words[1].rsplit("-", 1)
-            labels[record.id] = {"location": location, "membrane": membrane}
+            labels[words[0]] = {"location": location, "membrane": membrane}
     return labels
 
 

@@ -1,8 +1,8 @@
-"""Running one embedding job in several processes under ``torchrun`` (DESIGN section 6).
+"""This process's place among the processes of one job, under ``torchrun`` (DESIGN section 6).
 
 ``torchrun`` sets ``WORLD_SIZE``, ``RANK`` and ``LOCAL_RANK``; with ``WORLD_SIZE > 1`` the
-ranks join a gloo process group, used only for barriers: every rank embeds its own share
-into its own part files, and rank 0 merges them once all are done.
+ranks join a process group: gloo on CPU, NCCL on GPU. Embedding uses it for barriers
+only (each rank writes its own parts); LM training for DistributedDataParallel.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ BARRIER_TIMEOUT = timedelta(days=7)
 
 @dataclass(frozen=True)
 class World:
-    """This process's place among the processes of one job (size 1 outside torchrun)."""
+    """Rank, world size and local rank (size 1 outside torchrun)."""
 
     rank: int = 0
     size: int = 1
@@ -28,6 +28,7 @@ class World:
 
     @classmethod
     def from_env(cls) -> World:
+        """Read torchrun's environment variables."""
         size = int(os.environ.get("WORLD_SIZE", "1"))
         if size <= 1:
             return cls()
@@ -35,17 +36,27 @@ class World:
 
     @property
     def is_main(self) -> bool:
+        """True on rank 0, the rank that writes shared files."""
         return self.rank == 0
 
-    def start(self) -> bool:
-        """Join the process group (gloo) in a multi-process job; True if this call joined it."""
+    def device(self, device: str) -> str:
+        """A rank's device: ``cuda`` becomes ``cuda:<LOCAL_RANK>`` under torchrun."""
+        return f"cuda:{self.local_rank}" if device == "cuda" and self.size > 1 else device
+
+    def start(self, device: str = "cpu") -> bool:
+        """Join the process group of a multi-process job (NCCL for a CUDA ``device``, else gloo,
+        making ``cuda:<LOCAL_RANK>`` this process's current device); True if this call joined it."""
         if self.size <= 1:
             return False
+        import torch
         import torch.distributed as dist
 
         if dist.is_initialized():
             return False
-        dist.init_process_group("gloo", timeout=BARRIER_TIMEOUT)
+        cuda = device.startswith("cuda")
+        if cuda:
+            torch.cuda.set_device(self.local_rank)
+        dist.init_process_group("nccl" if cuda else "gloo", timeout=BARRIER_TIMEOUT)
         logger.debug("rank %d of %d joined the process group", self.rank, self.size)
         return True
 
@@ -63,6 +74,13 @@ class World:
 
             dist.barrier()
 
-    def device(self, device: str) -> str:
-        """A rank's device: ``cuda`` becomes ``cuda:<LOCAL_RANK>`` under torchrun."""
-        return f"cuda:{self.local_rank}" if device == "cuda" and self.size > 1 else device
+    def any(self, flag: bool) -> bool:
+        """True if ``flag`` is true on any rank (every rank must call this)."""
+        if self.size <= 1:
+            return flag
+        import torch
+        import torch.distributed as dist
+
+        t = torch.tensor([int(flag)], device="cuda" if dist.get_backend() == "nccl" else "cpu")
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return bool(t.item())

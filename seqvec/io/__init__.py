@@ -1,0 +1,26 @@
+"""The bottom layer: reading FASTA, forming batches, sharing work among processes.
+
+It imports nothing of seqvec but :mod:`seqvec.errors`; every other part uses it
+(docs/architecture.md).
+"""
+from seqvec.io.batching import assign_to_ranks, budget_batches, make_batches, make_sequential_chunks
+from seqvec.io.fasta import (
+    STDIN,
+    CheckedSequences,
+    check_sequences,
+    iter_records,
+    normalize_sequences,
+    open_input,
+    parse_id,
+    read_fasta,
+    read_fasta_checked,
+    read_records,
+    sequences_digest,
+)
+from seqvec.io.world import World
+
+__all__ = [
+    "STDIN", "CheckedSequences", "World", "assign_to_ranks", "budget_batches", "check_sequences", "iter_records",
+    "make_batches", "make_sequential_chunks", "normalize_sequences", "open_input", "parse_id", "read_fasta",
+    "read_fasta_checked", "read_records", "sequences_digest",
+]
