@@ -164,3 +164,14 @@ class OutputWriteError(SeqVecError, OSError):
 
 class LabelFormatError(SeqVecError, ValueError):
     """A label file is missing, of unknown format, or holds a bad record."""
+
+
+class KernelError(SeqVecError, ValueError):
+    """A matrix-product kernel was asked for (``SEQVEC_KERNEL``) that this torch or device cannot run.
+
+    ``value``: the kernel name asked for.
+    """
+
+    def __init__(self, message: str, *, value: str):
+        super().__init__(message)
+        self.value = value

@@ -56,3 +56,12 @@ def seqvec_logs_to_caplog(monkeypatch):
     logger = logging.getLogger("seqvec")
     monkeypatch.setattr(logger, "handlers", [])
     monkeypatch.setattr(logger, "propagate", True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def seqvec_home(tmp_path_factory):
+    """A private SEQVEC_HOME: tests never read or write the user's cache (kernels.json, models)."""
+    with pytest.MonkeyPatch.context() as patch:
+        home = tmp_path_factory.mktemp("seqvec_home")
+        patch.setenv("SEQVEC_HOME", str(home))
+        yield home

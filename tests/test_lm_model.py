@@ -167,20 +167,3 @@ def test_bf16_precision_stays_close_and_float32_stays_exact(tiny_model_dir, data
     with pytest.raises(ValueError, match="precision"):
         model.set_precision("int8")
 
-
-def test_bf16_packed_and_plain_products_agree():
-    """oneDNN's packed bfloat16 product (where this torch has it) and the plain fallback."""
-    from seqvec.lm.bilstm import _LowPrecisionProduct
-
-    torch.manual_seed(0)
-    weight, a, add = torch.randn(64, 96), torch.randn(5, 64), torch.randn(5, 96)
-    product = _LowPrecisionProduct(weight, torch.bfloat16)
-    plain = _LowPrecisionProduct(weight, torch.bfloat16)
-    plain.packed, plain.weight_t = None, weight.t().contiguous().bfloat16()
-    exact = add + a @ weight
-    for p in (product, plain):
-        out = p(a, add)
-        assert out.dtype == torch.float32 and out.shape == (5, 96)
-        torch.testing.assert_close(out, exact, atol=0.1, rtol=0.02)
-        torch.testing.assert_close(p(a), exact - add, atol=0.1, rtol=0.02)
-    torch.testing.assert_close(product(a, add), plain(a, add), atol=1e-5, rtol=1e-5)

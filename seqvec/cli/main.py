@@ -26,6 +26,7 @@ COMMANDS = {
     "predict": "predict",
     "compare": "compare",
     "plot": "plot",
+    "info": "info",
 }
 
 logger = logging.getLogger("seqvec")

@@ -7,10 +7,12 @@ time rather than storing it; so do we.
 from __future__ import annotations
 
 import math
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 import torch
 from torch import nn
+
+from seqvec.lm.kernels import MatrixProduct, Product, forced_kernel
 
 # (h, c) of one direction and layer: h (B, P), c (B, D)
 CellState = tuple[torch.Tensor, torch.Tensor]
@@ -22,12 +24,6 @@ StackState = list[list[CellState]]
 # faster than 128, 16 another ~4% faster than 32 in 8 paired runs: a small chunk output
 # stays in cache beside the packed recurrent weights).
 TIME_CHUNK = {torch.float32: 128, torch.bfloat16: 16}
-
-
-class Product(Protocol):
-    """``add + a @ W`` for one weight matrix ``W (K, N)``: float32 in, float32 out."""
-
-    def __call__(self, a: torch.Tensor, add: torch.Tensor | None = None) -> torch.Tensor: ...
 
 
 class ProjectedLSTM(nn.Module):
@@ -50,14 +46,13 @@ class ProjectedLSTM(nn.Module):
         self.forget_offset: torch.Tensor
         self.register_buffer("forget_offset", forget, persistent=False)
         self.compute_dtype = torch.float32  # dtype of the matrix products; state stays float32
-        # (key, low-precision products of the three matrices)
-        self._low: tuple[Any, tuple[Product, Product, Product] | None] = (None, None)
+        self._cached: tuple[Any, tuple[Product, Product, Product] | None] = (None, None)  # (key, inference products)
         self.reset_parameters()
 
     def __getstate__(self) -> dict:
-        """Pickling and deepcopy leave the low-precision cache out (oneDNN's packed tensors have no storage)."""
+        """Pickling and deepcopy leave the products out (oneDNN's packed tensors have no storage)."""
         state = self.__dict__.copy()
-        state["_low"] = (None, None)
+        state["_cached"] = (None, None)
         return state
 
     def reset_parameters(self) -> None:
@@ -108,20 +103,21 @@ class ProjectedLSTM(nn.Module):
     def _products(self) -> tuple[Product, Product, Product]:
         """``x @ W (+ add)`` for the input, recurrent and projection matrices in ``compute_dtype``.
 
-        float32 (and training) uses the parameters; bfloat16 uses cached copies, packed for
-        oneDNN where it runs (the product alone does not repack the weight at every step).
+        Training uses the parameters through autograd (``torch.addmm``). Inference keeps one
+        :class:`~seqvec.lm.kernels.MatrixProduct` per matrix, whose kernel (MKL or oneDNN's
+        packed layout) is chosen by measurement per row count, until a weight changes.
         """
         weights = (self.input_weight, self.recurrent_weight, self.projection_weight)
-        if self.compute_dtype == torch.float32 or torch.is_grad_enabled():
-            f32 = [_Float32Product(w) for w in weights]
-            return f32[0], f32[1], f32[2]
-        key = (self.compute_dtype, *((id(w), w._version, w.device) for w in weights))
-        if self._low[0] != key:
-            low = [_LowPrecisionProduct(w, self.compute_dtype) for w in weights]
-            self._low = (key, (low[0], low[1], low[2]))
-        products = self._low[1]
-        assert products is not None  # set just above
-        return products
+        if torch.is_grad_enabled():
+            return (MatrixProduct(weights[0], kernel="mkl"), MatrixProduct(weights[1], kernel="mkl"),
+                    MatrixProduct(weights[2], kernel="mkl"))
+        key = (self.compute_dtype, forced_kernel(), *((id(w), w._version, w.device) for w in weights))
+        cached = self._cached[1]
+        if self._cached[0] != key or cached is None:
+            products = [MatrixProduct(w, self.compute_dtype) for w in weights]
+            cached = (products[0], products[1], products[2])
+            self._cached = (key, cached)
+        return cached
 
     def _step(self, xin: torch.Tensor, h: torch.Tensor, c: torch.Tensor, w_rec: Product,
               w_proj: Product) -> CellState:
@@ -134,55 +130,6 @@ class ProjectedLSTM(nn.Module):
         if self.proj_clip:
             h = h.clamp(-self.proj_clip, self.proj_clip)
         return h, c
-
-
-class _Float32Product:
-    """``add + a @ W`` for one weight matrix ``W (K, N)``, in float32."""
-
-    def __init__(self, weight: torch.Tensor):
-        self.weight = weight
-
-    def __call__(self, a: torch.Tensor, add: torch.Tensor | None = None) -> torch.Tensor:
-        return a @ self.weight if add is None else torch.addmm(add, a, self.weight)
-
-
-class _LowPrecisionProduct:
-    """The product in ``dtype`` (bfloat16): the input is rounded to it, the result comes back float32.
-
-    On CPU the weight is reordered once into oneDNN's blocked layout, which lets small
-    products (one row per protein and time step) use the bfloat16 matrix units without
-    repacking 16 MB at each call; elsewhere, or where oneDNN lacks the op, a plain product.
-    """
-
-    def __init__(self, weight: torch.Tensor, dtype: torch.dtype):
-        self.dtype = dtype
-        weight_t = weight.detach().t().contiguous().to(dtype)  # (N, K), torch.nn.functional.linear's layout
-        self.packed = _onednn_pack(weight_t)
-        self.weight_t = None if self.packed is not None else weight_t  # the packed copy replaces it
-
-    def __call__(self, a: torch.Tensor, add: torch.Tensor | None = None) -> torch.Tensor:
-        a = a.to(self.dtype)
-        if self.weight_t is not None:
-            y = torch.nn.functional.linear(a, self.weight_t)
-        else:
-            y = torch.ops.mkldnn._linear_pointwise(a, self.packed, None, "none", [], "")
-        y = y.float()
-        return y if add is None else y.add_(add)
-
-
-def _onednn_pack(weight_t: torch.Tensor) -> torch.Tensor | None:
-    """``weight_t`` in oneDNN's packed layout for ``_linear_pointwise``, or None where unavailable."""
-    if weight_t.device.type != "cpu" or not torch.backends.mkldnn.is_available():
-        return None
-    try:
-        if weight_t.dtype == torch.bfloat16 and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
-            return None
-        packed = torch.ops.mkldnn._reorder_linear_weight(weight_t, 1)
-        probe = torch.zeros(1, weight_t.shape[1], dtype=weight_t.dtype)
-        torch.ops.mkldnn._linear_pointwise(probe, packed, None, "none", [], "")
-    except (AttributeError, RuntimeError):  # a torch built without these private ops
-        return None
-    return packed
 
 
 def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

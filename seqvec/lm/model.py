@@ -8,6 +8,7 @@ from torch import nn
 from seqvec.lm.bilstm import BiLSTMStack, StackState
 from seqvec.lm.char_cnn import CharCNN
 from seqvec.lm.config import SeqVecConfig
+from seqvec.lm.kernels import warn_if_bf16_is_slow
 from seqvec.lm.tokens import encode_batch
 
 
@@ -38,6 +39,8 @@ class SeqVecLM(nn.Module):
             raise ValueError(f"precision must be one of {sorted(dtypes)}, got {precision!r}")
         for layer in self.lstm.layers():
                 layer.compute_dtype = dtypes[precision]
+        if precision == "bf16":
+            warn_if_bf16_is_slow(self._device())
         self.precision = precision
         return self
 
