@@ -175,3 +175,28 @@ class KernelError(SeqVecError, ValueError):
     def __init__(self, message: str, *, value: str):
         super().__init__(message)
         self.value = value
+
+
+class DeviceError(SeqVecError, ValueError):
+    """A requested device (``cuda``, ``cuda:N``, ``mps``) is malformed or not usable with this torch.
+
+    ``device``: the device as asked for.
+    """
+
+    def __init__(self, message: str, *, device: str | None = None):
+        super().__init__(message)
+        self.device = device
+
+
+class DownloadError(SeqVecError, OSError):
+    """A model file could not be fetched, or what was fetched failed its checks.
+
+    ``url``: where it was fetched from; ``path``: the file in the cache it was meant for.
+    """
+
+    exit_status = 1
+
+    def __init__(self, message: str, *, url: str | None = None, path: str | os.PathLike | None = None):
+        super().__init__(message)
+        self.url = url
+        self.path = None if path is None else str(path)

@@ -61,14 +61,16 @@ def run_comparison(train: LabelSet, test: LabelSet, tasks: dict[str, TaskSpec], 
                    encoders: list[str], heads: list[str], config: FitConfig = FitConfig(), model=None,
                    val: LabelSet | None = None, val_fraction: float | None = None,
                    hparams: dict[str, dict] | None = None, n_bootstrap: int = 1000, dtype: str = "float32",
-                   progress: bool = False) -> dict:
-    """Train and score every (encoder, head) pair on the tasks the head can predict; write the reports."""
+                   progress: bool = False, device: str = "cpu") -> dict:
+    """Train and score every (encoder, head) pair on the tasks the head can predict; write the reports.
+
+    The language model and the heads run on ``device``."""
     out_dir = Path(out_dir)
     runs = []
     for encoder in encoders:
         where = out_dir / "embeddings" / encoder
         embed: dict[str, Any] = dict(encoder=encoder, model=model if encoder == "lm" else None, dtype=dtype,
-                                     progress=progress)
+                                     progress=progress, device=device if encoder == "lm" else "cpu")
         train_h5 = ensure_embeddings(train, where / "train.h5", **embed)
         test_h5 = ensure_embeddings(test, where / "test.h5", **embed)
         val_h5 = ensure_embeddings(val, where / "val.h5", **embed) if val is not None else None
@@ -88,9 +90,9 @@ def run_comparison(train: LabelSet, test: LabelSet, tasks: dict[str, TaskSpec], 
                                               val_embeddings=val_h5, val_fraction=val_fraction, seed=config.seed)
                 checkpoint, _ = train_head(head, head_tasks, train_set, val_set, run_dir, config=config,
                                            hparams=(hparams or {}).get(head), embeddings=identity,
-                                           info={"labels": train.sources}, progress=progress)
+                                           info={"labels": train.sources}, progress=progress, device=device)
             report = evaluate_head(checkpoint, test, test_h5, identity=file_identity(test_h5),
-                                   n_bootstrap=n_bootstrap, seed=config.seed)
+                                   n_bootstrap=n_bootstrap, seed=config.seed, device=device)
             runs.append({"encoder": encoder, "model": identity.get("model", encoder), "head": head,
                          "head_dir": str(run_dir), "best_epoch": checkpoint.training.get("best_epoch"),
                          "n_train": checkpoint.training.get("n_train"), "n_val": checkpoint.training.get("n_val"),

@@ -36,9 +36,9 @@ def _describe(identity: dict) -> str:
 
 
 def evaluate_dataset(checkpoint: HeadCheckpoint, dataset: TaskDataset, *, n_bootstrap: int = N_BOOTSTRAP,
-                     seed: int = 0, batch_size: int = 64) -> dict[str, dict]:
-    """Metrics (with bootstrap intervals) of every task of ``dataset`` the head predicts."""
-    probabilities = predict_dataset(checkpoint.head, dataset, batch_size)
+                     seed: int = 0, batch_size: int = 64, device: str = "cpu") -> dict[str, dict]:
+    """Metrics (with bootstrap intervals) of every task of ``dataset`` the head predicts (run on ``device``)."""
+    probabilities = predict_dataset(checkpoint.head, dataset, batch_size, device=device)
     results = {}
     for task, spec in dataset.tasks.items():
         rows = [i for i, ex in enumerate(dataset.examples) if task in ex.targets]
@@ -48,7 +48,8 @@ def evaluate_dataset(checkpoint: HeadCheckpoint, dataset: TaskDataset, *, n_boot
 
 
 def evaluate_head(checkpoint: HeadCheckpoint, labels: LabelSet, embeddings: str | os.PathLike, *,
-                  identity: dict | None = None, n_bootstrap: int = N_BOOTSTRAP, seed: int = 0) -> dict:
+                  identity: dict | None = None, n_bootstrap: int = N_BOOTSTRAP, seed: int = 0,
+                  device: str = "cpu") -> dict:
     """Score a loaded head on the proteins of ``labels`` embedded in ``embeddings``.
 
     Returns ``{"head", "head_name", "embeddings", "tasks": {task: metrics}}`` where each
@@ -71,4 +72,5 @@ def evaluate_head(checkpoint: HeadCheckpoint, labels: LabelSet, embeddings: str 
     logger.info("evaluating %s on %d proteins (%s)", checkpoint.name, len(dataset), ", ".join(tasks))
     return {"head": str(checkpoint.path), "head_name": checkpoint.name, "embeddings": identity or {},
             "labels": list(labels.sources), "n_bootstrap": n_bootstrap,
-            "tasks": evaluate_dataset(checkpoint, dataset, n_bootstrap=n_bootstrap, seed=seed)}
+            "tasks": evaluate_dataset(checkpoint, dataset, n_bootstrap=n_bootstrap, seed=seed,
+                                             device=device)}

@@ -92,8 +92,9 @@ def datasets(labels: LabelSet, embeddings: str | os.PathLike, tasks: dict[str, T
 def train_head(head: str, tasks: dict[str, TaskSpec], train: TaskDataset, val: TaskDataset | None,
                output: str | os.PathLike, *, config: FitConfig = FitConfig(), hparams: dict | None = None,
                embeddings: dict | None = None, info: dict | None = None, progress: bool = False,
-               half: bool = False) -> tuple[HeadCheckpoint, FitResult]:
-    """Build, train and save a head; returns the checkpoint (best weights) and the fit history."""
+               half: bool = False, device: str = "cpu") -> tuple[HeadCheckpoint, FitResult]:
+    """Build, train (on ``device``) and save a head; returns the checkpoint (best weights, on the CPU)
+    and the fit history."""
     cls = head_class(head)
     for name, spec in tasks.items():
         if spec.level != cls.output_level:
@@ -103,7 +104,7 @@ def train_head(head: str, tasks: dict[str, TaskSpec], train: TaskDataset, val: T
     model = cls(train.input_dim, {t: len(s.classes) for t, s in tasks.items()}, **(hparams or {}))
     logger.info("training %s head (%d parameters) on %d proteins, validating on %d", head,
                 sum(p.numel() for p in model.parameters()), len(train), len(val) if val is not None else 0)
-    result = fit(model, train, val, config, run_dir=output, progress=progress)
+    result = fit(model, train, val, config, run_dir=output, progress=progress, device=device)
     best = next((row for row in result.history if row["epoch"] == result.best_epoch), {})
     training = {**(info or {}), "fit": asdict(config), "best_epoch": result.best_epoch,
                 "epochs_run": len(result.history), "best": best,

@@ -61,8 +61,10 @@ def _one(heads: list[HeadCheckpoint], key: str, default=None):
     return values.pop() if values else default
 
 
-def embedding_source(heads: list[HeadCheckpoint], model=None):
-    """(encoder, loaded model or None, layer view) that reproduce the heads' training inputs."""
+def embedding_source(heads: list[HeadCheckpoint], model=None, device: str = "cpu"):
+    """(encoder, loaded model or None, layer view) that reproduce the heads' training inputs.
+
+    The language model is loaded onto ``device``."""
     encoder = _one(heads, "encoder", "lm")
     layers = _one(heads, "layers", "sum")
     if encoder != "lm":
@@ -71,7 +73,7 @@ def embedding_source(heads: list[HeadCheckpoint], model=None):
         return encoder, None, layers
     from seqvec.lm.pretrained import load_model
 
-    loaded = load_model(model)
+    loaded = load_model(model, device=device)
     wanted = _one(heads, "model_sha256")
     if wanted is not None and loaded.weights_sha256 != wanted:
         raise CheckpointError(f"the heads were trained on embeddings of model {_one(heads, 'model')!r} "
@@ -84,16 +86,20 @@ def embedding_source(heads: list[HeadCheckpoint], model=None):
 
 
 @torch.no_grad()
-def head_probabilities(heads: list[HeadCheckpoint], embedding: np.ndarray) -> dict[str, np.ndarray]:
-    """task -> probabilities ``[C]`` or ``[L, C]`` for one protein's ``[L, D]`` embedding."""
-    x = torch.from_numpy(np.asarray(embedding, dtype=np.float32))
+def head_probabilities(heads: list[HeadCheckpoint], embedding: np.ndarray,
+                       device: str = "cpu") -> dict[str, np.ndarray]:
+    """task -> probabilities ``[C]`` or ``[L, C]`` for one protein's ``[L, D]`` embedding.
+
+    The heads run on ``device`` (they are moved there)."""
+    x = torch.from_numpy(np.asarray(embedding, dtype=np.float32)).to(device)
     out = {}
     for h in heads:
+        h.head.to(device)
         if h.head.input_level == "protein":
             logits = h.head(x.mean(0, keepdim=True), None)  # the SeqVec per-protein mean
         else:
-            logits = h.head(x[None], torch.ones(1, x.shape[0], dtype=torch.bool))
-        out.update({task: torch.softmax(v[0].double(), dim=-1).numpy() for task, v in logits.items()})
+            logits = h.head(x[None], torch.ones(1, x.shape[0], dtype=torch.bool, device=device))
+        out.update({task: torch.softmax(v[0].double(), dim=-1).cpu().numpy() for task, v in logits.items()})
     return out
 
 
@@ -120,8 +126,8 @@ def record_output(probabilities: dict[str, np.ndarray], heads: list[HeadCheckpoi
 
 
 def predict_sequences(sequences: dict[str, str], heads: list[HeadCheckpoint], model=None, *,
-                      progress: bool = False) -> dict[str, dict]:
-    """Embed ``sequences`` as the heads' training data was embedded and apply every head.
+                      progress: bool = False, device: str = "cpu") -> dict[str, dict]:
+    """Embed ``sequences`` as the heads' training data was embedded and apply every head (all on ``device``).
 
     Returns ``{record id: output object}`` in input order.
     """
@@ -129,7 +135,7 @@ def predict_sequences(sequences: dict[str, str], heads: list[HeadCheckpoint], mo
 
     from seqvec.embeddings.pipeline import embed_sequences
 
-    encoder, loaded, layers = embedding_source(heads, model)
+    encoder, loaded, layers = embedding_source(heads, model, device)
     results = {}
     stream = embed_sequences(sequences, loaded, encoder=encoder, layers=layers)
     for record_id, embedding in tqdm(stream, total=len(sequences), desc="predicting", disable=not progress):
@@ -137,7 +143,7 @@ def predict_sequences(sequences: dict[str, str], heads: list[HeadCheckpoint], mo
             raise CheckpointError(f"the heads take {heads[0].head.input_dim}-dim inputs; {encoder} gives "
                                   f"{embedding.shape[-1]}")
         results[record_id] = {"length": len(sequences[record_id]),
-                              **record_output(head_probabilities(heads, embedding), heads)}
+                              **record_output(head_probabilities(heads, embedding, device), heads)}
     return {rid: results[rid] for rid in sequences}
 
 

@@ -30,7 +30,7 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from seqvec.classifiers.base import Head
-from seqvec.classifiers.data import TaskDataset, batch_indices
+from seqvec.classifiers.data import Batch, TaskDataset, batch_indices
 from seqvec.classifiers.tasks import IGNORE
 from seqvec.errors import SeqVecError
 
@@ -107,13 +107,25 @@ def _batch_loss(losses: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> torch.T
     return torch.stack(parts).sum() if parts else None
 
 
+def to_device(batch: Batch, device: torch.device | str) -> Batch:
+    """``batch`` with its tensors on ``device`` (the same object when they are there already)."""
+    if batch.x.device == torch.device(device):
+        return batch
+    return Batch(batch.ids, batch.x.to(device), None if batch.mask is None else batch.mask.to(device),
+                 {task: t.to(device) for task, t in batch.targets.items()})
+
+
 @torch.no_grad()
 def validate(model: nn.Module, dataset: TaskDataset, config: FitConfig,
-             weights: dict[str, torch.Tensor] | None = None) -> dict[str, float]:
-    """Validation loss (sum over tasks of the mean loss) and accuracy per task and on average."""
+             weights: dict[str, torch.Tensor] | None = None, device: torch.device | str = "cpu") -> dict[str, float]:
+    """Validation loss (sum over tasks of the mean loss) and accuracy per task and on average.
+
+    ``model`` and ``weights`` must already be on ``device``.
+    """
     model.eval()
     sums = {t: [0.0, 0.0, 0, 0] for t in dataset.tasks}  # loss sum, weight sum, correct, scored
-    for batch in dataset.batches(config.batch_size, config.max_residues):
+    for cpu_batch in dataset.batches(config.batch_size, config.max_residues):
+        batch = to_device(cpu_batch, device)
         outputs = model(batch.x, batch.mask)
         for task, (loss, total) in task_losses(outputs, batch.targets, weights).items():
             target = batch.targets[task]
@@ -143,11 +155,13 @@ def _write_history(run_dir: Path, history: list[dict]) -> None:
 
 def fit(model: nn.Module, train: TaskDataset, val: TaskDataset | None = None,
         config: FitConfig = FitConfig(), run_dir: str | os.PathLike | None = None,
-        progress: bool = False) -> FitResult:
+        progress: bool = False, device: torch.device | str = "cpu") -> FitResult:
     """Train ``model`` in place on ``train``, early-stopping on ``val``; returns the history.
 
     Without ``val`` every epoch runs and the last weights are kept. With ``val`` the
-    weights of the best epoch (by ``config.monitor``) are restored at the end.
+    weights of the best epoch (by ``config.monitor``) are restored at the end. Training
+    runs on ``device`` (see :func:`seqvec.devices.resolve_device`); the trained model is
+    returned on the CPU.
     """
     if len(train) < 2:
         raise SeqVecError(f"need at least 2 training proteins, got {len(train)}")
@@ -158,7 +172,10 @@ def fit(model: nn.Module, train: TaskDataset, val: TaskDataset | None = None,
         raise SeqVecError(f"the head has no output for task(s) {', '.join(sorted(missing))}")
     seed_everything(config.seed)
     rng = np.random.default_rng(config.seed)
+    model.to(device)
     weights = balanced_class_weights(train) if config.class_weights else None
+    if weights is not None:
+        weights = {task: w.to(device) for task, w in weights.items()}
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     sign = 1.0 if config.monitor == "loss" else -1.0  # lower is better after the sign
     best = FitResult(best_epoch=0, best_score=None)
@@ -167,7 +184,8 @@ def fit(model: nn.Module, train: TaskDataset, val: TaskDataset | None = None,
         start = time.perf_counter()
         model.train()
         loss_sum, n_batches = 0.0, 0
-        for batch in train.batches(config.batch_size, config.max_residues, shuffle=True, rng=rng):
+        for cpu_batch in train.batches(config.batch_size, config.max_residues, shuffle=True, rng=rng):
+            batch = to_device(cpu_batch, device)
             loss = _batch_loss(task_losses(model(batch.x, batch.mask), batch.targets, weights))
             if loss is None:
                 continue
@@ -177,7 +195,7 @@ def fit(model: nn.Module, train: TaskDataset, val: TaskDataset | None = None,
             loss_sum, n_batches = loss_sum + float(loss.detach()), n_batches + 1
         row = {"epoch": epoch, "train_loss": loss_sum / max(n_batches, 1)}
         if val is not None and len(val):
-            row.update(validate(model, val, config, weights))
+            row.update(validate(model, val, config, weights, device))
         row["seconds"] = round(time.perf_counter() - start, 3)
         best.history.append(row)
         if run_dir is not None:
@@ -199,24 +217,26 @@ def fit(model: nn.Module, train: TaskDataset, val: TaskDataset | None = None,
                 break
     if best_state is not None:
         model.load_state_dict(best_state)
-    model.eval()
+    model.cpu().eval()
     return best
 
 
 @torch.no_grad()
 def predict_dataset(model: Head, dataset: TaskDataset, batch_size: int = 64,
-                    max_residues: int | None = 40_000) -> dict[str, list[np.ndarray]]:
+                    max_residues: int | None = 40_000, device: torch.device | str = "cpu"
+                    ) -> dict[str, list[np.ndarray]]:
     """Class probabilities, task -> one array per protein in dataset order.
 
     Per-protein outputs give ``[C]`` arrays, per-residue outputs ``[L, C]`` (padding cut).
+    The model runs on ``device`` and is left there.
     """
-    model.eval()
+    model.to(device).eval()
     lengths = [ex.length for ex in dataset.examples]
     results: dict[str, list] = {task: [None] * len(dataset) for task in model.outputs}
     for indices in batch_indices(lengths, batch_size, max_residues):
-        batch = dataset.collate(indices)
+        batch = to_device(dataset.collate(indices), device)
         for task, logits in model(batch.x, batch.mask).items():
-            probs = torch.softmax(logits.float(), dim=-1).numpy()  # (B, C) or (B, L, C)
+            probs = torch.softmax(logits.float(), dim=-1).cpu().numpy()  # (B, C) or (B, L, C)
             for b, i in enumerate(indices):
                 results[task][i] = probs[b, : lengths[i]] if probs.ndim == 3 else probs[b]
     return results

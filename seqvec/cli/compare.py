@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from seqvec.cli.train import parse_head_options
+from seqvec.cli.train import add_fit_arguments, fit_config, parse_head_options
 
 HELP = "compare encoders (LM, one-hot, BLOSUM62) and heads on tasks: train, test, table + plot"
 DESCRIPTION = """Embed the training and test proteins with each encoder, train each head on every
@@ -22,32 +22,36 @@ example:
 """
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from seqvec.classifiers.tasks import LABEL_FORMATS
+COMPARE_FIT = ("epochs", "lr", "batch_size", "max_residues", "patience", "seed")  # FitConfig fields offered
 
-    parser.add_argument("--encoders", default="lm,onehot,blosum62", help="comma-separated: lm, onehot, blosum62")
-    parser.add_argument("--heads", default="fnn,la,cnn", help="comma-separated head names")
-    parser.add_argument("--tasks", required=True, help="comma-separated tasks (both levels allowed)")
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from seqvec.classifiers.heads import HEADS
+    from seqvec.classifiers.tasks import LABEL_FORMATS, TASKS
+    from seqvec.cli.common import add_device_argument
+    from seqvec.embeddings.options import DTYPE_CHOICES, ENCODER_CHOICES
+
+    parser.add_argument("--encoders", default=",".join(ENCODER_CHOICES),
+                        help=f"comma-separated, from: {', '.join(ENCODER_CHOICES)}")
+    parser.add_argument("--heads", default="fnn,la,cnn", help=f"comma-separated, from: {', '.join(HEADS)}")
+    parser.add_argument("--tasks", required=True,
+                        help=f"comma-separated tasks (both levels allowed), from: {', '.join(TASKS)}")
     parser.add_argument("--train", type=Path, action="append", required=True, metavar="FILE",
                         help="training label file (repeat to merge)")
     parser.add_argument("--test", type=Path, action="append", required=True, metavar="FILE",
                         help="test label file (repeat to merge)")
     parser.add_argument("--val", type=Path, action="append", metavar="FILE",
                         help="validation label file(s) (default: marked records or a --val-fraction split)")
-    parser.add_argument("--val-fraction", type=float, help="validation share of a seeded split")
+    parser.add_argument("--val-fraction", type=float, help="validation share of a seeded split (default 0.1)")
     parser.add_argument("--label-format", choices=LABEL_FORMATS, help="format of all label files (default: detected)")
     parser.add_argument("-o", "--output", type=Path, required=True, help="output folder")
-    parser.add_argument("--model", help="language model for the lm encoder (default: bundled)")
-    parser.add_argument("--dtype", choices=("float32", "float16"), default="float32", help="embedding storage dtype")
+    parser.add_argument("--model", help="language model for the lm encoder (default: the bundled model)")
+    parser.add_argument("--dtype", choices=DTYPE_CHOICES, default="float32", help="embedding storage dtype")
     parser.add_argument("--head-option", action="append", default=[], metavar="HEAD:KEY=VALUE",
-                        help="hyper-parameter of one head, e.g. la:hidden_dim=64")
-    parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--max-residues", type=int, default=40_000)
-    parser.add_argument("--patience", type=int, default=5)
-    parser.add_argument("--seed", type=int, default=0)
+                        help="hyper-parameter of one head, e.g. la:hidden_dim=64; repeatable")
+    add_fit_arguments(parser.add_argument_group("training"), COMPARE_FIT)
     parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap draws for the intervals")
+    add_device_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,13 +59,14 @@ def run(args: argparse.Namespace) -> int:
     from seqvec.classifiers.heads import head_class
     from seqvec.classifiers.labels import read_labels
     from seqvec.classifiers.tasks import TASKS
-    from seqvec.classifiers.train import FitConfig
+    from seqvec.devices import resolve_device
+    from seqvec.embeddings.options import ENCODER_CHOICES
     from seqvec.errors import SeqVecError
 
     encoders = [e.strip() for e in args.encoders.split(",") if e.strip()]
-    bad = [e for e in encoders if e not in ("lm", "onehot", "blosum62")]
+    bad = [e for e in encoders if e not in ENCODER_CHOICES]
     if bad or not encoders:
-        raise SeqVecError(f"unknown encoder(s) {bad}; choose from lm, onehot, blosum62")
+        raise SeqVecError(f"unknown encoder(s) {bad}; choose from {', '.join(ENCODER_CHOICES)}")
     heads = [h.strip() for h in args.heads.split(",") if h.strip()]
     for h in heads:
         head_class(h)
@@ -75,14 +80,14 @@ def run(args: argparse.Namespace) -> int:
         if not sep:
             raise SeqVecError(f"--head-option {item!r}: expected HEAD:KEY=VALUE")
         hparams.setdefault(head, {}).update(parse_head_options([option]))
-    config = FitConfig(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, max_residues=args.max_residues,
-                       patience=args.patience, seed=args.seed)
+    config = fit_config(args, COMPARE_FIT)
     train = read_labels(args.train, args.label_format)
     test = read_labels(args.test, args.label_format)
     val = read_labels(args.val, args.label_format) if args.val else None
     results = run_comparison(train, test, {t: TASKS[t] for t in names}, args.output, encoders=encoders, heads=heads,
                              config=config, model=args.model, val=val, val_fraction=args.val_fraction,
-                             hparams=hparams, n_bootstrap=args.bootstrap, dtype=args.dtype, progress=not args.quiet)
+                             hparams=hparams, n_bootstrap=args.bootstrap, dtype=args.dtype, progress=not args.quiet,
+                             device=str(resolve_device(args.device)))
     print(markdown_table(results))
     for line in verdicts(results):
         print(line)

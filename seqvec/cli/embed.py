@@ -5,14 +5,16 @@ import argparse
 import shlex
 from pathlib import Path
 
+from seqvec.cli.common import add_device_argument, positive_int
 from seqvec.embeddings.options import (
     COMPRESSION_CHOICES,
     DEFAULT_MAX_RESIDUES,
     DTYPE_CHOICES,
     ENCODER_CHOICES,
-    LAYER_CHOICES,
     PRECISION_CHOICES,
 )
+
+OUTPUT_SUFFIXES = (".h5", ".hdf5")
 
 HELP = "embed the proteins of a FASTA file into an HDF5 file"
 DESCRIPTION = """\
@@ -37,16 +39,12 @@ example:
 """
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from seqvec.embeddings.reduce import VIEWS
+
     p.add_argument("fasta", type=Path, help="input FASTA file (.gz is read transparently)")
-    p.add_argument("-o", "--output", type=Path, required=True, help="output HDF5 file (e.g. out.h5)")
+    p.add_argument("-o", "--output", type=Path, required=True, help="output HDF5 file, ending in .h5 or .hdf5 (for .npz or .csv, "
+                                                                    "run 'seqvec export' on it afterwards)")
     model = p.add_argument_group("model")
     model.add_argument("--model", metavar="NAME|DIR",
                        help="registered model name (see 'seqvec models') or a directory with options.json and "
@@ -65,9 +63,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                      help="store per-residue embeddings (default: on)")
     out.add_argument("--per-protein", action=argparse.BooleanOptionalAction, default=True,
                      help="store per-protein embeddings (default: on)")
-    out.add_argument("--layers", choices=LAYER_CHOICES, default="sum",
-                     help="sum: sum of the 3 layers [L, D] (SeqVec default); all: [3, L, D]; cnn, lstm1, lstm2: one "
-                          "layer [L, D]")
+    out.add_argument("--layers", choices=tuple(VIEWS), default="sum",
+                     help="; ".join(f"{name}: {view.description}" for name, view in VIEWS.items()))
     out.add_argument("--dtype", choices=DTYPE_CHOICES, default="float32",
                      help="storage type; reductions are computed in float32 first (default: float32)")
     out.add_argument("--compression", choices=COMPRESSION_CHOICES, default="gzip",
@@ -82,28 +79,45 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                      help="character to split headers on for --id-field (default: whitespace), e.g. '|' with "
                           "--id-field 1 turns 'sp|P69905|HBA_HUMAN ...' into 'P69905'")
     run_group = p.add_argument_group("resources")
-    run_group.add_argument("--max-residues", type=_positive_int, default=DEFAULT_MAX_RESIDUES, metavar="N",
-                           help=f"residue budget of one batch, padding included (default: {DEFAULT_MAX_RESIDUES}); "
-                                f"longer proteins are embedded alone. Memory grows with it")
-    run_group.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
-                           help="where the model runs (default: cpu); under torchrun cuda means cuda:LOCAL_RANK")
+    run_group.add_argument("--max-residues", type=positive_int, default=DEFAULT_MAX_RESIDUES, metavar="N",
+                           help="residue budget of one batch, padding included; longer proteins are embedded "
+                                "alone. Memory grows with it")
+    add_device_argument(run_group, "; under torchrun, cuda means cuda:LOCAL_RANK")
     run_group.add_argument("--precision", choices=PRECISION_CHOICES, default="float32",
                            help="LSTM matrix products in float32 (default; exact to allennlp) or bf16 "
                                 "(bfloat16 products, float32 state: 1.8-2.1x faster measured on a CPU with AMX, "
                                 "not exact: per-protein cosine to float32 > 0.9999; see docs/performance.md)")
-    run_group.add_argument("--threads", type=_positive_int, metavar="N", help="CPU threads for torch (default: torch's choice)")
+    run_group.add_argument("--threads", type=positive_int, metavar="N", help="CPU threads for torch (default: torch's choice)")
+
+
+def check_output_suffix(output: Path) -> None:
+    """An embedding output must be HDF5: anything else would be HDF5 under a misleading name."""
+    from seqvec.errors import SeqVecError
+
+    if output.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise SeqVecError(
+            f"-o {output}: embeddings are written as HDF5, so the output must end in .h5 or .hdf5. "
+            f"For .npz or .csv, embed to an .h5 file and convert it: "
+            f"seqvec export {output.with_suffix('.h5')} -o {output}"
+            if output.suffix.lower() in (".npz", ".csv") else
+            f"-o {output}: embeddings are written as HDF5, so the output must be a file ending in .h5 or .hdf5 "
+            f"(e.g. -o {output.with_suffix('.h5').name if output.suffix else output.name + '.h5'}); "
+            "'seqvec export' converts it to .npz or .csv")
 
 
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from seqvec.devices import resolve_device
     from seqvec.embeddings.pipeline import embed_fasta
 
+    check_output_suffix(args.output)
+    device = str(resolve_device(args.device)) if args.encoder == "lm" else "cpu"
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     embed_fasta(
         args.fasta, args.output, args.model, options_file=args.options, weights_file=args.weights,
-        device=args.device, overwrite=args.overwrite, progress=not args.quiet,
+        device=device, overwrite=args.overwrite, progress=not args.quiet,
         command=command_line(args),
         per_residue=args.per_residue, per_protein=args.per_protein, layers=args.layers, dtype=args.dtype,
         compression=args.compression, encoder=args.encoder, id_field=args.id_field, split_char=args.split_char,

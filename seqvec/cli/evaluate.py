@@ -27,7 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", type=Path, help="write the metrics as JSON here")
     parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap draws (default 1000)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap draws")
-    add_embedding_arguments(parser)
+    add_embedding_arguments(parser, "encoder used when an embedding file must be made (default: the one the "
+                                    "head was trained on)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,14 +37,16 @@ def run(args: argparse.Namespace) -> int:
     from seqvec.classifiers.evaluate import evaluate_head
     from seqvec.classifiers.labels import read_labels
     from seqvec.classifiers.metrics import format_result
+    from seqvec.devices import resolve_device
 
+    device = str(resolve_device(args.device))
     checkpoint = load_head(args.head)
     labels = read_labels(args.labels, args.label_format)
     encoder = args.encoder or checkpoint.embeddings.get("encoder") or "lm"
     embeddings = experiment.ensure_embeddings(labels, args.embeddings, encoder=encoder, model=args.model,
-                                              dtype=args.dtype, progress=not args.quiet)
+                                              dtype=args.dtype, progress=not args.quiet, device=device)
     report = evaluate_head(checkpoint, labels, embeddings, identity=experiment.file_identity(embeddings),
-                           n_bootstrap=args.bootstrap, seed=args.seed)
+                           n_bootstrap=args.bootstrap, seed=args.seed, device=device)
     print(f"{checkpoint.name} head {args.head} on {', '.join(map(str, args.labels))}")
     for result in report["tasks"].values():
         print(format_result(result))

@@ -11,16 +11,21 @@ precedes it, the backward LM each residue (and <S>) from what follows. Prints th
 cross-entropy in nats and bits per residue and the perplexity of each direction and of
 both, beside a unigram baseline (residue frequencies of --unigram-corpus, or of the file
 itself). Needs the model's softmax.hdf5 (written by seqvec train-lm).
+
+example:
+  seqvec evaluate-lm test.fasta --model seqvec-mini --json scores.json
 """
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from seqvec.cli.common import add_device_argument
+
     parser.add_argument("fasta", type=Path, help="FASTA file (.gz accepted)")
     parser.add_argument("--model", default=None, help="model name or directory (default: the bundled model)")
     parser.add_argument("--unigram-corpus", type=Path, default=None,
                         help="FASTA whose residue frequencies define the unigram baseline (default: the input)")
     parser.add_argument("--max-residues", type=int, default=8000, help="padded residues per batch")
-    parser.add_argument("--device", default="cpu")
+    add_device_argument(parser)
     parser.add_argument("--json", type=Path, default=None, help="also write the scores as JSON")
 
 
@@ -28,17 +33,18 @@ def run(args: argparse.Namespace) -> int:
     import json
     from dataclasses import asdict
 
+    from seqvec.devices import resolve_device
     from seqvec.lm.corpus import read_corpus
     from seqvec.lm.evaluate import format_scores, score
     from seqvec.lm.pretrained import load_model, resolve
 
     _, _, weights = resolve(args.model)
-    model = load_model(args.model, device=args.device)
+    model = load_model(args.model, device=str(resolve_device(args.device)))
     sequences = read_corpus(args.fasta)
     unigram = read_corpus(args.unigram_corpus) if args.unigram_corpus else None
     scores = score(model, weights.parent / "softmax.hdf5", sequences, max_residues=args.max_residues,
                    unigram_from=unigram)
-    print(f"model {model.name} on {args.fasta} ({len(sequences)} proteins)")
+    print(f"language model {args.model or model.name} on {args.fasta} ({len(sequences)} proteins)")
     print(format_scores(scores))
     if args.json:
         args.json.write_text(json.dumps({**asdict(scores), "both": scores.both}, indent=1) + "\n")

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from importlib import import_module
 
 from seqvec import __version__
+from seqvec.cli.common import HelpFormatter, verbosity_parent
 from seqvec.errors import SeqVecError
 
 # subcommand -> module under seqvec.cli, in the order --help lists them
@@ -44,17 +46,20 @@ def _available_commands() -> dict:
     return found
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``seqvec`` parser; with ``command``, only that subcommand gets its options.
+
+    Building a subcommand's options may import its registries (heads, encoders, layer
+    views), so ``main`` builds only the one that runs; ``build_parser()`` builds all.
+    """
     parser = argparse.ArgumentParser(
         prog="seqvec",
         description="Protein language-model embeddings (SeqVec/ELMo), task heads and baselines.",
         epilog="Run 'seqvec <command> --help' for the options of a command.",
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"seqvec {__version__}")
-    verbosity = argparse.ArgumentParser(add_help=False)
-    group = verbosity.add_mutually_exclusive_group()
-    group.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
-    group.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors; no progress bars")
+    verbosity = verbosity_parent()
     sub = parser.add_subparsers(dest="command", metavar="<command>", required=True)
     for name, module in _available_commands().items():
         p = sub.add_parser(
@@ -62,9 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
             parents=[verbosity],
             help=module.HELP.replace("%", "%%"),  # argparse %-formats help strings
             description=getattr(module, "DESCRIPTION", module.HELP),
-            formatter_class=argparse.RawDescriptionHelpFormatter,
+            formatter_class=HelpFormatter,
         )
-        module.add_arguments(p)
+        if command is None or command == name:
+            module.add_arguments(p)
         p.set_defaults(_run=module.run)
     return parser
 
@@ -82,10 +88,19 @@ class _StderrHandler(logging.StreamHandler):
 
 
 def configure_logging(verbose: int, quiet: bool) -> None:
+    """Log to stderr: INFO (-q: WARNING, -vv: DEBUG with time and module).
+
+    Under torchrun (WORLD_SIZE > 1) each line starts with the process's rank, and ranks
+    other than 0 log errors only, so that a warning is printed once, not once per process.
+    """
     level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
+    world, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
+    prefix = f"rank {rank}: " if world > 1 else ""
+    if rank != 0:
+        level = max(level, logging.ERROR)
     handler = _StderrHandler()
-    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s" if verbose < 2 else
-                                           "%(asctime)s %(name)s %(levelname)s: %(message)s"))
+    handler.setFormatter(logging.Formatter(f"{prefix}%(levelname)s: %(message)s" if verbose < 2 else
+                                           f"{prefix}%(asctime)s %(name)s %(levelname)s: %(message)s"))
     package_logger = logging.getLogger("seqvec")
     package_logger.handlers[:] = [handler]
     package_logger.setLevel(level)
@@ -93,7 +108,10 @@ def configure_logging(verbose: int, quiet: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI in-process (tests call this with a list of arguments)."""
-    parser = build_parser()
+    words = sys.argv[1:] if argv is None else argv
+    positional = [w for w in words if not w.startswith("-")]
+    command = positional[0] if positional and positional[0] in COMMANDS else (None if positional else "")
+    parser = build_parser(command)
     args = parser.parse_args(argv)
     configure_logging(args.verbose, args.quiet)
     try:

@@ -22,13 +22,17 @@ example:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from seqvec.cli.common import add_device_argument
+
     parser.add_argument("fasta", type=Path, help="input FASTA (plain or .gz)")
     parser.add_argument("-o", "--output", type=Path, required=True, help="output file (.json or .tsv)")
     parser.add_argument("--heads", type=Path, help="a head directory or a folder of them (default: bundled heads)")
     parser.add_argument("--model", help="language model name or directory (default: the one the heads were trained on)")
     parser.add_argument("--format", choices=("json", "tsv"), help="output format (default: from the file suffix)")
-    parser.add_argument("--id-field", type=int, help="take the id as header.split(split-char)[id-field]")
-    parser.add_argument("--split-char", help="separator for --id-field (default: whitespace)")
+    parser.add_argument("--id-field", type=int, metavar="N",
+                        help="take the id as header.split(split-char)[N] (default: the first word)")
+    parser.add_argument("--split-char", metavar="C", help="separator for --id-field (default: whitespace)")
+    add_device_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
     fmt = args.format or ("tsv" if args.output.suffix.lower() == ".tsv" else "json")
     sequences = read_fasta(args.fasta, id_field=args.id_field, split_char=args.split_char)
     heads = load_heads(args.heads)
-    predictions = predict_sequences(sequences, heads, args.model, progress=not args.quiet)
+    predictions = predict_sequences(sequences, heads, args.model, progress=not args.quiet,
+                                    device=str(resolve_device(args.device)))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "tsv":
         written = write_tsv(predictions, sequences, heads, args.output)

@@ -32,39 +32,65 @@ def add_label_arguments(parser: argparse.ArgumentParser, required: bool = True) 
     parser.add_argument("--label-format", choices=LABEL_FORMATS, help="format of the label files (default: detected)")
 
 
-def add_embedding_arguments(parser: argparse.ArgumentParser) -> None:
-    """--encoder/--model/--dtype: how missing embedding files are made."""
-    parser.add_argument("--encoder", choices=("lm", "onehot", "blosum62"),
-                        help="encoder used when an embedding file must be made (default: lm; for "
-                             "evaluate: the head's)")
-    parser.add_argument("--model", help="language model name or directory for --encoder lm (default: bundled)")
-    parser.add_argument("--dtype", choices=("float32", "float16"), default="float32",
+# FitConfig fields offered as options (type, default and choices come from FitConfig itself)
+FIT_HELP = {
+    "epochs": "upper bound on training epochs; early stopping usually ends sooner",
+    "lr": "Adam learning rate",
+    "weight_decay": "Adam L2 penalty",
+    "batch_size": "proteins per batch",
+    "max_residues": "padded residues per batch (per-residue input)",
+    "patience": "epochs without improvement of the monitored value before stopping",
+    "monitor": "early-stopping criterion: validation loss (lower is better) or mean accuracy (higher)",
+    "class_weights": "weight each class by n / (classes x n_class) in the loss",
+    "seed": "seed of the validation split, shuffling, dropout and initialisation",
+}
+
+
+def add_fit_arguments(parser: argparse._ActionsContainer, names: tuple[str, ...] = tuple(FIT_HELP)) -> None:
+    """Training options, one per :class:`~seqvec.classifiers.train.FitConfig` field in ``names``."""
+    from seqvec.classifiers.train import FitConfig
+    from seqvec.cli.common import add_dataclass_options
+
+    add_dataclass_options(parser, FitConfig, {name: FIT_HELP[name] for name in names})
+
+
+def fit_config(args: argparse.Namespace, names: tuple[str, ...] = tuple(FIT_HELP)):
+    """The :class:`~seqvec.classifiers.train.FitConfig` of the parsed options ``names``."""
+    from seqvec.classifiers.train import FitConfig
+
+    return FitConfig(**{name: getattr(args, name) for name in names})
+
+
+def add_embedding_arguments(parser: argparse.ArgumentParser, encoder_help: str) -> None:
+    """--encoder/--model/--dtype/--device: how missing embedding files are made and where models run."""
+    from seqvec.cli.common import add_device_argument
+    from seqvec.embeddings.options import DTYPE_CHOICES, ENCODER_CHOICES
+
+    parser.add_argument("--encoder", choices=ENCODER_CHOICES, help=encoder_help)
+    parser.add_argument("--model", help="language model name or directory for --encoder lm (default: the bundled "
+                                        "model)")
+    parser.add_argument("--dtype", choices=DTYPE_CHOICES, default="float32",
                         help="storage dtype of embedding files made here")
+    add_device_argument(parser)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from seqvec.classifiers.heads import HEADS
     from seqvec.classifiers.tasks import TASKS
 
     parser.add_argument("--task", required=True, help=f"task(s), comma-separated: {', '.join(TASKS)}")
     parser.add_argument("--embeddings", type=Path, required=True, help="HDF5 embedding file (made if missing)")
     add_label_arguments(parser)
     parser.add_argument("-o", "--output", type=Path, required=True, help="head directory to write")
-    parser.add_argument("--head", help="head name (default: fnn for per-protein, cnn for per-residue tasks)")
+    parser.add_argument("--head", choices=tuple(HEADS),
+                        help="head architecture (default: fnn for per-protein, cnn for per-residue tasks)")
     parser.add_argument("--head-option", action="append", default=[], metavar="KEY=VALUE",
-                        help="head hyper-parameter, e.g. hidden_dim=64 (value read as JSON)")
+                        help="head hyper-parameter, e.g. hidden_dim=64 (value read as JSON); repeatable")
     parser.add_argument("--val-labels", type=Path, action="append", metavar="FILE", help="validation label file(s)")
     parser.add_argument("--val-embeddings", type=Path, help="embeddings of the validation proteins (default: --embeddings)")
     parser.add_argument("--val-fraction", type=float, help="validation share of a seeded split (default 0.1)")
-    parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--weight-decay", type=float, default=0.0)
-    parser.add_argument("--batch-size", type=int, default=64, help="proteins per batch")
-    parser.add_argument("--max-residues", type=int, default=40_000, help="padded residues per batch")
-    parser.add_argument("--patience", type=int, default=5, help="epochs without improvement before stopping")
-    parser.add_argument("--monitor", choices=("loss", "accuracy"), default="loss", help="early-stopping criterion")
-    parser.add_argument("--class-weights", action="store_true", help="balance classes in the loss")
-    parser.add_argument("--seed", type=int, default=0)
-    add_embedding_arguments(parser)
+    add_fit_arguments(parser.add_argument_group("training"))
+    add_embedding_arguments(parser, "encoder used when an embedding file must be made (default: lm)")
 
 
 def parse_head_options(items: list[str]) -> dict:
@@ -88,14 +114,16 @@ def run(args: argparse.Namespace) -> int:
     from seqvec.classifiers.heads import head_class
     from seqvec.classifiers.labels import read_labels
     from seqvec.classifiers.tasks import get_tasks
-    from seqvec.classifiers.train import FitConfig
+    from seqvec.devices import resolve_device
 
     tasks = get_tasks(args.task)
     level = next(iter(tasks.values())).level
     head = args.head or experiment.DEFAULT_HEAD[level]
     input_level = head_class(head).input_level
     labels = read_labels(args.labels, args.label_format)
-    embed = dict(encoder=args.encoder or "lm", model=args.model, dtype=args.dtype, progress=not args.quiet)
+    device = str(resolve_device(args.device))
+    embed = dict(encoder=args.encoder or "lm", model=args.model, dtype=args.dtype, progress=not args.quiet,
+                 device=device)
     embeddings = experiment.ensure_embeddings(labels, args.embeddings, **embed)
     val_labels = read_labels(args.val_labels, args.label_format) if args.val_labels else None
     val_embeddings = args.val_embeddings
@@ -103,14 +131,13 @@ def run(args: argparse.Namespace) -> int:
         val_embeddings = experiment.ensure_embeddings(val_labels, val_embeddings, **embed)
     train, val = experiment.datasets(labels, embeddings, tasks, input_level, val_labels=val_labels,
                                      val_embeddings=val_embeddings, val_fraction=args.val_fraction, seed=args.seed)
-    config = FitConfig(epochs=args.epochs, lr=args.lr, weight_decay=args.weight_decay, batch_size=args.batch_size,
-                       max_residues=args.max_residues, patience=args.patience, monitor=args.monitor,
-                       class_weights=args.class_weights, seed=args.seed)
+    config = fit_config(args)
     info = {"labels": [str(p) for p in args.labels], "embeddings_file": str(embeddings),
             "val_labels": [str(p) for p in args.val_labels or []]}
     checkpoint, result = experiment.train_head(
         head, tasks, train, val, args.output, config=config, hparams=parse_head_options(args.head_option),
-        embeddings=experiment.file_identity(embeddings), info=info, progress=not args.quiet)
+        embeddings=experiment.file_identity(embeddings), info=info, progress=not args.quiet,
+        device=device)
     best = checkpoint.training["best"]
     summary = ", ".join(f"{k} {v:.4f}" for k, v in best.items() if k.startswith("val_"))
     print(f"saved {head} head for {', '.join(tasks)} to {args.output} "

@@ -22,6 +22,7 @@ Several processes (DistributedDataParallel; gloo on CPU, NCCL on GPU):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from seqvec.cli.common import add_device_argument
     from seqvec.lm.config import TrainSettings
 
     d = TrainSettings()
@@ -38,21 +39,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-tokens", type=int, default=d.max_tokens,
                         help=f"padded tokens per global batch (default {d.max_tokens})")
     parser.add_argument("--lr", type=float, default=d.lr, help=f"peak learning rate (default {d.lr})")
-    parser.add_argument("--warmup-steps", type=int, default=d.warmup_steps)
-    parser.add_argument("--dropout", type=float, default=d.dropout)
-    parser.add_argument("--val-fraction", type=float, default=d.val_fraction)
+    parser.add_argument("--warmup-steps", type=int, default=d.warmup_steps,
+                        help="steps of linear learning-rate warm-up from 0 to --lr")
+    parser.add_argument("--dropout", type=float, default=d.dropout, help="dropout on the token representations and the top LSTM outputs while training")
+    parser.add_argument("--val-fraction", type=float, default=d.val_fraction,
+                        help="share of the sequences held out for validation")
     parser.add_argument("--val-every", type=int, default=d.val_every,
                         help="also validate every N steps (default: after each epoch only)")
     parser.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every, help="steps between checkpoints")
     parser.add_argument("--log-every", type=int, default=d.log_every, help="steps per training-loss row in log.csv")
-    parser.add_argument("--seed", type=int, default=d.seed)
-    parser.add_argument("--device", default="cpu", help="cpu or cuda (under torchrun: one GPU per process)")
+    parser.add_argument("--seed", type=int, default=d.seed,
+                        help="seed of the validation split, the batch order, dropout and initialisation")
+    add_device_argument(parser, "; under torchrun, cuda means one GPU per process (cuda:LOCAL_RANK)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads per process (0: torch's default)")
 
 
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from seqvec.devices import resolve_device
     from seqvec.lm.config import PRESETS, SeqVecConfig, TrainSettings
     from seqvec.lm.train import train_lm
 
@@ -63,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         epochs=args.epochs, window=args.window, max_tokens=args.max_tokens, lr=args.lr,
         warmup_steps=args.warmup_steps, dropout=args.dropout, val_fraction=args.val_fraction,
         val_every=args.val_every, checkpoint_every=args.checkpoint_every, log_every=args.log_every, max_steps=args.max_steps, seed=args.seed)
-    out = train_lm(args.corpus, args.output, config, settings, device=args.device, resume=args.resume,
+    out = train_lm(args.corpus, args.output, config, settings, device=str(resolve_device(args.device)), resume=args.resume,
                    max_minutes=args.max_minutes, progress=not args.quiet)
     if out is not None:
         print(f"model written to {out}")

@@ -8,7 +8,6 @@ from dataclasses import asdict, dataclass
 
 from seqvec.errors import EmbedOptionError
 
-LAYER_CHOICES = ("sum", "all", "cnn", "lstm1", "lstm2")  # names of seqvec.embeddings.reduce.VIEWS
 DTYPE_CHOICES = ("float32", "float16")
 COMPRESSION_CHOICES = ("gzip", "lzf", "none")
 ENCODER_CHOICES = ("lm", "onehot", "blosum62")  # lm = the language model; the rest: encoders.ENCODERS
@@ -31,7 +30,7 @@ class EmbedSettings:
 
     per_residue: bool = True  # store per_residue/<key>
     per_protein: bool = True  # store per_protein/<key>
-    layers: str = "sum"  # a LAYER_CHOICES view of the model's output layers
+    layers: str = "sum"  # a view of the model's output layers: a name in seqvec.embeddings.reduce.VIEWS
     dtype: str = "float32"  # storage dtype (reductions are computed in float32)
     compression: str = "gzip"  # HDF5 filter of every dataset
     encoder: str = "lm"  # the language model or a baseline encoder
@@ -42,7 +41,9 @@ class EmbedSettings:
     max_residues: int = DEFAULT_MAX_RESIDUES  # residue budget of one batch (padded)
 
     def __post_init__(self):
-        _check_choice("layers", self.layers, LAYER_CHOICES)
+        from seqvec.embeddings.reduce import VIEWS  # here: reduce imports this module
+
+        _check_choice("layers", self.layers, tuple(VIEWS))
         _check_choice("dtype", self.dtype, DTYPE_CHOICES)
         _check_choice("compression", self.compression, COMPRESSION_CHOICES)
         _check_choice("encoder", self.encoder, ENCODER_CHOICES)
