@@ -59,7 +59,6 @@ def run(args: argparse.Namespace) -> int:
     from seqvec.classifiers.heads import head_class
     from seqvec.classifiers.labels import read_labels
     from seqvec.classifiers.tasks import TASKS
-    from seqvec.devices import resolve_device
     from seqvec.embeddings.options import ENCODER_CHOICES
     from seqvec.errors import SeqVecError
 
@@ -87,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     results = run_comparison(train, test, {t: TASKS[t] for t in names}, args.output, encoders=encoders, heads=heads,
                              config=config, model=args.model, val=val, val_fraction=args.val_fraction,
                              hparams=hparams, n_bootstrap=args.bootstrap, dtype=args.dtype, progress=not args.quiet,
-                             device=str(resolve_device(args.device)))
+                             device=args.device)
     print(markdown_table(results))
     for line in verdicts(results):
         print(line)

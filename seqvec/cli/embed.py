@@ -108,16 +108,14 @@ def check_output_suffix(output: Path) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from seqvec.devices import resolve_device
     from seqvec.embeddings.pipeline import embed_fasta
 
     check_output_suffix(args.output)
-    device = str(resolve_device(args.device)) if args.encoder == "lm" else "cpu"
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     embed_fasta(
         args.fasta, args.output, args.model, options_file=args.options, weights_file=args.weights,
-        device=device, overwrite=args.overwrite, progress=not args.quiet,
+        device=args.device, overwrite=args.overwrite, progress=not args.quiet,
         command=command_line(args),
         per_residue=args.per_residue, per_protein=args.per_protein, layers=args.layers, dtype=args.dtype,
         compression=args.compression, encoder=args.encoder, id_field=args.id_field, split_char=args.split_char,

@@ -37,16 +37,14 @@ def run(args: argparse.Namespace) -> int:
     from seqvec.classifiers.evaluate import evaluate_head
     from seqvec.classifiers.labels import read_labels
     from seqvec.classifiers.metrics import format_result
-    from seqvec.devices import resolve_device
 
-    device = str(resolve_device(args.device))
     checkpoint = load_head(args.head)
     labels = read_labels(args.labels, args.label_format)
     encoder = args.encoder or checkpoint.embeddings.get("encoder") or "lm"
     embeddings = experiment.ensure_embeddings(labels, args.embeddings, encoder=encoder, model=args.model,
-                                              dtype=args.dtype, progress=not args.quiet, device=device)
+                                              dtype=args.dtype, progress=not args.quiet, device=args.device)
     report = evaluate_head(checkpoint, labels, embeddings, identity=experiment.file_identity(embeddings),
-                           n_bootstrap=args.bootstrap, seed=args.seed, device=device)
+                           n_bootstrap=args.bootstrap, seed=args.seed, device=args.device)
     print(f"{checkpoint.name} head {args.head} on {', '.join(map(str, args.labels))}")
     for result in report["tasks"].values():
         print(format_result(result))

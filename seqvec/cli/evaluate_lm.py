@@ -33,13 +33,12 @@ def run(args: argparse.Namespace) -> int:
     import json
     from dataclasses import asdict
 
-    from seqvec.devices import resolve_device
     from seqvec.lm.corpus import read_corpus
     from seqvec.lm.evaluate import format_scores, score
     from seqvec.lm.pretrained import load_model, resolve
 
     _, _, weights = resolve(args.model)
-    model = load_model(args.model, device=str(resolve_device(args.device)))
+    model = load_model(args.model, device=args.device)
     sequences = read_corpus(args.fasta)
     unigram = read_corpus(args.unigram_corpus) if args.unigram_corpus else None
     scores = score(model, weights.parent / "softmax.hdf5", sequences, max_residues=args.max_residues,

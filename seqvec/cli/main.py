@@ -115,6 +115,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     configure_logging(args.verbose, args.quiet)
     try:
+        if getattr(args, "device", None) is not None:  # fail on an unusable device before reading any input
+            from seqvec.devices import resolve_device
+
+            args.device = str(resolve_device(args.device))
         return int(args._run(args) or 0)
     except SeqVecError as err:
         logger.error("%s", err)

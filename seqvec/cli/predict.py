@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     sequences = read_fasta(args.fasta, id_field=args.id_field, split_char=args.split_char)
     heads = load_heads(args.heads)
     predictions = predict_sequences(sequences, heads, args.model, progress=not args.quiet,
-                                    device=str(resolve_device(args.device)))
+                                    device=args.device)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "tsv":
         written = write_tsv(predictions, sequences, heads, args.output)

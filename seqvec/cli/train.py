@@ -114,16 +114,14 @@ def run(args: argparse.Namespace) -> int:
     from seqvec.classifiers.heads import head_class
     from seqvec.classifiers.labels import read_labels
     from seqvec.classifiers.tasks import get_tasks
-    from seqvec.devices import resolve_device
 
     tasks = get_tasks(args.task)
     level = next(iter(tasks.values())).level
     head = args.head or experiment.DEFAULT_HEAD[level]
     input_level = head_class(head).input_level
     labels = read_labels(args.labels, args.label_format)
-    device = str(resolve_device(args.device))
     embed = dict(encoder=args.encoder or "lm", model=args.model, dtype=args.dtype, progress=not args.quiet,
-                 device=device)
+                 device=args.device)
     embeddings = experiment.ensure_embeddings(labels, args.embeddings, **embed)
     val_labels = read_labels(args.val_labels, args.label_format) if args.val_labels else None
     val_embeddings = args.val_embeddings
@@ -137,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     checkpoint, result = experiment.train_head(
         head, tasks, train, val, args.output, config=config, hparams=parse_head_options(args.head_option),
         embeddings=experiment.file_identity(embeddings), info=info, progress=not args.quiet,
-        device=device)
+        device=args.device)
     best = checkpoint.training["best"]
     summary = ", ".join(f"{k} {v:.4f}" for k, v in best.items() if k.startswith("val_"))
     print(f"saved {head} head for {', '.join(tasks)} to {args.output} "

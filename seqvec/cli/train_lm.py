@@ -57,7 +57,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from seqvec.devices import resolve_device
     from seqvec.lm.config import PRESETS, SeqVecConfig, TrainSettings
     from seqvec.lm.train import train_lm
 
@@ -68,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         epochs=args.epochs, window=args.window, max_tokens=args.max_tokens, lr=args.lr,
         warmup_steps=args.warmup_steps, dropout=args.dropout, val_fraction=args.val_fraction,
         val_every=args.val_every, checkpoint_every=args.checkpoint_every, log_every=args.log_every, max_steps=args.max_steps, seed=args.seed)
-    out = train_lm(args.corpus, args.output, config, settings, device=str(resolve_device(args.device)), resume=args.resume,
+    out = train_lm(args.corpus, args.output, config, settings, device=args.device, resume=args.resume,
                    max_minutes=args.max_minutes, progress=not args.quiet)
     if out is not None:
         print(f"model written to {out}")
