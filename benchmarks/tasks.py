@@ -47,7 +47,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from seqvec.classifiers.checkpoint import load_head, save_head  # noqa: E402
-from seqvec.classifiers.compare import markdown_table, plot, run_comparison, verdicts  # noqa: E402
+from seqvec.classifiers.compare import markdown_table, run_comparison, verdicts  # noqa: E402
+from seqvec.viz.comparison import plot_comparison  # noqa: E402
 from seqvec.classifiers.labels import read_labels  # noqa: E402
 from seqvec.classifiers.predict import BUNDLED_HEADS  # noqa: E402
 from seqvec.classifiers.tasks import TASKS  # noqa: E402
@@ -209,7 +210,7 @@ def write_report(path: Path, results: dict, meta: dict) -> None:
         kept = path.read_text().split(KEEP_MARKER, 1)[1]
     path.write_text(report_text(results, meta) + "\n" + KEEP_MARKER + kept)
     path.with_suffix(".json").write_text(json.dumps({"meta": meta, "published": PUBLISHED, **results}, indent=1) + "\n")
-    plot(results, path.with_suffix(".png"))
+    plot_comparison(results, path.with_suffix(".png"), dpi=150)
 
 
 def _n(results: dict, task: str) -> str:

@@ -28,21 +28,32 @@ def trained(tmp_path_factory):
     return d
 
 
-def assert_image(path: Path) -> None:
+def assert_image(path: Path, dpi: int = 300) -> None:
+    """A readable, non-blank figure in the format its suffix names (PNG at ``dpi``)."""
     assert path.is_file() and path.stat().st_size > 1000
     if path.suffix == ".png":
         import matplotlib.image
+        from PIL import Image
 
+        with Image.open(path) as image:
+            assert image.format == "PNG"
+            assert [round(v) for v in image.info["dpi"]] == [dpi, dpi]
         pixels = matplotlib.image.imread(path)
         assert pixels.ndim == 3 and min(pixels.shape[:2]) > 100
         assert float(pixels[..., :3].std()) > 0.01  # not a blank canvas
+    elif path.suffix == ".pdf":
+        data = path.read_bytes()
+        assert data.startswith(b"%PDF-") and b"/Type /Page" in data and data.rstrip().endswith(b"%%EOF")
     else:
         from xml.etree import ElementTree
 
-        assert ElementTree.parse(path).getroot().tag.endswith("svg")
+        root = ElementTree.parse(path).getroot()
+        assert root.tag.endswith("svg")
+        drawn = [e for e in root.iter() if e.tag.split("}")[-1] in ("path", "text", "use", "image")]
+        assert len(drawn) > 20  # marks and text, not an empty canvas
 
 
-@pytest.mark.parametrize("suffix", [".png", ".svg"])
+@pytest.mark.parametrize("suffix", [".png", ".pdf", ".svg"])
 def test_attention(trained, tmp_path, suffix):
     out = tmp_path / f"attention{suffix}"
     assert main(["plot", "-q", "attention", "--head", str(trained / "head"),
@@ -75,13 +86,74 @@ def test_attention_tracks_name_prediction_and_truth(trained):
 
 
 def test_attention_shades_the_unread_middle_of_long_proteins(tmp_path):
-    from seqvec.viz.attention import AttentionTrack, plot_attention
+    from matplotlib.figure import Figure
+
+    from seqvec.viz.attention import AttentionTrack, draw_attention, plot_attention, unread_span
 
     weights = np.r_[np.full(10, 0.05), np.zeros(30), np.full(10, 0.05)]
     weights[3] = 0.2
     track = AttentionTrack("long", "M" * 50, weights / weights.sum(), "Nucleus", 0.9, "Cytoplasm")
-    out = plot_attention([track], tmp_path / "a.png", max_length=20)
+    # a head with max_length 20 reads residues 1-10 and 41-50: the shade covers 10.5 .. 40.5
+    assert unread_span(50, 20) == (10.5, 40.5)
+    assert unread_span(50, 21) == (11.5, 40.5)
+    assert unread_span(20, 20) is None and unread_span(50, None) is None
+    ax = Figure().subplots()
+    draw_attention(ax, track, max_length=20)
+    shaded = [p for p in ax.patches if p.get_label() == "not read"]
+    assert len(shaded) == 1
+    x0 = float(shaded[0].get_x())
+    assert (x0, x0 + float(shaded[0].get_width())) == (10.5, 40.5)
+    assert not np.any(track.weights[10:40])  # the shade is where the weights are zero
+    assert "not read" in [t.get_text()[:8] for t in ax.texts]
+    assert ax.get_title(loc="left").endswith("true Cytoplasm: WRONG")  # spelled out, not colour only
+    ax = Figure().subplots()
+    draw_attention(ax, track, max_length=None)
+    assert not [p for p in ax.patches if p.get_label() == "not read"]
+    assert_image(plot_attention([track], tmp_path / "a.png", max_length=20))
+
+
+def test_attention_of_a_light_attention_head(tmp_path):
+    """Any head that declares attention is accepted, not only convlstm."""
+    d = tmp_path
+    assert main(["train", "-q", "--task", "localization", "--head", "la", "--encoder", "onehot",
+                 "--embeddings", str(d / "pool.h5"), "--labels", str(TASKS / "deeploc_pool_small.fasta"),
+                 "--head-option", "hidden_dim=4", "--epochs", "1", "-o", str(d / "la")]) == 0
+    out = d / "attention.png"
+    assert main(["plot", "attention", "-q", "--head", str(d / "la"), "--fasta", str(TASKS / "deeploc_test_small.fasta"),
+                 "-n", "2", "-o", str(out)]) == 0
     assert_image(out)
+
+
+def test_heads_declare_attention_and_filters():
+    import torch
+
+    from seqvec.classifiers.heads import HEADS
+
+    assert {n for n, c in HEADS.items() if c.has_attention} == {"la", "convlstm"}
+    assert {n for n, c in HEADS.items() if c.has_filters} == {"convlstm"}
+    head = HEADS["la"](6, {"t": 3}, hidden_dim=4).eval()
+    x, mask = torch.randn(2, 9, 6), torch.ones(2, 9, dtype=torch.bool)
+    mask[1, 5:] = False
+    logits, attention = head.attention_weights(x, mask)
+    assert torch.equal(logits["t"], head(x, mask)["t"])
+    assert attention.shape == (2, 9) and torch.allclose(attention.sum(1), torch.ones(2))
+    assert not attention[1, 5:].any()
+    with pytest.raises(NotImplementedError):
+        HEADS["fnn"](6, {"t": 3}).attention_weights(torch.randn(2, 6))
+
+
+def test_plotting_leaves_the_callers_matplotlib_alone(tmp_path):
+    """No pyplot import and no backend switch: a user's interactive session is untouched."""
+    import subprocess
+    import sys
+
+    code = ("import sys, matplotlib\nmatplotlib.use('svg')\nfrom seqvec.viz.curves import plot_curves\n"
+            f"plot_curves([{{'epoch': 1, 'train_loss': 1.0}}, {{'epoch': 2, 'train_loss': 0.5}}], {str(tmp_path / 'c.png')!r})\n"
+            "print(matplotlib.get_backend(), 'matplotlib.pyplot' in sys.modules)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["svg", "False"]
+    assert_image(tmp_path / "c.png")
 
 
 def engines():
@@ -145,8 +217,9 @@ def test_confusion_from_evaluation_json(trained, tmp_path):
     from seqvec.viz.confusion import read_confusions
 
     panels = read_confusions(trained / "eval.json")
-    assert [p[0] for p in panels] == ["localization", "membrane"]
-    assert panels[0][1].shape == (10, 10) and panels[0][1].sum() == 12
+    assert [p.title for p in panels] == ["localization", "membrane"]
+    assert panels[0].counts.shape == (10, 10) and panels[0].counts.sum() == 12
+    assert {p.unit for p in panels} == {"proteins"}
 
 
 def test_confusion_from_predictions_and_labels(tmp_path):
@@ -180,8 +253,8 @@ def test_benchmark_json_confusion(tmp_path):
 
     path = tmp_path / "result.json"
     path.write_text(json.dumps({"classes": ["a", "b"], "confusion": {"labels": [0, 1, 1], "predictions": [0, 0, 1]}}))
-    (_, counts, classes), = read_confusions(path)
-    assert classes == ["a", "b"] and counts.tolist() == [[1, 0], [1, 1]]
+    panel, = read_confusions(path)
+    assert panel.classes == ["a", "b"] and panel.counts.tolist() == [[1, 0], [1, 1]]
 
 
 def test_errors_name_the_problem(trained, tmp_path, capsys):
@@ -194,3 +267,96 @@ def test_errors_name_the_problem(trained, tmp_path, capsys):
     assert main(["plot", "projection", str(trained / "test.h5"), "--labels", str(TASKS / "deeploc_test_small.fasta"),
                  "--column", "colour", "-o", str(tmp_path / "x.png")]) == 2
     assert "colour" in capsys.readouterr().err
+
+
+def test_projection_axes_export_and_interactive_html(trained, tmp_path):
+    from seqvec.viz.projection import project
+
+    out, coords, html = tmp_path / "p.pdf", tmp_path / "coords.tsv", tmp_path / "p.html"
+    args = ["plot", "projection", str(trained / "test.h5"), "--labels", str(TASKS / "deeploc_test_small.fasta"),
+            "--methods", "pca,tsne", "-q"]
+    assert main([*args, "-o", str(out), "--export", str(coords)]) == 0
+    assert_image(out)
+    rows = [line.split("\t") for line in coords.read_text().splitlines()]
+    assert rows[0] == ["id", "localization", "pca_1", "pca_2", "tsne_1", "tsne_2"] and len(rows) == 13
+    assert all(float(v) == float(v) for row in rows[1:] for v in row[2:])
+    projection = project(np.random.default_rng(0).normal(size=(20, 5)), "pca")
+    assert projection.axes[0].startswith("PC1 (") and "% of variance" in projection.axes[0]
+    assert main([*args, "-o", str(html)]) == 0
+    page = html.read_text()
+    assert "plotly" in page.lower() and rows[1][0] in page and rows[1][1] in page  # hover ids and labels
+
+
+def test_interactive_projection_without_plotly_says_what_to_install(trained, tmp_path, monkeypatch, capsys):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_plotly(name, *args, **kwargs):
+        if name.startswith("plotly"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_plotly)
+    assert main(["plot", "projection", str(trained / "test.h5"), "--labels", str(TASKS / "deeploc_test_small.fasta"),
+                 "--methods", "pca", "-o", str(tmp_path / "p.html")]) == 2
+    assert "seqvec[interactive]" in capsys.readouterr().err
+
+
+def test_confusion_reads_labels_like_train_does(tmp_path):
+    """A DeepLoc FASTA gives DeepLoc classes (not header words such as 'length' or 'lower')."""
+    from seqvec.classifiers.labels import class_labels
+    from seqvec.classifiers.tasks import DEEPLOC_CLASSES
+    from seqvec.viz.confusion import read_confusions  # noqa: F401  (module imports cleanly)
+
+    true, column = class_labels(TASKS / "deeploc_test_small.fasta", "location")
+    assert column == "localization" and set(true.values()) <= set(DEEPLOC_CLASSES) and len(true) == 12
+    predictions = tmp_path / "pred.tsv"
+    predictions.write_text("id\tlength\tlocation\n" + "".join(f"{i}\t10\tNucleus\n" for i in true))
+    out = tmp_path / "confusion.svg"
+    assert main(["plot", "confusion", "--predictions", str(predictions), "--labels",
+                 str(TASKS / "deeploc_test_small.fasta"), "-o", str(out), "-q"]) == 0
+    assert_image(out)
+    text = out.read_text()
+    assert "Nucleus" in text and "length" not in text and "lower" not in text
+
+
+def test_residue_confusion_counts_residues(tmp_path):
+    from matplotlib.figure import Figure  # noqa: F401
+
+    from seqvec.viz.confusion import read_confusions
+
+    path = tmp_path / "eval.json"
+    path.write_text(json.dumps({"head": "heads/ss", "head_name": "cnn", "labels": ["CB513_small.csv"],
+                                "embeddings": {"model": "seqvec-mini"},
+                                "tasks": {"ss3": {"level": "residue", "classes": ["H", "E", "C"],
+                                                  "confusion_matrix": [[50, 3, 7], [2, 30, 8], [9, 4, 80]]}}}))
+    panel, = read_confusions(path)
+    assert panel.unit == "residues"
+    out = tmp_path / "ss3.svg"
+    assert main(["plot", "confusion", str(path), "-o", str(out), "-q"]) == 0
+    text = out.read_text()
+    assert "true class (residues)" in text and "seqvec-mini" in text and "CB513_small.csv" in text
+
+
+@pytest.mark.parametrize("suffix", [".png", ".pdf", ".svg"])
+def test_curves_every_format_and_quiet_after_the_kind(trained, tmp_path, suffix, capsys):
+    out = tmp_path / f"curves{suffix}"
+    assert main(["plot", "curves", str(trained / "head"), "-o", str(out), "-q", "--dpi", "120"]) == 0
+    assert_image(out, dpi=120)
+    assert capsys.readouterr().out.count("wrote") == 1
+
+
+def test_filter_activations_average_over_residues(trained):
+    import torch
+
+    from seqvec.classifiers.checkpoint import load_head
+    from seqvec.embeddings.encoders import onehot_encoder
+    from seqvec.viz.filters import mean_activations
+
+    head = load_head(trained / "head").head
+    encoder = onehot_encoder()
+    sequences = ["MKTAYIAKQR", "MSSHEGGKKK"]
+    per_protein = [head.first_layer_activations(encoder.embed_batch([s])[0])[0] for s in sequences]
+    expected = torch.cat(per_protein).double().mean(0).numpy()
+    assert np.allclose(mean_activations(head, encoder, sequences), expected)

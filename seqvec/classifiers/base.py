@@ -16,6 +16,13 @@ A head is a ``torch.nn.Module`` subclass of :class:`Head`:
 
 A head must give the same output for a protein alone as inside a padded batch (in eval
 mode): mask every pooling, and zero padded positions before every convolution.
+
+Capabilities (what ``seqvec plot`` can draw of a head) are declared, not probed:
+
+- ``has_attention = True``: :meth:`Head.attention_weights` returns the logits and one
+  attention weight per residue ``[B, L]`` (each row sums to 1 over the residues read);
+- ``has_filters = True``: ``first_layer_filters()`` and ``first_layer_activations()``
+  expose first-layer convolutions that read the input encoding directly.
 """
 from __future__ import annotations
 
@@ -31,6 +38,8 @@ class Head(nn.Module):
 
     input_level: ClassVar[str] = "protein"
     output_level: ClassVar[str] = "protein"
+    has_attention: ClassVar[bool] = False  # implements attention_weights()
+    has_filters: ClassVar[bool] = False  # implements first_layer_filters() and first_layer_activations()
 
     def __init__(self, input_dim: int, outputs: Mapping[str, int], **hparams):
         super().__init__()
@@ -66,3 +75,8 @@ class Head(nn.Module):
         if mask.shape != x.shape[:2]:
             raise ValueError(f"mask shape {list(mask.shape)} does not match x {list(x.shape)}")
         return mask.bool()
+
+    def attention_weights(self, x: torch.Tensor, mask: torch.Tensor | None = None
+                          ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """Logits ``{task: [B, C]}`` and attention per residue ``[B, L]`` (heads with ``has_attention``)."""
+        raise NotImplementedError(f"{type(self).__name__} has no attention weights")

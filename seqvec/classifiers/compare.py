@@ -5,8 +5,9 @@ For each encoder the training, validation and test proteins are embedded once in
 trained on all requested tasks of its output level (``OUT/heads/<encoder>-<head>/``, a
 normal head directory) and scored on the test proteins. A finished head directory with
 the same training settings is reused, so an interrupted comparison resumes. Results go
-to ``OUT/compare.json`` (every metric), ``OUT/compare.md`` (headline metrics with 95%
-bootstrap intervals) and ``OUT/compare.png`` (bars with the intervals).
+to ``OUT/compare.json`` (every metric) and ``OUT/compare.md`` (headline metrics with 95%
+bootstrap intervals); ``seqvec compare`` adds ``OUT/compare.png`` (bars with the intervals,
+drawn by :mod:`seqvec.viz.comparison`).
 """
 from __future__ import annotations
 
@@ -159,36 +160,8 @@ def verdicts(results: dict, lm_encoder: str = "lm") -> list[str]:
     return lines
 
 
-def plot(results: dict, path: str | os.PathLike) -> Path:
-    """Bar chart per task: headline metric of each run with its 95% interval."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    tasks = [t for t, s in results["tasks"].items() if any(cell(r, t, s) for r in results["runs"])]
-    fig, axes = plt.subplots(1, max(len(tasks), 1), figsize=(3.2 * max(len(tasks), 1), 3.6), squeeze=False)
-    colors: dict[str, str] = {}
-    for ax, task in zip(axes[0], tasks):
-        spec = results["tasks"][task]
-        rows = [(r, c) for r in results["runs"] if (c := cell(r, task, spec)) is not None]
-        for i, (run, (v, lo, hi)) in enumerate(rows):
-            color = colors.setdefault(run["model"], f"C{len(colors)}")
-            ax.bar(i, v, color=color, yerr=[[v - lo], [hi - v]], capsize=3)
-        ax.set_xticks(range(len(rows)), [f"{r['model']} {r['head']}" for r, _ in rows], fontsize=7,
-                      rotation=35, ha="right")
-        ax.set_title(f"{task} ({spec['metric']})", fontsize=9)
-        ax.set_ylabel("MCC" if spec["metric"] == "MCC" else f"{spec['metric']} (%)", fontsize=8)
-    fig.suptitle("test set, 95% bootstrap intervals over proteins", fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
-
-
 def write_reports(results: dict, out_dir: str | os.PathLike) -> list[Path]:
-    """compare.json, compare.md and compare.png in ``out_dir``."""
+    """compare.json and compare.md in ``out_dir`` (``seqvec compare`` adds the chart, compare.png)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "compare.json").write_text(json.dumps(results, indent=1) + "\n")
@@ -198,4 +171,4 @@ def write_reports(results: dict, out_dir: str | os.PathLike) -> list[Path]:
     if notes:
         text += ["Language model vs baselines:", "", *(f"- {n}" for n in notes), ""]
     (out_dir / "compare.md").write_text("\n".join(text))
-    return [out_dir / "compare.json", out_dir / "compare.md", plot(results, out_dir / "compare.png")]
+    return [out_dir / "compare.json", out_dir / "compare.md"]

@@ -113,6 +113,8 @@ class ConvLSTMHead(Head):
 
     input_level = "residue"
     output_level = "protein"
+    has_attention = True
+    has_filters = True  # first convolutions read the one-hot / BLOSUM62 encoding
 
     def __init__(self, input_dim: int, outputs: Mapping[str, int], n_filters: int = 20,
                  kernel_sizes: str | Sequence[int] = (1, 3, 5, 9, 15, 21), conv2_filters: int = 128,
@@ -200,4 +202,10 @@ class ConvLSTMHead(Head):
         if not return_attention:
             return logits
         attention = torch.zeros(mask.shape, dtype=alpha.dtype, device=alpha.device).scatter(1, index, alpha)
+        return logits, attention
+
+    def attention_weights(self, x: torch.Tensor, mask: torch.Tensor | None = None
+                          ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """Logits and the attention weights ``[B, L]`` on the original positions (see :meth:`forward`)."""
+        logits, attention = self(x, mask, return_attention=True)
         return logits, attention

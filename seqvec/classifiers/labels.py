@@ -185,3 +185,56 @@ def attach_by_sequence(base: LabelSet, extra: LabelSet) -> LabelSet:
             merged.labels.setdefault(task, {})[target or rid] = value
     logger.info("joined %d records by identical sequence, added %d new ones", joined, added)
     return merged
+
+
+# names a label column may go by in a table or on the command line -> task name
+TASK_ALIASES = {"location": "localization"}
+
+
+def _read_table_column(path: Path, column: str | None) -> tuple[dict[str, str], str]:
+    """``{id: value}`` of one column of a CSV/TSV table whose first column is the id."""
+    with open(path, newline="") as handle:
+        head = handle.read(8192)
+    try:
+        dialect = csv.Sniffer().sniff(head, delimiters=",\t;")
+    except csv.Error:
+        raise LabelFormatError(f"{path}: neither a label file ({', '.join(LABEL_FORMATS)}) nor a CSV/TSV table "
+                               "with an id column and a header") from None
+    with open(path, newline="") as handle:
+        rows = list(csv.reader(handle, dialect))
+    if len(rows) < 2 or len(rows[0]) < 2:
+        raise LabelFormatError(f"{path}: expected a header row and at least two columns (id, label)")
+    header = [h.strip() for h in rows[0]]
+    wanted = column or header[1]
+    names = [wanted, *(alias for alias, task in TASK_ALIASES.items() if task == wanted), TASK_ALIASES.get(wanted)]
+    k = next((header.index(n) for n in names if n in header), None)
+    if k is None:
+        raise LabelFormatError(f"{path} has no column {wanted!r} (columns: {', '.join(header)})")
+    return {row[0]: row[k] for row in rows[1:] if len(row) > k and row[k] != ""}, header[k]
+
+
+def class_labels(path: str | os.PathLike, column: str | None = None) -> tuple[dict[str, str], str]:
+    """Per-protein class names by record id, for plots: ``({id: class name}, column)``.
+
+    ``path`` is any label file :func:`read_label_file` reads (``column`` names a
+    per-protein task, ``location`` meaning ``localization``; default: the first one the
+    file has), or else a CSV/TSV table with the id first and a header (``column`` names
+    a header; default: the second column), such as ``seqvec predict -o x.tsv`` writes.
+    """
+    from seqvec.classifiers.tasks import TASKS
+
+    path = Path(path)
+    if not path.exists():
+        raise LabelFormatError(f"label file {path} does not exist")
+    try:
+        fmt = detect_format(path)
+    except LabelFormatError:
+        return _read_table_column(path, column)
+    labels = read_label_file(path, fmt)
+    protein_tasks = [t for t in labels.labels if t in TASKS and TASKS[t].level == "protein"]
+    task = TASK_ALIASES.get(column, column) if column else (protein_tasks[0] if protein_tasks else None)
+    if task not in protein_tasks:
+        raise LabelFormatError(f"{path} ({fmt}) has no per-protein labels {column!r}; it has: "
+                               f"{', '.join(protein_tasks) or 'none'}")
+    classes = TASKS[task].classes
+    return {rid: classes[int(value)] for rid, value in labels.labels[task].items() if int(value) != IGNORE}, task

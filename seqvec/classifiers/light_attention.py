@@ -22,6 +22,7 @@ class LightAttentionHead(Head):
 
     input_level = "residue"
     output_level = "protein"
+    has_attention = True
 
     def __init__(self, input_dim: int, outputs: Mapping[str, int], hidden_dim: int = 32,
                  kernel_size: int = 9, dropout: float = 0.25, conv_dropout: float = 0.25):
@@ -53,3 +54,12 @@ class LightAttentionHead(Head):
         pooled, _ = self.pool(x, mask)
         h = self.hidden(pooled)  # (B, hidden)
         return {task: layer(h) for task, layer in self.out.items()}
+
+    def attention_weights(self, x: torch.Tensor, mask: torch.Tensor | None = None
+                          ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """Logits and the attention per residue ``[B, L]``: the mean over the D feature channels of
+        their softmax weights (each channel's weights sum to 1 over the residues, so does the mean)."""
+        mask = self.residue_mask(x, mask)
+        pooled, weights = self.pool(x, mask)
+        h = self.hidden(pooled)
+        return {task: layer(h) for task, layer in self.out.items()}, weights.mean(dim=1)

@@ -90,5 +90,9 @@ def run(args: argparse.Namespace) -> int:
     print(markdown_table(results))
     for line in verdicts(results):
         print(line)
+    from seqvec.viz.comparison import plot_comparison
+
+    plot_comparison(results, args.output / "compare.png",
+                    caption=f"train: {', '.join(results['train'])}; test: {', '.join(results['test'])}")
     print(f"wrote {args.output}/compare.md, compare.json, compare.png")
     return 0

@@ -1,89 +1,176 @@
-"""``seqvec plot <kind>``: pictures that explain models and embeddings (PNG or SVG by suffix)."""
+"""``seqvec plot <kind>``: pictures that explain models and embeddings (PNG, PDF or SVG by suffix)."""
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from seqvec.cli.common import HelpFormatter, verbosity_parent
+
 HELP = "plot attention, conv filters, embedding projections, confusion matrices, learning curves"
-DESCRIPTION = """Draw one picture; the output suffix (.png or .svg) picks the format.
+DESCRIPTION = """Draw one figure; the output suffix picks the format: .png (300 dpi unless --dpi),
+.pdf or .svg (vector). Colours are colour-blind safe (Okabe-Ito, viridis) and every class
+also has its own marker or label; a caption line under the figure names the model and
+the data (--caption replaces it).
 
 kinds:
-  attention   attention weights along proteins (conv + BiLSTM + attention head), one panel
-              each, with the predicted class and probability and, when known, the true class
-  filters     first-layer conv filters of a one-hot/BLOSUM62 head as sequence logos and
-              heatmaps, ranked by weight norm (or by mean activation with --fasta)
-  projection  per-protein embeddings from an HDF5 file in 2D (PCA, t-SNE, UMAP when
-              installed), coloured by a label file
+  attention   attention weights along proteins, for any head with attention (light attention,
+              conv + BiLSTM + attention), with the predicted and, when known, the true class
+  filters     first-layer conv filters of a one-hot/BLOSUM62 conv + BiLSTM head as sequence
+              logos and heatmaps, ranked by weight norm (or by mean activation with --fasta)
+  projection  per-protein embeddings in 2D (PCA with explained variance, t-SNE, UMAP when
+              installed), coloured and shaped by a label; --export writes the coordinates,
+              an .html output is interactive (needs the extra seqvec[interactive])
   confusion   row-normalised confusion matrix from 'seqvec evaluate -o' JSON, or from a
               predictions table and a label file
-  curves      training and validation loss and accuracy per epoch of a training run
+  curves      training and validation loss and accuracy per epoch of a head's training run
+
+Run 'seqvec plot <kind> --help' for the options of a kind.
 
 examples:
   seqvec plot attention --head heads/convlstm --fasta deeploc_test_set.fasta -n 4 -o attention.png
-  seqvec plot filters --head heads/convlstm --fasta deeploc_test_set.fasta -o filters.svg
+  seqvec plot filters --head heads/convlstm --fasta deeploc_test_set.fasta -o filters.pdf
   seqvec plot projection test.h5 --labels deeploc_test_set.fasta --column location -o proj.png
-  seqvec plot confusion test.json -o confusion.png
+  seqvec plot confusion test.json -o confusion.svg
   seqvec plot curves heads/convlstm -o curves.png
 """
 
+KINDS = {
+    "attention": ("attention weights along proteins (light attention or conv + BiLSTM + attention heads)", """\
+For each protein, run the head and draw its attention weight at every residue: where the
+head looked when it predicted the class. Heads whose class declares attention (light
+attention 'la', 'convlstm') are accepted. The panel title gives the predicted class and
+its probability and, when the true class is known (DeepLoc headers in --fasta or a
+--labels file), says whether the prediction is correct. For proteins longer than a
+convlstm head's max_length, the middle it does not read is shaded; the dotted line is
+uniform attention; labels mark the peaks (residue and position).
+
+example:
+  seqvec plot attention --head heads/la --fasta deeploc_test_set.fasta --ids Q9H400 P12345 -o attention.png
+"""),
+    "filters": ("first-layer conv filters as logos and heatmaps", """\
+Show what the first convolution of a conv + BiLSTM + attention head trained on one-hot or
+BLOSUM62 input responds to: for each filter, the score of each residue at each offset
+(heatmap, labelled colour bar) and the residues that raise the output more than the
+average residue (logo). Filters are ranked by weight norm, or by their mean activation
+over the proteins of --fasta.
+
+example:
+  seqvec plot filters --head heads/convlstm --fasta deeploc_test_set.fasta --top 8 -o filters.pdf
+"""),
+    "projection": ("per-protein embeddings in 2D", """\
+Project the per-protein embeddings of an HDF5 file (from 'seqvec embed') to 2D with PCA
+(axes give the share of variance explained), t-SNE and UMAP (when umap-learn is installed),
+one panel each; points are coloured and shaped by a label from any label file seqvec
+reads (e.g. DeepLoc FASTA: --column location or membrane) or a CSV/TSV table with the id
+first. --export writes the coordinates as TSV; an .html output is an interactive page
+where hovering shows the protein id and label (pip install 'seqvec[interactive]').
+
+examples:
+  seqvec plot projection test.h5 --labels deeploc_test_set.fasta --column location -o proj.png
+  seqvec plot projection test.h5 --labels deeploc_test_set.fasta -o proj.html --export coords.tsv
+"""),
+    "confusion": ("row-normalised confusion matrix", """\
+Draw confusion matrices with each row divided by the true class's size (shares in the
+cells, sizes next to the class names; per-residue tasks count residues). Input: the JSON
+of 'seqvec evaluate -o' (every task, or --task), or a predictions table (e.g. from
+'seqvec predict -o x.tsv') with --labels giving the true classes.
+
+examples:
+  seqvec plot confusion cb513.json --task ss3 -o ss3_confusion.png
+  seqvec plot confusion --predictions pred.tsv --labels deeploc_test_set.fasta -o confusion.png
+"""),
+    "curves": ("loss and accuracy per epoch", """\
+Draw the training and validation loss (left) and the validation accuracies (right) per
+epoch of a head's training run ('seqvec train' writes history.json into the head
+directory); the epoch with the lowest validation loss is marked.
+
+example:
+  seqvec plot curves heads/location -o curves.png
+"""),
+}
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from seqvec.viz.common import DEFAULT_DPI
+
     kinds = parser.add_subparsers(dest="kind", metavar="<kind>", required=True)
-    output = argparse.ArgumentParser(add_help=False)
-    output.add_argument("-o", "--output", type=Path, required=True, help="image file (.png or .svg)")
-    output.add_argument("--dpi", type=int, default=150, help="resolution of PNG output (default 150)")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-o", "--output", type=Path, required=True,
+                        help="figure file: .png, .pdf or .svg (projection also .html)")
+    common.add_argument("--dpi", type=int, default=DEFAULT_DPI, help="resolution of PNG output")
+    common.add_argument("--caption", help="text under the figure (default: the model and data it shows; "
+                                          "'' for none)")
+    verbosity = verbosity_parent(suppress=True)  # -q/-v also after the kind
+    parsers = {}
+    for name, (summary, description) in KINDS.items():
+        parsers[name] = kinds.add_parser(name, parents=[common, verbosity], help=summary, description=description,
+                                         formatter_class=HelpFormatter)
 
-    p = kinds.add_parser("attention", parents=[output], help="attention weights along proteins")
-    p.add_argument("--head", type=Path, required=True, help="head directory (a convlstm head)")
-    p.add_argument("--fasta", type=Path, required=True, help="proteins (DeepLoc headers give the true class)")
+    p = parsers["attention"]
+    p.add_argument("--head", type=Path, required=True, help="head directory of a head with attention (la, convlstm)")
+    p.add_argument("--fasta", type=Path, required=True,
+                   help="proteins (a DeepLoc FASTA also gives the true classes)")
     p.add_argument("--ids", nargs="+", help="record ids to plot (default: the first -n records)")
-    p.add_argument("-n", type=int, default=4, help="number of proteins without --ids (default 4)")
-    p.add_argument("--task", default="localization", help="head output to report (default localization)")
-    p.add_argument("--labels", type=Path, help="true classes: DeepLoc FASTA or CSV/TSV (default: --fasta headers)")
-    p.add_argument("--model", help="language model for an LM head (default: the one it was trained on)")
+    p.add_argument("-n", type=int, default=4, help="number of proteins without --ids")
+    p.add_argument("--task", default="localization", help="head output to report")
+    p.add_argument("--labels", type=Path, help="true classes: a label file or CSV/TSV table (default: --fasta's "
+                                               "headers when they carry labels)")
+    p.add_argument("--model", help="language model for a head on LM embeddings (default: the one it was trained on)")
 
-    p = kinds.add_parser("filters", parents=[output], help="first-layer conv filters as logos / heatmaps")
+    p = parsers["filters"]
     p.add_argument("--head", type=Path, required=True, help="head directory (convlstm on onehot or blosum62)")
     p.add_argument("--fasta", type=Path, help="rank filters by mean activation on these proteins "
                                                "(default: by weight norm)")
-    p.add_argument("--top", type=int, default=8, help="number of filters (default 8)")
-    p.add_argument("--style", choices=("both", "logo", "heatmap"), default="both")
+    p.add_argument("--top", type=int, default=8, help="number of filters")
+    p.add_argument("--style", choices=("both", "logo", "heatmap"), default="both", help="what to draw per filter")
     p.add_argument("--engine", choices=("auto", "logomaker", "matplotlib"), default="auto",
                    help="logo drawing: logomaker (extra 'plots') or own glyphs; auto = logomaker if installed")
 
-    p = kinds.add_parser("projection", parents=[output], help="per-protein embeddings in 2D")
+    p = parsers["projection"]
     p.add_argument("embeddings", type=Path, help="HDF5 file with per_protein datasets")
-    p.add_argument("--labels", type=Path, required=True, help="DeepLoc FASTA or CSV/TSV (id first)")
-    p.add_argument("--column", help="label column: location/membrane for FASTA, a header name for CSV/TSV")
-    p.add_argument("--methods", default=None, help="comma-separated: pca,tsne,umap (default: all available)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--labels", type=Path, required=True, help="label file (e.g. DeepLoc FASTA) or CSV/TSV (id first)")
+    p.add_argument("--column", help="label: a per-protein task (location, membrane) or a table's header "
+                                    "(default: the file's first)")
+    p.add_argument("--methods", help="comma-separated: pca,tsne,umap (default: all available)")
+    p.add_argument("--seed", type=int, default=0, help="seed of t-SNE/UMAP")
     p.add_argument("--title", help="figure title (default: file name and protein count)")
+    p.add_argument("--export", type=Path, metavar="TSV", help="also write id, label and coordinates to this TSV")
 
-    p = kinds.add_parser("confusion", parents=[output], help="normalised confusion matrix")
+    p = parsers["confusion"]
     p.add_argument("evaluation", type=Path, nargs="?", help="JSON from 'seqvec evaluate -o'")
     p.add_argument("--task", help="only this task of the evaluation")
     p.add_argument("--predictions", type=Path, help="table with id and a predicted-class column "
                                                      "(e.g. 'seqvec predict -o x.tsv')")
-    p.add_argument("--labels", type=Path, help="true classes for --predictions: DeepLoc FASTA or CSV/TSV")
-    p.add_argument("--column", default="location", help="class column of --predictions and --labels (default location)")
+    p.add_argument("--labels", type=Path, help="true classes for --predictions: a label file or CSV/TSV table")
+    p.add_argument("--column", default="location", help="class column of --predictions and --labels")
 
-    p = kinds.add_parser("curves", parents=[output], help="loss and accuracy per epoch")
+    p = parsers["curves"]
     p.add_argument("log", type=Path, help="run or head directory (history.json), or a history .json/.csv")
     p.add_argument("--title", help="figure title (default: the log's path)")
 
 
+def _caption(args, default: str) -> str:
+    return default if args.caption is None else args.caption
+
+
+def _head_caption(checkpoint, path: Path) -> str:
+    source = checkpoint.embeddings.get("model") or checkpoint.embeddings.get("encoder") or "unrecorded embeddings"
+    return f"head {path} ({checkpoint.name} on {source})"
+
+
 def _attention(args):
     from seqvec.classifiers.checkpoint import load_head
+    from seqvec.classifiers.labels import class_labels
     from seqvec.classifiers.predict import embedding_source
     from seqvec.embeddings.pipeline import embed_sequences
-    from seqvec.errors import SeqVecError
+    from seqvec.errors import LabelFormatError, SeqVecError
     from seqvec.io.fasta import read_fasta
     from seqvec.viz.attention import attention_tracks, plot_attention
-    from seqvec.viz.common import deeploc_header_labels, read_labels
 
     checkpoint = load_head(args.head)
-    if not hasattr(checkpoint.head, "first_layer_filters"):
-        raise SeqVecError(f"{args.head} is a {checkpoint.name} head; attention maps need a convlstm head")
+    if not checkpoint.head.has_attention:
+        raise SeqVecError(f"{args.head} is a {checkpoint.name} head, which has no attention weights; "
+                          "attention maps need a head with attention (la or convlstm)")
     if args.task not in checkpoint.tasks:
         raise SeqVecError(f"{args.head} has no task {args.task!r} (it has {', '.join(checkpoint.tasks)})")
     sequences = read_fasta(args.fasta)
@@ -95,88 +182,111 @@ def _attention(args):
     encoder, model, layers = embedding_source([checkpoint], args.model)
     embeddings = dict(embed_sequences(chosen, model, encoder=encoder, layers=layers))
     if args.labels:
-        true = read_labels(args.labels, "location" if args.task == "localization" else args.task)[0]
+        true = class_labels(args.labels, args.task)[0]
     else:
-        key = "location" if args.task == "localization" else args.task
-        true = {i: d[key] for i, d in deeploc_header_labels(args.fasta).items() if key in d}
+        try:
+            true = class_labels(args.fasta, args.task)[0]
+        except LabelFormatError:  # a plain FASTA: no true classes
+            true = {}
     classes = checkpoint.tasks[args.task].classes
     tracks = attention_tracks(checkpoint.head, {i: embeddings[i] for i in ids}, chosen, classes, args.task, true)
-    plot_attention(tracks, args.output, max_length=checkpoint.head.hparams.get("max_length"), dpi=args.dpi)
+    plot_attention(tracks, args.output, max_length=checkpoint.head.hparams.get("max_length"), dpi=args.dpi,
+                   caption=_caption(args, f"{_head_caption(checkpoint, args.head)}; proteins: {args.fasta.name}"))
 
 
 def _filters(args):
-    import numpy as np
-    import torch
-
     from seqvec.classifiers.checkpoint import load_head
     from seqvec.embeddings.encoders import ALPHABET, ENCODERS
     from seqvec.errors import SeqVecError
     from seqvec.io.fasta import read_fasta
-    from seqvec.viz.filters import filter_scores, plot_filters
+    from seqvec.viz.filters import filter_scores, mean_activations, plot_filters
 
     checkpoint = load_head(args.head)
     encoder_name = checkpoint.embeddings.get("encoder")
-    if not hasattr(checkpoint.head, "first_layer_filters") or encoder_name not in ENCODERS:
+    if not checkpoint.head.has_filters or encoder_name not in ENCODERS:
         raise SeqVecError(f"{args.head} is a {checkpoint.name} head on {encoder_name or 'unrecorded'} input; "
                           f"filter logos need a convlstm head on {' or '.join(ENCODERS)}")
     encoder = ENCODERS[encoder_name]()
     table = encoder.embed_batch([ALPHABET])[0][0].numpy()  # (A, D): each letter's encoding
-    activation = None
-    if args.fasta:
-        sums, count = 0.0, 0
-        for seq in read_fasta(args.fasta).values():
-            x = encoder.embed_batch([seq])[0]  # (1, L, D)
-            act = checkpoint.head.first_layer_activations(x, torch.ones(x.shape[:2], dtype=torch.bool))
-            sums, count = sums + act[0].sum(0).numpy(), count + act.shape[1]
-        activation = np.asarray(sums) / max(count, 1)
+    activation = mean_activations(checkpoint.head, encoder, read_fasta(args.fasta).values()) if args.fasta else None
     filters = filter_scores(checkpoint.head, table, "activation" if args.fasta else "weight_norm", activation)
+    data = f"; activations on {args.fasta.name}" if args.fasta else ""
     plot_filters(filters, ALPHABET, args.output, style=args.style, top=args.top,
-                 order_label="mean activation" if args.fasta else "weight norm", engine=args.engine, dpi=args.dpi)
+                 order_label="mean activation" if args.fasta else "weight norm", engine=args.engine, dpi=args.dpi,
+                 caption=_caption(args, _head_caption(checkpoint, args.head) + data))
 
 
 def _projection(args):
-    from seqvec.viz.common import read_labels
-    from seqvec.viz.projection import load_projection_inputs, plot_projection
+    from seqvec.classifiers.labels import class_labels
+    from seqvec.embeddings.h5 import read_h5_attrs
+    from seqvec.viz.projection import (
+        compute_projections,
+        load_projection_inputs,
+        plot_projection,
+        write_coordinates,
+        write_html,
+    )
 
-    labels, column = read_labels(args.labels, args.column)
+    labels, column = class_labels(args.labels, args.column)
     x, ids, values = load_projection_inputs(args.embeddings, labels)
-    methods = args.methods.split(",") if args.methods else None
+    projections = compute_projections(x, args.methods.split(",") if args.methods else None, args.seed)
     title = args.title or f"{args.embeddings.name}: {len(ids)} proteins"
-    plot_projection(x, values, args.output, methods, title=title,
-                    label_name=column, seed=args.seed, dpi=args.dpi)
+    attrs = read_h5_attrs(args.embeddings)
+    source = attrs.get("model") or attrs.get("encoder") or "unrecorded model"
+    view = f", layers {attrs['layers']}" if attrs.get("layers") else ""
+    caption = _caption(args, f"per-protein embeddings of {source}{view} ({args.embeddings.name}); "
+                             f"labels: {args.labels.name}")
+    if args.output.suffix.lower() == ".html":
+        write_html(args.output, ids, values, projections, title=title, label_name=column, caption=caption)
+    else:
+        plot_projection(projections, values, args.output, title=title, label_name=column, dpi=args.dpi,
+                        caption=caption)
+    if args.export:
+        write_coordinates(args.export, ids, values, projections, label_name=column)
+        print(f"wrote {args.export}")
 
 
 def _confusion(args):
+    from seqvec.classifiers.labels import class_labels
     from seqvec.errors import SeqVecError
-    from seqvec.viz.common import read_labels
-    from seqvec.viz.confusion import confusion_from_labels, plot_confusion, read_confusions
+    from seqvec.viz.confusion import (
+        ConfusionPanel,
+        confusion_from_labels,
+        describe_evaluation,
+        plot_confusion,
+        read_confusions,
+    )
 
     if args.evaluation:
         panels = read_confusions(args.evaluation, args.task)
+        caption = describe_evaluation(args.evaluation)
     elif args.predictions and args.labels:
-        predicted = read_labels(args.predictions, args.column)[0]
-        true = read_labels(args.labels, args.column)[0]
+        predicted = class_labels(args.predictions, args.column)[0]
+        true, column = class_labels(args.labels, args.column)
         ids = [i for i in predicted if i in true]
         if not ids:
             raise SeqVecError(f"no id of {args.predictions} has a label in {args.labels}")
         counts, classes = confusion_from_labels([true[i] for i in ids], [predicted[i] for i in ids])
-        panels = [(args.column, counts, classes)]
+        panels = [ConfusionPanel(column, counts, classes)]
+        caption = f"predictions: {args.predictions.name}; true classes: {args.labels.name}"
     else:
         raise SeqVecError("give an evaluation JSON, or --predictions and --labels")
-    plot_confusion(panels, args.output, dpi=args.dpi)
+    plot_confusion(panels, args.output, dpi=args.dpi, caption=_caption(args, caption))
 
 
 def _curves(args):
     from seqvec.viz.curves import plot_curves, read_history
 
-    plot_curves(read_history(args.log), args.output, title=args.title or str(args.log), dpi=args.dpi)
+    plot_curves(read_history(args.log), args.output, title=args.title or str(args.log), dpi=args.dpi,
+                caption=_caption(args, f"training log: {args.log}"))
 
 
 def run(args: argparse.Namespace) -> int:
     from seqvec.errors import SeqVecError
     from seqvec.viz.common import check_output
 
-    check_output(args.output)  # fail on a bad suffix before any work
+    if not (args.kind == "projection" and args.output.suffix.lower() == ".html"):
+        check_output(args.output)  # fail on a bad suffix before any work
     if args.dpi < 10:
         raise SeqVecError(f"--dpi must be at least 10, got {args.dpi}")
     {"attention": _attention, "filters": _filters, "projection": _projection,

@@ -69,6 +69,10 @@ def run(args: argparse.Namespace) -> int:
         val_every=args.val_every, checkpoint_every=args.checkpoint_every, log_every=args.log_every, max_steps=args.max_steps, seed=args.seed)
     out = train_lm(args.corpus, args.output, config, settings, device=args.device, resume=args.resume,
                    max_minutes=args.max_minutes, progress=not args.quiet)
-    if out is not None:
+    if out is not None:  # the main process, after the run
+        from seqvec.viz.curves import plot_lm_curve, read_lm_log
+
+        plot_lm_curve(read_lm_log(args.output), args.output / "learning_curve.png",
+                      caption=f"corpus: {args.corpus.name}; run: {args.output}")
         print(f"model written to {out}")
     return 0

@@ -2,7 +2,7 @@
 
 The run directory holds ``checkpoint.pt`` (model, optimizer, scheduler, RNG, data
 position; tensors and plain values only, read with ``weights_only=True``), ``log.csv``,
-``log.json``, ``learning_curve.png`` and, at the end, ``model/`` (``options.json`` +
+``log.json`` (``seqvec train-lm`` draws ``learning_curve.png`` from it) and, at the end, ``model/`` (``options.json`` +
 ``weights.hdf5`` in the allennlp layout, plus ``softmax.hdf5``). Data order is a pure
 function of (seed, epoch), so ``resume`` continues exactly where a killed run stopped.
 """
@@ -86,31 +86,6 @@ def _append_log(run_dir: Path, row: dict) -> None:
         if new:
             writer.writeheader()
         writer.writerow({k: row.get(k, "") for k in LOG_FIELDS})
-
-
-def plot_learning_curve(run_dir: Path) -> Path:
-    """Draw ``learning_curve.png`` from ``log.csv`` (train and validation loss per residue)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    with open(run_dir / "log.csv") as fh:
-        rows = list(csv.DictReader(fh))
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for key, label in (("train_loss", "train"), ("val_loss", "validation")):
-        pts = [(float(r["residues"]) / 1e6, float(r[key])) for r in rows if r[key]]
-        if pts:
-            ax.plot(*zip(*pts), marker="o" if key == "val_loss" else None, label=label)
-    ax.set_xlabel("training residues (millions)")
-    ax.set_ylabel("cross-entropy (nats / residue)")
-    ax.set_title("language model learning curve")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    out = run_dir / "learning_curve.png"
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
 
 
 def _restore_log(run_dir: Path, step: int) -> None:
@@ -245,7 +220,6 @@ def train_lm(corpus_path: str | Path, run_dir: str | Path, config: SeqVecConfig,
     result = None
     if world.is_main:
         _write_json_log(run_dir)
-        plot_learning_curve(run_dir)
         result = export_run(model, run_dir, pos)
     if joined:
         world.stop()

@@ -1,93 +1,91 @@
-"""Shared plumbing of the plots: the Agg backend, saving by suffix, label files.
+"""Shared plumbing of the plots: figures without pyplot, a colour-blind-safe style, saving by suffix.
 
-Every ``plot_*`` function of :mod:`seqvec.viz` draws one matplotlib figure and writes it to
-a path whose suffix picks the format: ``.png`` (raster, 150 dpi by default) or ``.svg``.
+Every ``plot_*`` function of :mod:`seqvec.viz` builds a :class:`matplotlib.figure.Figure`
+directly (never through ``pyplot``), so the caller's matplotlib backend and open figures
+are left alone, and writes it to a path whose suffix picks the format: ``.png`` (300 dpi
+by default), ``.pdf`` or ``.svg`` (vector, fonts kept as text).
+
+Style: Okabe-Ito colours (distinguishable with the common colour-vision deficiencies),
+each class also with its own marker, so no label depends on colour alone; every text
+at least 8 pt; colour bars labelled; an optional caption line under the figure naming
+the model and the data.
 """
 from __future__ import annotations
 
-import csv
+import functools
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 from seqvec.errors import SeqVecError
-from seqvec.io import iter_records
 
 logger = logging.getLogger(__name__)
 
-FORMATS = (".png", ".svg")
+FORMATS = (".png", ".pdf", ".svg")
+DEFAULT_DPI = 300  # PNG resolution, fit for print
+# Okabe & Ito (2008), "Color Universal Design": black last, used for an eighth class only
+OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7", "#F0E442", "#000000")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p")
+SEQUENTIAL = "viridis"  # heatmaps with one sign (shares)
+DIVERGING = "PuOr_r"  # heatmaps with two signs (filter scores): colour-blind safe, white at 0
+MIN_FONT = 8.0
+STYLE = {
+    "font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "xtick.labelsize": MIN_FONT,
+    "ytick.labelsize": MIN_FONT, "legend.fontsize": MIN_FONT, "legend.title_fontsize": 9,
+    "figure.titlesize": 11, "svg.fonttype": "none", "pdf.fonttype": 42,
+}
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-def pyplot():
-    """``matplotlib.pyplot`` on the non-interactive Agg backend (works without a display)."""
-    import matplotlib
+def styled(function: F) -> F:
+    """Run a plot function inside the seqvec style (rcParams restored afterwards)."""
 
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        import matplotlib
+        from cycler import cycler
 
-    return plt
+        with matplotlib.rc_context({**STYLE, "axes.prop_cycle": cycler(color=OKABE_ITO)}):
+            return function(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def new_figure(width: float, height: float):
+    """A constrained-layout :class:`~matplotlib.figure.Figure` of ``width`` x ``height`` inches, no pyplot."""
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def class_style(k: int) -> dict:
+    """Colour and marker of the ``k``-th class: pairs never repeat within the first 24 classes."""
+    return {"color": OKABE_ITO[k % len(OKABE_ITO)], "marker": MARKERS[k % len(MARKERS)]}
+
+
+def add_caption(fig, text: str | None) -> None:
+    """A small line under the figure (e.g. which model and data made it)."""
+    if text:
+        fig.text(0.0, 0.0, text, ha="left", va="top", fontsize=MIN_FONT, color="0.25", wrap=True)
 
 
 def check_output(path: str | os.PathLike) -> Path:
     """The output path, after checking its suffix names a supported format."""
     path = Path(path)
     if path.suffix.lower() not in FORMATS:
-        raise SeqVecError(f"cannot tell the image format of {str(path)!r}: use a {' or '.join(FORMATS)} suffix")
+        raise SeqVecError(f"cannot tell the image format of {str(path)!r}: use a {', '.join(FORMATS)} suffix")
     return path
 
 
-def save_figure(fig, path: str | os.PathLike, dpi: int = 150) -> Path:
-    """Write ``fig`` as PNG or SVG (by suffix), create the folder, close the figure."""
+def save_figure(fig, path: str | os.PathLike, dpi: int = DEFAULT_DPI) -> Path:
+    """Write ``fig`` as PNG, PDF or SVG (by suffix), creating the folder; returns the path."""
     path = check_output(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi, bbox_inches="tight", format=path.suffix.lower()[1:])
-    pyplot().close(fig)
-    logger.info("wrote %s", path)
+    fmt = path.suffix.lower()[1:]
+    metadata = {"Software": "seqvec"} if fmt == "png" else {"Creator": "seqvec"}
+    fig.savefig(path, dpi=dpi, bbox_inches="tight", pad_inches=0.08, format=fmt, metadata=metadata)
+    logger.debug("wrote %s", path)
     return path
-
-
-def deeploc_header_labels(path: str | os.PathLike) -> dict[str, dict[str, str]]:
-    """``{id: {"location": ..., "membrane": ...}}`` from DeepLoc-style FASTA headers.
-
-    A header is ``>ID Location-M [test]``; the suffix after the last ``-`` is the membrane
-    label (M, S or U). Headers without a ``Location-X`` word give no entry.
-    """
-    labels = {}
-    for header, _ in iter_records(path):
-        words = header.split()
-        if len(words) >= 2 and "-" in words[1]:
-            location, membrane = words[1].rsplit("-", 1)
-            labels[words[0]] = {"location": location, "membrane": membrane}
-    return labels
-
-
-def read_labels(path: str | os.PathLike, column: str | None = None) -> tuple[dict[str, str], str]:
-    """Labels per record id from a DeepLoc FASTA or a CSV/TSV file; returns ``(labels, column)``.
-
-    FASTA: ``column`` is ``location`` (default) or ``membrane``. CSV/TSV (delimiter guessed):
-    the first column is the id, ``column`` names the label column (default: the second).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise SeqVecError(f"label file not found: {path}")
-    with open(path, newline="") as handle:
-        head = handle.read(4096)
-    if head.startswith(">"):
-        column = column or "location"
-        if column not in ("location", "membrane"):
-            raise SeqVecError(f"a FASTA label file has columns location and membrane, not {column!r}")
-        labels = {i: d[column] for i, d in deeploc_header_labels(path).items()}
-        if not labels:
-            raise SeqVecError(f"{path}: no header of the form '>ID Location-M' found")
-        return labels, column
-    dialect = csv.Sniffer().sniff(head, delimiters=",\t;")
-    with open(path, newline="") as handle:
-        rows = list(csv.reader(handle, dialect))
-    if len(rows) < 2 or len(rows[0]) < 2:
-        raise SeqVecError(f"{path}: expected a header row and at least two columns (id, label)")
-    header = rows[0]
-    column = column or header[1]
-    if column not in header:
-        raise SeqVecError(f"{path} has no column {column!r} (columns: {', '.join(header)})")
-    k = header.index(column)
-    return {row[0]: row[k] for row in rows[1:] if len(row) > k and row[k] != ""}, column

@@ -4,12 +4,13 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from seqvec.errors import SeqVecError
-from seqvec.viz.common import check_output, pyplot, save_figure
+from seqvec.viz.common import DEFAULT_DPI, SEQUENTIAL, add_caption, check_output, new_figure, save_figure, styled
 
 
 def confusion_from_labels(true: Sequence, predicted: Sequence, classes: Sequence[str] | None = None
@@ -28,8 +29,8 @@ def confusion_from_labels(true: Sequence, predicted: Sequence, classes: Sequence
     return confusion_matrix(true, predicted, labels=labels), list(classes)
 
 
-def read_confusions(path: str | os.PathLike, task: str | None = None) -> list[tuple[str, np.ndarray, list[str]]]:
-    """``[(title, counts, classes), ...]`` from a JSON file.
+def read_confusions(path: str | os.PathLike, task: str | None = None) -> list[ConfusionPanel]:
+    """One :class:`ConfusionPanel` per task of a JSON file.
 
     Accepted: ``seqvec evaluate -o`` output (``tasks.<task>.confusion_matrix`` and
     ``classes``; every task unless ``task`` is given), or any object with ``classes`` and
@@ -51,45 +52,75 @@ def read_confusions(path: str | os.PathLike, task: str | None = None) -> list[tu
     result = []
     for name, entry in entries.items():
         classes = entry.get("classes")
+        unit = "residues" if entry.get("level") == "residue" else "proteins"
         if classes and entry.get("confusion_matrix"):
-            result.append((name, np.asarray(entry["confusion_matrix"]), list(classes)))
+            result.append(ConfusionPanel(name, np.asarray(entry["confusion_matrix"]), list(classes), unit))
         elif classes and isinstance(entry.get("confusion"), dict):
             counts, _ = confusion_from_labels(entry["confusion"]["labels"], entry["confusion"]["predictions"], classes)
-            result.append((name, counts, list(classes)))
+            result.append(ConfusionPanel(name, counts, list(classes), unit))
     if not result:
         raise SeqVecError(f"{path} holds no confusion matrix (expected 'seqvec evaluate -o' output)")
     return result
 
 
-def plot_confusion(panels: Sequence[tuple[str, np.ndarray, list[str]]], path: str | os.PathLike,
-                   dpi: int = 150) -> Path:
-    """One heatmap per ``(title, counts [K, K], classes)``: each row divided by its true-class count.
+@dataclass
+class ConfusionPanel:
+    """One confusion matrix: counts ``[K, K]`` (rows true, columns predicted) of ``unit``."""
 
-    Cells show the row share; the tick labels carry the class sizes.
+    title: str
+    counts: np.ndarray
+    classes: list[str]
+    unit: str = "proteins"  # what is counted: proteins, or residues for per-residue tasks
+
+
+def describe_evaluation(path: str | os.PathLike) -> str:
+    """A caption naming the head, the model and the labels of a ``seqvec evaluate -o`` JSON file."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError):
+        return f"evaluation: {Path(path).name}"
+    parts = []
+    if data.get("head"):
+        parts.append(f"head {data.get('head_name', '')} {Path(data['head']).name}".replace("  ", " "))
+    embeddings = data.get("embeddings") or {}
+    if embeddings.get("model") or embeddings.get("encoder"):
+        parts.append(f"embeddings: {embeddings.get('model') or embeddings.get('encoder')}")
+    if data.get("labels"):
+        parts.append("test data: " + ", ".join(Path(p).name for p in data["labels"]))
+    return "; ".join(parts) or f"evaluation: {Path(path).name}"
+
+
+@styled
+def plot_confusion(panels: Sequence[ConfusionPanel], path: str | os.PathLike, dpi: int = DEFAULT_DPI,
+                   caption: str | None = None) -> Path:
+    """One heatmap per panel: each row divided by its true-class count.
+
+    Cells show the row share (text colour chosen for contrast); the tick labels carry the
+    class sizes in the panel's unit (proteins or residues); the colour bar is labelled.
     """
     check_output(path)
-    plt = pyplot()
-    sizes = [max(4.0, 0.55 * len(classes) + 2.5) for _, _, classes in panels]
-    fig, axes = plt.subplots(1, len(panels), figsize=(sum(sizes) + 0.8, max(sizes)), squeeze=False)
-    for ax, (title, counts, classes) in zip(axes[0], panels):
-        counts = np.asarray(counts, dtype=float)
+    sizes = [max(4.0, 0.55 * len(p.classes) + 2.8) for p in panels]
+    fig = new_figure(sum(sizes) + 0.8, max(sizes))
+    axes = fig.subplots(1, len(panels), squeeze=False)
+    for ax, panel in zip(axes[0], panels):
+        counts = np.asarray(panel.counts, dtype=float)
         rows = counts.sum(1, keepdims=True)
         share = np.divide(counts, rows, out=np.zeros_like(counts), where=rows > 0)
-        im = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
-        k = len(classes)
+        im = ax.imshow(share, cmap=SEQUENTIAL, vmin=0, vmax=1)
+        k = len(panel.classes)
         for i in range(k):
             for j in range(k):
                 if counts[i, j]:
-                    ax.text(j, i, f"{share[i, j]:.2f}", ha="center", va="center", fontsize=7 if k > 6 else 9,
-                            color="white" if share[i, j] > 0.55 else "black")
+                    ax.text(j, i, f"{share[i, j]:.2f}", ha="center", va="center", fontsize=8 if k > 6 else 9,
+                            color="black" if share[i, j] > 0.6 else "white")
         ax.set_xticks(range(k))
-        ax.set_xticklabels(classes, rotation=45, ha="right", fontsize=8)
+        ax.set_xticklabels(panel.classes, rotation=45, ha="right")
         ax.set_yticks(range(k))
-        ax.set_yticklabels([f"{c} ({int(n)})" for c, n in zip(classes, rows[:, 0])], fontsize=8)
-        ax.set_xlabel("predicted")
-        ax.set_ylabel("true (proteins)")
+        ax.set_yticklabels([f"{c} ({int(n):,})" for c, n in zip(panel.classes, rows[:, 0])])
+        ax.set_xlabel("predicted class")
+        ax.set_ylabel(f"true class ({panel.unit})")
         accuracy = np.trace(counts) / max(counts.sum(), 1)
-        ax.set_title(f"{title}: accuracy {accuracy:.3f}, n = {int(counts.sum())}", fontsize=10)
-        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="share of the true class")
-    fig.tight_layout()
+        ax.set_title(f"{panel.title}: accuracy {accuracy:.3f}, n = {int(counts.sum()):,} {panel.unit}")
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label=f"share of the true class's {panel.unit}")
+    add_caption(fig, caption)
     return save_figure(fig, path, dpi)

@@ -3,8 +3,8 @@
 A filter's weights ``W [D, k]`` act on the encoding of residues. The response of the
 filter to residue ``a`` at offset ``j`` is ``sum_d T[a, d] W[d, j]`` with ``T`` the
 encoder's table (the identity for one-hot, BLOSUM62 rows for BLOSUM62): that
-``[A, k]`` residue score matrix is what the heatmap shows (red raises the output, blue
-lowers it). The logo shows, at each offset, the residues that raise the output more than
+``[A, k]`` residue score matrix is what the heatmap shows (purple raises the output,
+orange lowers it; the colour bar is labelled). The logo shows, at each offset, the residues that raise the output more than
 the average residue does: the positive part of the centred scores (scores minus their
 mean over residues), each letter as tall as its score, the largest on top.
 
@@ -22,14 +22,14 @@ from pathlib import Path
 
 import numpy as np
 
-from seqvec.viz.common import check_output, pyplot, save_figure
+from seqvec.viz.common import DEFAULT_DPI, DIVERGING, add_caption, check_output, new_figure, save_figure, styled
 
 logger = logging.getLogger(__name__)
 
-# Clustal-like colours by chemistry
-COLOURS = {**dict.fromkeys("AVLIMFWC", "#1f77b4"), **dict.fromkeys("KRH", "#d62728"),
-           **dict.fromkeys("DE", "#9467bd"), **dict.fromkeys("STNQ", "#2ca02c"),
-           **dict.fromkeys("GP", "#ff7f0e"), "Y": "#17becf", "X": "#7f7f7f"}
+# colours by chemistry, from the Okabe-Ito palette (the letters themselves carry the identity)
+COLOURS = {**dict.fromkeys("AVLIMFWC", "#000000"), **dict.fromkeys("KRH", "#0072B2"),
+           **dict.fromkeys("DE", "#D55E00"), **dict.fromkeys("STNQ", "#009E73"),
+           **dict.fromkeys("GP", "#E69F00"), "Y": "#CC79A7", "X": "#999999"}
 
 
 @dataclass
@@ -42,13 +42,35 @@ class FilterScores:
     rank_value: float  # the value the filters were ranked by
 
 
+def mean_activations(head, encoder, sequences) -> np.ndarray:
+    """Mean ReLU output of each first-layer channel over all residues of ``sequences``.
+
+    ``head`` declares ``has_filters``; ``encoder`` is the table encoder it was trained on
+    (``embed_batch``); ``sequences`` is an iterable of residue strings. Channel order is
+    that of ``first_layer_activations`` (see :func:`filter_scores`).
+    """
+    import torch
+
+    if not getattr(head, "has_filters", False):
+        raise ValueError(f"{type(head).__name__} declares no first-layer filters (has_filters is False)")
+    sums, count = None, 0
+    for sequence in sequences:
+        x = encoder.embed_batch([sequence])[0]  # (1, L, D)
+        act = head.first_layer_activations(x, torch.ones(x.shape[:2], dtype=torch.bool))  # (1, L', F)
+        total = act[0].double().sum(0).numpy()
+        sums, count = (total if sums is None else sums + total), count + act.shape[1]
+    if sums is None:
+        raise ValueError("no sequences to average the activations over")
+    return sums / max(count, 1)
+
+
 def filter_scores(head, table: np.ndarray, order: str = "weight_norm",
                   activation: np.ndarray | None = None) -> list[FilterScores]:
     """All first-layer filters of ``head`` as residue scores, best first.
 
     Parameters
     ----------
-    head : a head with ``first_layer_filters()`` (``ConvLSTMHead``).
+    head : a head that declares ``has_filters`` (``ConvLSTMHead``).
     table : ``[A, D]`` encoding of each letter of the alphabet (rows of an encoder table).
     order : ``"weight_norm"`` or ``"activation"`` (needs ``activation``).
     activation : ``[n_filters_total]`` mean activation per first-layer channel, channel
@@ -131,12 +153,13 @@ def _offset_ticks(ax, width: int) -> None:
     step = 1 if width <= 11 else 5
     ticks = [j for j in range(width) if (j - width // 2) % step == 0]
     ax.set_xticks(ticks)
-    ax.set_xticklabels([str(j - width // 2) for j in ticks], fontsize=6)
+    ax.set_xticklabels([str(j - width // 2) for j in ticks], fontsize=8)
 
 
+@styled
 def plot_filters(filters: Sequence[FilterScores], alphabet: str, path: str | os.PathLike,
                  style: str = "both", top: int = 8, order_label: str = "weight norm",
-                 engine: str = "auto", dpi: int = 150) -> Path:
+                 engine: str = "auto", dpi: int = DEFAULT_DPI, caption: str | None = None) -> Path:
     """The ``top`` filters as logos and/or heatmaps (``style``: logo, heatmap, both), best first."""
     check_output(path)
     if style not in ("logo", "heatmap", "both"):
@@ -145,12 +168,11 @@ def plot_filters(filters: Sequence[FilterScores], alphabet: str, path: str | os.
     if not chosen:
         raise ValueError("no filters to plot")
     kinds = ["logo", "heatmap"] if style == "both" else [style]
-    plt = pyplot()
     cols = min(4, len(chosen))
     rows = -(-len(chosen) // cols)
-    heights = [1.0 if k == "logo" else 2.2 for k in kinds] * rows
-    fig, axes = plt.subplots(len(heights), cols, figsize=(3.2 * cols, sum(heights) * 1.25 + 0.6),
-                             gridspec_kw={"height_ratios": heights}, squeeze=False)
+    heights = [1.0 if k == "logo" else 3.0 for k in kinds] * rows
+    fig = new_figure(3.6 * cols, sum(heights) * 1.25 + 0.8)
+    axes = fig.subplots(len(heights), cols, gridspec_kw={"height_ratios": heights}, squeeze=False)
     for ax in axes.flat:
         ax.set_visible(False)
     for n, f in enumerate(chosen):
@@ -160,19 +182,21 @@ def plot_filters(filters: Sequence[FilterScores], alphabet: str, path: str | os.
             ax.set_visible(True)
             if kind == "logo":
                 draw_logo(ax, f.scores, alphabet, engine)
-                ax.set_title(f"#{n + 1}: width {f.width}, filter {f.index} ({order_label} {f.rank_value:.2f})",
+                ax.set_title(f"#{n + 1}: width {f.width}, filter {f.index}\n({order_label} {f.rank_value:.2f})",
                              fontsize=8)
-                ax.tick_params(labelsize=6)
+                ax.set_ylabel("score above mean", fontsize=8)
             else:
                 lim = float(np.abs(f.scores).max()) or 1.0
-                im = ax.imshow(f.scores, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim)
+                im = ax.imshow(f.scores, aspect="auto", cmap=DIVERGING, vmin=-lim, vmax=lim)
                 ax.set_yticks(range(len(alphabet)))
-                ax.set_yticklabels(list(alphabet), fontsize=5, family="monospace")
+                ax.set_yticklabels(list(alphabet), fontsize=8, family="monospace")
                 _offset_ticks(ax, f.scores.shape[1])
+                ax.set_xlabel("offset from centre", fontsize=8)
                 if style == "heatmap":
                     ax.set_title(f"#{n + 1}: width {f.width}, filter {f.index}", fontsize=8)
-                fig.colorbar(im, ax=ax, fraction=0.04, pad=0.02).ax.tick_params(labelsize=5)
-    fig.suptitle(f"First-layer filters: residue scores, ranked by {order_label}; x = offset from the centre",
-                 fontsize=10)
-    fig.tight_layout()
+                bar = fig.colorbar(im, ax=ax, fraction=0.06, pad=0.03)
+                bar.set_label("residue score", fontsize=8)
+                bar.ax.tick_params(labelsize=8)
+    fig.suptitle(f"First-layer filters: residue scores, ranked by {order_label}")
+    add_caption(fig, caption)
     return save_figure(fig, path, dpi)

@@ -1,20 +1,38 @@
-"""Per-protein embeddings in 2D (PCA, t-SNE, UMAP when installed), coloured by a label."""
+"""Per-protein embeddings in 2D (PCA, t-SNE, UMAP when installed), coloured and shaped by a label.
+
+:func:`compute_projections` does the arithmetic once; :func:`plot_projection` draws it
+(static PNG/PDF/SVG), :func:`write_coordinates` exports it as TSV and
+:func:`write_html` as an interactive page (optional extra ``seqvec[interactive]``,
+plotly; hovering a point shows its id and label).
+"""
 from __future__ import annotations
 
+import csv
 import logging
 import os
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from seqvec.errors import SeqVecError
-from seqvec.viz.common import check_output, pyplot, save_figure
+from seqvec.viz.common import DEFAULT_DPI, add_caption, check_output, class_style, new_figure, save_figure, styled
 
 logger = logging.getLogger(__name__)
 
 METHODS = ("pca", "tsne", "umap")
+TITLES = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
+
+
+@dataclass
+class Projection:
+    """One method's 2D coordinates ``[N, 2]`` and its axis titles."""
+
+    method: str
+    xy: np.ndarray
+    axes: tuple[str, str]
 
 
 def available_methods() -> list[str]:
@@ -26,8 +44,12 @@ def available_methods() -> list[str]:
     return list(METHODS)
 
 
-def project(x: np.ndarray, method: str, seed: int = 0) -> np.ndarray:
-    """``[N, D]`` -> ``[N, 2]`` with ``method`` (pca, tsne, umap); inputs are standardised first."""
+def project(x: np.ndarray, method: str, seed: int = 0) -> Projection:
+    """``[N, D]`` -> 2D with ``method`` (pca, tsne, umap); inputs are standardised first.
+
+    PCA axes are titled with the share of variance (of the standardised embeddings) each
+    component explains; t-SNE and UMAP axes have no units and are titled as such.
+    """
     from sklearn.preprocessing import StandardScaler
 
     if method not in METHODS:
@@ -38,51 +60,118 @@ def project(x: np.ndarray, method: str, seed: int = 0) -> np.ndarray:
     if method == "pca":
         from sklearn.decomposition import PCA
 
-        return PCA(n_components=2, random_state=seed).fit_transform(z)
+        pca = PCA(n_components=2, random_state=seed)
+        xy = pca.fit_transform(z)
+        share = pca.explained_variance_ratio_
+        return Projection(method, xy, (f"PC1 ({share[0]:.1%} of variance)", f"PC2 ({share[1]:.1%} of variance)"))
     if method == "tsne":
         from sklearn.decomposition import PCA
         from sklearn.manifold import TSNE
 
         # t-SNE on the first 50 principal components, the usual recipe (faster, less noise)
         z = PCA(n_components=min(50, *z.shape), random_state=seed).fit_transform(z)
-        return TSNE(n_components=2, perplexity=min(30.0, (len(z) - 1) / 3), init="pca",
-                    random_state=seed).fit_transform(z)
+        xy = TSNE(n_components=2, perplexity=min(30.0, (len(z) - 1) / 3), init="pca",
+                  random_state=seed).fit_transform(z)
+        return Projection(method, xy, ("t-SNE 1", "t-SNE 2"))
     try:
         import umap
     except ImportError:
         raise SeqVecError("UMAP needs umap-learn (pip install 'seqvec[plots]')") from None
-    return umap.UMAP(n_components=2, random_state=seed).fit_transform(z)
+    return Projection(method, umap.UMAP(n_components=2, random_state=seed).fit_transform(z), ("UMAP 1", "UMAP 2"))
 
 
-def plot_projection(x: np.ndarray, labels: Sequence[str], path: str | os.PathLike,
-                    methods: Sequence[str] | None = None, title: str = "", label_name: str = "label",
-                    seed: int = 0, dpi: int = 150) -> Path:
-    """One panel per method, points coloured by ``labels`` (largest classes first in the legend)."""
-    check_output(path)
-    methods = list(methods or available_methods())
-    if len(labels) != len(x):
-        raise SeqVecError(f"{len(x)} embeddings but {len(labels)} labels")
-    plt = pyplot()
+def compute_projections(x: np.ndarray, methods: Sequence[str] | None = None, seed: int = 0) -> list[Projection]:
+    """One :class:`Projection` per method (default: every available one)."""
+    return [project(x, method, seed) for method in (methods or available_methods())]
+
+
+def _classes(labels: Sequence[str]) -> tuple[list[str], Counter]:
     counts = Counter(labels)
-    classes = [c for c, _ in counts.most_common()]
-    cmap = plt.get_cmap("tab20" if len(classes) > 10 else "tab10")
+    return [c for c, _ in counts.most_common()], counts
+
+
+@styled
+def plot_projection(projections: Sequence[Projection], labels: Sequence[str], path: str | os.PathLike,
+                    title: str = "", label_name: str = "label", dpi: int = DEFAULT_DPI,
+                    caption: str | None = None) -> Path:
+    """One panel per projection; each class has its own colour and marker (largest classes first)."""
+    check_output(path)
     label_array = np.asarray(labels)
-    fig, axes = plt.subplots(1, len(methods), figsize=(5.2 * len(methods) + 2.2, 5), squeeze=False)
-    for ax, method in zip(axes[0], methods):
-        xy = project(x, method, seed)
+    if any(len(p.xy) != len(label_array) for p in projections):
+        raise SeqVecError(f"{len(projections[0].xy)} embeddings but {len(label_array)} labels")
+    classes, counts = _classes(list(labels))
+    fig = new_figure(5.0 * len(projections) + 2.4, 5)
+    axes = fig.subplots(1, len(projections), squeeze=False)
+    size = 28 if len(label_array) < 300 else 8
+    for ax, projection in zip(axes[0], projections):
         for k, c in enumerate(classes):
             sel = label_array == c
-            ax.scatter(xy[sel, 0], xy[sel, 1], s=30 if len(x) < 300 else 6, alpha=0.7, color=cmap(k % cmap.N), linewidths=0,
-                       label=f"{c} ({counts[c]})")
-        ax.set_title({"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}[method])
-        ax.set_xticks([])
-        ax.set_yticks([])
-    axes[0, -1].legend(title=label_name, loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8,
-                       markerscale=2.5, frameon=False)
+            ax.scatter(projection.xy[sel, 0], projection.xy[sel, 1], s=size, alpha=0.75, linewidths=0,
+                       label=f"{c} ({counts[c]})", **class_style(k))
+        ax.set_title(TITLES[projection.method])
+        ax.set_xlabel(projection.axes[0])
+        ax.set_ylabel(projection.axes[1])
+        if projection.method != "pca":  # t-SNE/UMAP coordinates have no meaning of their own
+            ax.set_xticks([])
+            ax.set_yticks([])
+    axes[0, -1].legend(title=label_name, loc="center left", bbox_to_anchor=(1.02, 0.5), markerscale=1.6,
+                       frameon=False)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
+    add_caption(fig, caption)
     return save_figure(fig, path, dpi)
+
+
+def write_coordinates(path: str | os.PathLike, ids: Sequence[str], labels: Sequence[str],
+                      projections: Sequence[Projection], label_name: str = "label") -> Path:
+    """A TSV with ``id``, the label and two columns per method (``pca_1``, ``pca_2``, ...)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
+        writer.writerow(["id", label_name, *(f"{p.method}_{i}" for p in projections for i in (1, 2))])
+        for n, (record_id, label) in enumerate(zip(ids, labels)):
+            writer.writerow([record_id, label, *(f"{v:.6g}" for p in projections for v in p.xy[n])])
+    return path
+
+
+def write_html(path: str | os.PathLike, ids: Sequence[str], labels: Sequence[str],
+               projections: Sequence[Projection], title: str = "", label_name: str = "label",
+               caption: str | None = None) -> Path:
+    """A self-contained interactive page (plotly.js inside, works offline): one panel per method,
+    hovering a point shows the protein id and its label."""
+    try:
+        import plotly.graph_objects as go
+        from plotly.subplots import make_subplots
+    except ImportError:
+        raise SeqVecError("interactive HTML output needs plotly: pip install 'seqvec[interactive]' "
+                          "(or write a .png/.pdf/.svg instead)") from None
+    from seqvec.viz.common import MARKERS, OKABE_ITO
+
+    symbols = {"o": "circle", "s": "square", "^": "triangle-up", "D": "diamond", "v": "triangle-down",
+               "P": "cross", "X": "x", "*": "star", "<": "triangle-left", ">": "triangle-right", "h": "hexagon",
+               "p": "pentagon"}
+    label_array, id_array = np.asarray(labels), np.asarray(ids)
+    classes, counts = _classes(list(labels))
+    fig = make_subplots(rows=1, cols=len(projections), subplot_titles=[TITLES[p.method] for p in projections])
+    for col, projection in enumerate(projections, start=1):
+        for k, c in enumerate(classes):
+            sel = label_array == c
+            fig.add_trace(go.Scatter(
+                x=projection.xy[sel, 0], y=projection.xy[sel, 1], mode="markers", name=f"{c} ({counts[c]})",
+                legendgroup=c, showlegend=col == 1, text=id_array[sel], customdata=label_array[sel],
+                hovertemplate=f"%{{text}}<br>{label_name}: %{{customdata}}<extra></extra>",
+                marker={"color": OKABE_ITO[k % len(OKABE_ITO)], "symbol": symbols[MARKERS[k % len(MARKERS)]],
+                        "size": 7, "opacity": 0.8}), row=1, col=col)
+        fig.update_xaxes(title_text=projection.axes[0], row=1, col=col)
+        fig.update_yaxes(title_text=projection.axes[1], row=1, col=col)
+    heading = title + (f"<br><sup>{caption}</sup>" if caption else "")
+    fig.update_layout(title=heading, legend_title_text=label_name, template="simple_white",
+                      width=520 * len(projections) + 240, height=560)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.write_html(path, include_plotlyjs=True, full_html=True)
+    return path
 
 
 def load_projection_inputs(h5_path: str | os.PathLike, labels: dict[str, str]) -> tuple[np.ndarray, list[str], list[str]]:
