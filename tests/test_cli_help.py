@@ -23,7 +23,7 @@ COMMANDS = list(_subparsers(build_parser()))
 def test_walk_finds_every_command_and_plot_kind():
     names = {" ".join(path) for path, _ in COMMANDS}
     assert {"embed", "train", "evaluate", "predict", "compare", "train-lm", "evaluate-lm", "models", "export",
-            "plot", "plot attention", "plot curves", "models download"} <= names
+            "plot", "plot attention", "plot curves"} <= names
 
 
 @pytest.mark.parametrize("path, parser", COMMANDS, ids=[" ".join(p) for p, _ in COMMANDS])

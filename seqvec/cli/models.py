@@ -4,6 +4,14 @@ from __future__ import annotations
 import argparse
 
 HELP = "list the named language models, where seqvec looks for them and whether they are installed"
+DESCRIPTION = """\
+List the registered language models (the bundled seqvec-mini and the released SeqVec),
+where seqvec looks for each (the package, or $SEQVEC_HOME / the cache directory) and
+whether it is installed; --check loads one and prints its shape.
+
+example:
+  seqvec models --check seqvec-mini
+"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

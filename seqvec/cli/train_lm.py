@@ -16,6 +16,9 @@ RUN_DIR receives checkpoint.pt (every --checkpoint-every steps and per epoch),
 log.csv/log.json, learning_curve.png and model/ (options.json + weights.hdf5 in the
 allennlp layout, plus softmax.hdf5). After a crash, rerun with --resume.
 
+examples:
+  seqvec train-lm corpus.fasta.gz -o run --config mini --epochs 3
+  seqvec train-lm corpus.fasta.gz -o run --resume
 Several processes (DistributedDataParallel; gloo on CPU, NCCL on GPU):
   torchrun --nproc-per-node 4 -m seqvec train-lm corpus.fasta -o run --device cuda
 """
