@@ -66,3 +66,23 @@ def test_plot_verbosity_after_the_kind(tmp_path):
     assert args.quiet
     args = build_parser("plot").parse_args(["plot", "curves", "run", "-o", "x.png"])
     assert not args.quiet and args.verbose == 0
+
+
+@pytest.mark.parametrize("world, rank, shown", [(None, None, ["INFO: hello", "WARNING: careful"]),
+                                                ("2", "0", ["INFO: rank 0: hello", "WARNING: rank 0: careful"]),
+                                                ("2", "1", ["INFO: rank 1: hello"])])
+def test_rank_prefix_only_under_torchrun_and_warnings_once(monkeypatch, capsys, world, rank, shown):
+    import logging
+
+    from seqvec.cli.main import configure_logging
+
+    for name, value in (("WORLD_SIZE", world), ("RANK", rank)):
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    configure_logging(0, False)
+    log = logging.getLogger("seqvec.test")
+    log.info("hello")
+    log.warning("careful")
+    assert capsys.readouterr().err.splitlines() == shown

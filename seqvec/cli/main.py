@@ -87,20 +87,28 @@ class _StderrHandler(logging.StreamHandler):
         pass
 
 
+class _DropWarnings(logging.Filter):
+    """On torchrun ranks other than 0: warnings repeat rank 0's (same input), so drop them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno != logging.WARNING
+
+
 def configure_logging(verbose: int, quiet: bool) -> None:
     """Log to stderr: INFO (-q: WARNING, -vv: DEBUG with time and module).
 
-    Under torchrun (WORLD_SIZE > 1) each line starts with the process's rank, and ranks
-    other than 0 log errors only, so that a warning is printed once, not once per process.
+    Under torchrun (WORLD_SIZE > 1) each message starts with the process's rank, and
+    ranks other than 0 do not repeat warnings, so a warning is printed once, not once per
+    process. A single process has no rank in its messages.
     """
     level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
     world, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
     prefix = f"rank {rank}: " if world > 1 else ""
-    if rank != 0:
-        level = max(level, logging.ERROR)
     handler = _StderrHandler()
-    handler.setFormatter(logging.Formatter(f"{prefix}%(levelname)s: %(message)s" if verbose < 2 else
-                                           f"{prefix}%(asctime)s %(name)s %(levelname)s: %(message)s"))
+    handler.setFormatter(logging.Formatter(f"%(levelname)s: {prefix}%(message)s" if verbose < 2 else
+                                           f"%(asctime)s %(name)s %(levelname)s: {prefix}%(message)s"))
+    if world > 1 and rank != 0:
+        handler.addFilter(_DropWarnings())
     package_logger = logging.getLogger("seqvec")
     package_logger.handlers[:] = [handler]
     package_logger.setLevel(level)

@@ -108,8 +108,7 @@ def _run_batched(model: Any, sequences: dict[str, str], settings: EmbedSettings,
     plan = make_batches(lengths, settings.max_residues)  # the same in every rank and every rerun
     share = assign_to_ranks([len(b) * lengths[b[0]] for b in plan], world.size)[world.rank]
     todo = [batch for batch in ([i for i in plan[k] if i not in done] for k in share) if batch]
-    logger.info("rank %d: %d batches to embed (%d of %d records already done)",
-                world.rank, len(todo), len(done), len(sequences))
+    logger.info("%d batches to embed (%d of %d records already done)", len(todo), len(done), len(sequences))
     with _progress(sum(lengths[i] for b in todo for i in b), progress and world.is_main) as bar:
         for batch in todo:
             records = [(i, lengths[i], *_reduce(x, view, settings))
