@@ -16,6 +16,7 @@ _EXPORTS = {
     "SeqVecConfig": "seqvec.lm.config",
     "SeqVecLM": "seqvec.lm.model",
     "load_model": "seqvec.lm.pretrained",
+    "Embedder": "seqvec.embeddings.embedder",
     "embed_fasta": "seqvec.embeddings.pipeline",
     "read_h5": "seqvec.embeddings.h5",
 }

@@ -162,6 +162,16 @@ class OutputWriteError(SeqVecError, OSError):
         self.errno = errno
 
 
+class OutOfMemoryError(SeqVecError, MemoryError):
+    """A protein does not fit in the device's memory even alone. ``record_id``: that protein."""
+
+    exit_status = 1
+
+    def __init__(self, message: str, *, record_id: str):
+        super().__init__(message)
+        self.record_id = record_id
+
+
 class LabelFormatError(SeqVecError, ValueError):
     """A label file is missing, of unknown format, or holds a bad record."""
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 from pathlib import Path
 
@@ -25,14 +26,20 @@ baseline encoder, and write per-residue and per-protein embeddings to one HDF5 f
 Each dataset has attrs 'id' (the record id) and 'length'; <key> is the id with
 '%' '/' and a leading '.' escaped as %25 %2F %2E.
 
-The input is checked completely before any model work: missing/empty/non-FASTA files,
-empty sequences, duplicate ids and characters outside A-Z are errors naming the record.
-Lower case is upper-cased and a terminal '*' dropped (with a warning).
+The input ('-' for standard input) is checked completely before any model work:
+missing/empty/non-FASTA files, bad headers, empty sequences, duplicate ids and characters
+outside A-Z (spaces and tabs inside a sequence included) are errors naming every bad
+record. Lower case is upper-cased and a terminal '*' dropped (with a warning);
+--strip-gaps removes alignment gaps, --skip-invalid leaves bad records out and lists
+them in OUTPUT.skipped.tsv.
 
 Safe to interrupt: finished batches are kept in OUTPUT.partial/, and running the same
 command again finishes the job. Rerunning a finished job does nothing; other settings
-against an existing output are an error unless --overwrite is given. Under
-'torchrun --nproc-per-node N -m seqvec embed ...' each process embeds its share.
+against an existing output are an error unless --overwrite is given. One output, one
+run: a second run on the same output stops at once, naming the first (OUTPUT.lock).
+Under 'torchrun --nproc-per-node N -m seqvec embed ...' each process embeds its share.
+Exit status: 0 done, 2 bad input or options, 1 a failure of the environment (disk full,
+read-only folder, output locked): the finished batches are kept, rerun to resume.
 
 example:
   seqvec embed proteins.fasta.gz -o proteins.h5 --model seqvec --dtype float16
@@ -42,7 +49,7 @@ example:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from seqvec.embeddings.reduce import VIEWS
 
-    p.add_argument("fasta", type=Path, help="input FASTA file (.gz is read transparently)")
+    p.add_argument("fasta", type=Path, help="input FASTA file (gzip is recognised by its content; '-': standard input)")
     p.add_argument("-o", "--output", type=Path, required=True, help="output HDF5 file, ending in .h5 or .hdf5 (for .npz or .csv, "
                                                                     "run 'seqvec export' on it afterwards)")
     model = p.add_argument_group("model")
@@ -71,6 +78,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                      help="HDF5 compression of every dataset (default: gzip)")
     out.add_argument("--overwrite", action="store_true",
                      help="replace an existing output or unfinished run made with other settings")
+    records = p.add_argument_group("records")
+    records.add_argument("--strip-gaps", action="store_true",
+                         help="remove alignment gaps ('-' and '.') from the sequences (aligned FASTA); default: "
+                              "a gap is an invalid character")
+    records.add_argument("--skip-invalid", action="store_true",
+                         help="leave out records with an invalid sequence instead of stopping; their ids and "
+                              "reasons go to OUTPUT.skipped.tsv (default: stop, naming every bad record)")
     ids = p.add_argument_group("record ids")
     ids.add_argument("--id-field", type=int, metavar="N",
                      help="use field N (0-based; negative counts from the end) of the header split on --split-char "
@@ -87,15 +101,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                            help="LSTM matrix products in float32 (default; exact to allennlp) or bf16 "
                                 "(bfloat16 products, float32 state: 1.8-2.1x faster measured on a CPU with AMX, "
                                 "not exact: per-protein cosine to float32 > 0.9999; see docs/performance.md)")
-    run_group.add_argument("--threads", type=positive_int, metavar="N", help="CPU threads for torch (default: torch's choice)")
+    run_group.add_argument("--threads", type=_thread_count, metavar="N",
+                           help=f"CPU threads for torch, at most the {os.cpu_count()} CPUs of this machine "
+                                f"(default: torch's choice)")
+
+
+def _thread_count(text: str) -> int:
+    value = positive_int(text)
+    cpus = os.cpu_count() or 1
+    if value > cpus:
+        raise argparse.ArgumentTypeError(f"{value} threads is more than the {cpus} CPUs of this machine")
+    return value
 
 
 def check_output_suffix(output: Path) -> None:
     """An embedding output must be HDF5: anything else would be HDF5 under a misleading name."""
-    from seqvec.errors import SeqVecError
+    from seqvec.errors import EmbedOptionError
 
     if output.suffix.lower() not in OUTPUT_SUFFIXES:
-        raise SeqVecError(
+        raise EmbedOptionError(
             f"-o {output}: embeddings are written as HDF5, so the output must end in .h5 or .hdf5. "
             f"For .npz or .csv, embed to an .h5 file and convert it: "
             f"seqvec export {output.with_suffix('.h5')} -o {output}"
@@ -119,7 +143,8 @@ def run(args: argparse.Namespace) -> int:
         command=command_line(args),
         per_residue=args.per_residue, per_protein=args.per_protein, layers=args.layers, dtype=args.dtype,
         compression=args.compression, encoder=args.encoder, id_field=args.id_field, split_char=args.split_char,
-        carry_state=args.carry_state, precision=args.precision, max_residues=args.max_residues)
+        carry_state=args.carry_state, precision=args.precision, strip_gaps=args.strip_gaps,
+        skip_invalid=args.skip_invalid, max_residues=args.max_residues)
     return 0
 
 
@@ -133,5 +158,6 @@ def command_line(args: argparse.Namespace) -> str:
             words += [f"--{flag.replace('_', '-')}", str(value)]
     for flag in ("per_residue", "per_protein"):
         words.append(f"--{'' if getattr(args, flag) else 'no-'}{flag.replace('_', '-')}")
-    words += [f"--{flag.replace('_', '-')}" for flag in ("carry_state", "overwrite") if getattr(args, flag)]
+    words += [f"--{flag.replace('_', '-')}" for flag in ("carry_state", "strip_gaps", "skip_invalid", "overwrite")
+              if getattr(args, flag)]
     return shlex.join(words)

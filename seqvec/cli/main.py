@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(args._run(args) or 0)
     except SeqVecError as err:
         logger.error("%s", err)
-        return 2
+        return err.exit_status  # 2: fix the input or the command; 1: the environment failed
     except KeyboardInterrupt:
         logger.error("interrupted")
         return 130

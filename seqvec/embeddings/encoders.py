@@ -1,8 +1,8 @@
 """Baseline encoders: one-hot and BLOSUM62 rows, with the language model's interface.
 
-They have ``embed_batch``, ``output_dim``, ``n_output_layers``, ``name`` and
-``weights_sha256`` like :class:`seqvec.lm.model.SeqVecLM`, so the embedding pipeline
-treats them alike (they have one output layer, hence only ``--layers sum|all``).
+They implement :class:`seqvec.embeddings.embedder.Embedder` like the language model,
+so the embedding pipeline treats them alike (they have one output layer, hence only
+``--layers sum|all``).
 
 Alphabet: the 20 standard residues in one-letter alphabetical order, then ``X``
 (:data:`ALPHABET`). One-hot maps every other letter (B, Z, J, U, O) to ``X``, so a
@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from Bio.Align import substitution_matrices
 
+from seqvec.io.fasta import normalize_sequences
+
 STANDARD = "ACDEFGHIKLMNPQRSTVWY"
 ALPHABET = STANDARD + "X"  # column order of both encodings
 
@@ -30,6 +32,8 @@ class TableEncoder:
     """
 
     n_output_layers = 1
+    precision = "float32"
+    device = torch.device("cpu")
 
     def __init__(self, name: str, table: np.ndarray, rows: dict[str, int]):
         self.name = name
@@ -40,6 +44,7 @@ class TableEncoder:
         self._lookup = torch.from_numpy(lookup)
         digest = hashlib.sha256(name.encode() + b"\0" + self.table.numpy().tobytes() + lookup.tobytes())
         self.weights_sha256 = digest.hexdigest()  # identity of the encoding, for HDF5 metadata
+        self.options_sha256 = hashlib.sha256(f"{name} {tuple(self.table.shape)}".encode()).hexdigest()
 
     @property
     def output_dim(self) -> int:
@@ -51,8 +56,9 @@ class TableEncoder:
         return self._lookup[torch.from_numpy(raw.astype(np.int64))]
 
     def embed_batch(self, sequences: list[str]) -> list[torch.Tensor]:
-        """One float32 tensor ``(1, L, output_dim)`` per sequence."""
-        return [self.table[self.indices(s)][None] for s in sequences]
+        """One float32 tensor ``(1, L, output_dim)`` per sequence (checked as FASTA input is)."""
+        checked = normalize_sequences({f"sequence {i + 1}": s for i, s in enumerate(sequences)})
+        return [self.table[self.indices(s)][None] for s in checked.values()]
 
     def embed(self, sequence: str) -> np.ndarray:
         """Encoding of one protein, ``(1, L, output_dim)`` float32 numpy."""

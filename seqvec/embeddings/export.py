@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from seqvec.embeddings.h5 import iter_h5
-from seqvec.errors import EmbeddingFileError
+from seqvec.errors import EmbeddingFileError, OutputWriteError
 
 logger = logging.getLogger(__name__)
 
@@ -55,8 +55,11 @@ def export(h5: str | os.PathLike, output: str | os.PathLike, view: str = "per_pr
         raise EmbeddingFileError("CSV holds one row per protein: use --view per_protein, or a .npz output")
     tmp = output.with_name(output.name + ".tmp")
     try:
+        output.parent.mkdir(parents=True, exist_ok=True)
         n = WRITERS[suffix](iter_h5(h5, view), tmp)
         os.replace(tmp, output)
+    except OSError as err:
+        raise OutputWriteError(f"cannot write {output}: {err.strerror or err}", path=output, errno=err.errno) from None
     finally:
         tmp.unlink(missing_ok=True)
     logger.info("wrote %d %s embeddings to %s", n, view, output)

@@ -113,8 +113,16 @@ def iter_h5(path: str | os.PathLike, view: str = "per_residue",
             ids: Iterable[str] | None = None) -> Iterator[tuple[str, np.ndarray]]:
     """Yield ``(record id, array)`` one at a time, in file order (or in the order of ``ids``).
 
-    Reads one dataset at a time, so it suits files larger than memory.
+    Reads one dataset at a time, so it suits files larger than memory. A file that cannot
+    be read to the end raises EmbeddingFileError.
     """
+    try:
+        yield from _iter_open(path, view, ids)
+    except (OSError, RuntimeError, KeyError) as err:
+        raise EmbeddingFileError(f"{path} is corrupt: {err}", path=path) from None
+
+
+def _iter_open(path: str | os.PathLike, view: str, ids: Iterable[str] | None) -> Iterator[tuple[str, np.ndarray]]:
     with _open(path) as f:
         group = _group(f, view)
         if ids is None:

@@ -24,8 +24,11 @@ def _check_choice(name: str, value: object, choices: tuple) -> None:
 class EmbedSettings:
     """What to compute and how to store it.
 
-    Every field except ``max_residues`` (which changes only the speed) identifies the
-    content of an output file: a rerun with other values is an ``OutputMismatchError``.
+    Every field except ``max_residues`` identifies the content of an output file: a rerun
+    with other values is an ``OutputMismatchError``. ``max_residues`` changes the speed and,
+    since batch composition moves the last digits of float32 sums (about 1e-6), it must
+    stay the same when an unfinished run is resumed, so that one file never mixes two
+    batchings.
     """
 
     per_residue: bool = True  # store per_residue/<key>
@@ -37,7 +40,10 @@ class EmbedSettings:
     id_field: int | None = None  # header.split(split_char)[id_field]; both None: first word
     split_char: str | None = None
     carry_state: bool = False  # legacy allennlp mode: LSTM state carried in file order
-    precision: str = "float32"  # LSTM matrix products: float32 (exact) or bf16 (1.8-2.1x faster with AMX, not exact)
+    precision: str | None = None  # LSTM matrix products: float32 (exact) or bf16 (1.8-2.1x faster with AMX,
+    # not exact); None: float32 for a model loaded by name, a model object's own setting
+    strip_gaps: bool = False  # remove alignment gaps '-' and '.' from sequences
+    skip_invalid: bool = False  # leave out invalid records (listed in OUTPUT.skipped.tsv) instead of failing
     max_residues: int = DEFAULT_MAX_RESIDUES  # residue budget of one batch (padded)
 
     def __post_init__(self):
@@ -47,12 +53,13 @@ class EmbedSettings:
         _check_choice("dtype", self.dtype, DTYPE_CHOICES)
         _check_choice("compression", self.compression, COMPRESSION_CHOICES)
         _check_choice("encoder", self.encoder, ENCODER_CHOICES)
-        _check_choice("precision", self.precision, PRECISION_CHOICES)
-        if self.precision != "float32" and self.encoder != "lm":
+        if self.precision is not None:
+            _check_choice("precision", self.precision, PRECISION_CHOICES)
+        if self.precision not in (None, "float32") and self.encoder != "lm":
             raise EmbedOptionError(f"precision applies to the language model only, not encoder={self.encoder!r}")
         if not (self.per_residue or self.per_protein):
             raise EmbedOptionError("nothing to store: per-residue and per-protein output are both off")
-        if not isinstance(self.max_residues, int) or self.max_residues < 1:
+        if not isinstance(self.max_residues, int) or isinstance(self.max_residues, bool) or self.max_residues < 1:
             raise EmbedOptionError(f"max_residues must be a positive integer, got {self.max_residues!r}")
         if self.split_char == "":
             raise EmbedOptionError("split_char must not be empty")

@@ -4,30 +4,39 @@ HDF5 itself is not crash-safe, so an unfinished run lives in a sidecar directory
 ``<output>.partial/``:
 
 * ``manifest.json``: the fingerprint of the run (settings, model, input digest);
-* ``part-*.h5``: one per finished batch, written under a temporary name, flushed to disk
-  and renamed (``os.replace``), so a part either exists whole or not at all. Each holds
-  the batch's datasets in the final layout plus ``ids``, and in the carried-state mode
-  the LSTM state after its last record.
+* ``part-*.h5``: one per finished batch, built in memory, written under a temporary name,
+  flushed to disk and renamed (``os.replace``), so a part either exists whole or not at
+  all. Each holds the batch's datasets in the final layout plus ``ids``, and in the
+  carried-state mode the LSTM state after its last record.
 
 A restarted run skips every record found in a part; when all are there, the parts are
 merged into ``<output>.tmp``, which is renamed to ``<output>`` (so the output only ever
 appears complete) and the sidecar is deleted.
+
+Failures to write (disk full, read-only folder, I/O error) raise OutputWriteError and keep
+every finished part for the rerun. Parts are built in memory and written with plain file
+writes, so a full disk is an ordinary error, never a crash inside HDF5; before merging,
+the free space is checked against the size of the parts.
 """
 from __future__ import annotations
 
+import errno
+import io
 import json
 import logging
 import os
 import shutil
 import uuid
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import h5py
 import numpy as np
 
 from seqvec.embeddings.h5 import VIEWS, describe_mismatch, id_to_key, write_record
-from seqvec.errors import OutputMismatchError
+from seqvec.errors import OutputMismatchError, OutputWriteError
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +50,28 @@ def fsync_path(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+@contextmanager
+def writing(path: Path, what: str, resumable: bool = True) -> Iterator[None]:
+    """Turn an OSError while writing ``path`` into OutputWriteError; ``resumable``: say that the
+    finished parts are kept."""
+    try:
+        yield
+    except OSError as err:
+        if isinstance(err, OutputWriteError):
+            raise
+        reason = err.strerror or str(err)
+        hint = "; the parts finished so far are kept, so running the same command again resumes" if resumable else ""
+        raise OutputWriteError(f"cannot write {what} {path}: {reason}{hint}", path=path, errno=err.errno) from None
+
+
+def write_file(path: Path, data: bytes | memoryview) -> None:
+    """Write ``data`` to ``path`` and flush it to disk (no temporary name: see durable_replace)."""
+    with open(path, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def durable_replace(tmp: Path, final: Path) -> None:
@@ -61,34 +92,58 @@ class PartialRun:
     def part_files(self) -> list[Path]:
         return sorted(self.dir.glob("part-*.h5")) if self.dir.is_dir() else []
 
-    def check(self, fingerprint: dict) -> None:
-        """Raise OutputMismatchError if the sidecar belongs to a run with another fingerprint."""
-        if not self.dir.exists():
+    def check(self, fingerprint: dict, batching: dict) -> None:
+        """Raise OutputMismatchError if the sidecar holds parts of a run with another fingerprint,
+        or made with another batch plan (``batching``: max_residues and device, which move the
+        last digits of the numbers). Reads only.
+
+        A sidecar without parts holds nothing to keep: it is replaced by this run's.
+        """
+        if not self.dir.exists() and not self.dir.is_symlink():
+            return
+        if not self.dir.is_dir():
+            raise OutputMismatchError(f"{self.dir} exists and is not a directory; remove it or choose another "
+                                      f"output (seqvec keeps unfinished runs there)", path=self.dir)
+        if not self.part_files():
             return
         try:
             found = json.loads(self.manifest_path.read_text())
+            if not isinstance(found, dict):
+                raise ValueError("not a JSON object")
         except (OSError, ValueError):
-            if not self.part_files():
-                return  # killed between mkdir and the manifest: nothing to keep
             raise OutputMismatchError(
                 f"{self.dir} holds parts of an unfinished run but no readable manifest; "
-                f"rerun with --overwrite to start afresh") from None
+                f"rerun with --overwrite to start afresh", path=self.dir) from None
+        found_batching = found.pop("batching", None)
         if found != fingerprint:
+            differences = {k: (found.get(k), fingerprint.get(k)) for k in sorted(set(found) | set(fingerprint))
+                           if found.get(k) != fingerprint.get(k)}
             raise OutputMismatchError(
                 f"{self.dir} holds an unfinished run with other settings ({describe_mismatch(found, fingerprint)}); "
-                f"rerun it with its own settings to finish it, or use --overwrite to start afresh")
+                f"rerun it with its own settings to finish it, or use --overwrite to start afresh",
+                path=self.dir, differences=differences)
+        if found_batching != batching:
+            differences = {"batching": (found_batching, batching)}
+            raise OutputMismatchError(
+                f"{self.dir} holds an unfinished run embedded with another batch plan ({found_batching} -> "
+                f"{batching}); resume it with the same --max-residues and --device (batching moves the last "
+                f"digits, and one file must not mix two), or use --overwrite to start afresh",
+                path=self.dir, differences=differences)
 
-    def create(self, fingerprint: dict) -> None:
-        """Make the directory and write the manifest (idempotent for the same fingerprint)."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        if self.manifest_path.exists():
-            return
-        tmp = self.dir / f"manifest.{uuid.uuid4().hex}.tmp"
-        tmp.write_text(json.dumps(fingerprint, indent=1, sort_keys=True))
-        durable_replace(tmp, self.manifest_path)
+    def create(self, manifest: dict) -> None:
+        """Make the directory and write the manifest (replacing one that :meth:`check` accepted)."""
+        with writing(self.dir, "the unfinished-run folder"):
+            self.dir.mkdir(parents=True, exist_ok=True)
+            tmp = self.dir / f"manifest.{uuid.uuid4().hex}.tmp"
+            write_file(tmp, json.dumps(manifest, indent=1, sort_keys=True).encode())
+            durable_replace(tmp, self.manifest_path)
 
     def remove(self) -> None:
-        shutil.rmtree(self.dir, ignore_errors=True)
+        """Delete the sidecar (whatever is at its path)."""
+        if self.dir.is_dir() and not self.dir.is_symlink():
+            shutil.rmtree(self.dir, ignore_errors=True)
+        else:
+            self.dir.unlink(missing_ok=True)
 
     def scan(self) -> dict[str, Path]:
         """``{record id: part file}`` of every record in a readable part (first part wins)."""
@@ -111,7 +166,8 @@ class PartialRun:
         """Store finished records ``(id, length, per_residue or None, per_protein or None)``."""
         stem = f"part-r{rank}-{uuid.uuid4().hex[:16]}"
         tmp, final = self.dir / f"{stem}.h5.tmp", self.dir / f"{stem}.h5"
-        with h5py.File(tmp, "w") as f:
+        buffer = io.BytesIO()
+        with h5py.File(buffer, "w") as f:
             for record_id, length, per_residue, per_protein in records:
                 for view, array in zip(VIEWS, (per_residue, per_protein)):
                     if array is not None:
@@ -120,7 +176,13 @@ class PartialRun:
             if carry_state is not None:
                 for i, array in enumerate(carry_state):
                     f.create_dataset(f"carry_state/{i}", data=array)
-        durable_replace(tmp, final)
+        try:
+            with writing(tmp, "the finished batch"):
+                write_file(tmp, buffer.getbuffer())
+                durable_replace(tmp, final)
+        except OutputWriteError:
+            tmp.unlink(missing_ok=True)  # frees the space it took; the batch is redone on resume
+            raise
         return final
 
     @staticmethod
@@ -137,22 +199,40 @@ class PartialRun:
         if missing:
             raise OutputMismatchError(f"cannot merge {self.dir}: {len(missing)} records missing, e.g. {missing[0]!r}")
         tmp = self.output.with_name(self.output.name + ".tmp")
+        self._check_space(set(done.values()))
         handles: OrderedDict[Path, h5py.File] = OrderedDict()
         try:
-            with h5py.File(tmp, "w") as out:
-                out.attrs.update(root_attrs)
-                for record_id in order:
-                    source = self._open(handles, done[record_id])
-                    key = id_to_key(record_id)
-                    for view in VIEWS:
-                        if view in source:
-                            group = out[view] if view in out else out.create_group(view, track_order=True)
-                            source.copy(source[view][key], group, name=key)
-        finally:
-            for f in handles.values():
-                f.close()
-        durable_replace(tmp, self.output)
+            with writing(tmp, "the merged output"):
+                try:
+                    with h5py.File(tmp, "w") as out:
+                        out.attrs.update(root_attrs)
+                        for record_id in order:
+                            source = self._open(handles, done[record_id])
+                            key = id_to_key(record_id)
+                            for view in VIEWS:
+                                if view in source:
+                                    group = out[view] if view in out else out.create_group(view, track_order=True)
+                                    source.copy(source[view][key], group, name=key)
+                except RuntimeError as err:  # h5py's form of a failed write while closing
+                    raise OSError(str(err)) from None
+                finally:
+                    for f in handles.values():
+                        f.close()
+                durable_replace(tmp, self.output)
+        except OutputWriteError:
+            tmp.unlink(missing_ok=True)
+            raise
         logger.info("wrote %s (%d records)", self.output, len(order))
+
+    def _check_space(self, parts: set[Path]) -> None:
+        """Fail before merging if the output's folder has clearly too little room for the merged file."""
+        needed = sum(part.stat().st_size for part in parts)
+        free = shutil.disk_usage(self.output.parent).free
+        if free < needed:
+            raise OutputWriteError(
+                f"not enough space to merge into {self.output}: about {needed / 1e6:.1f} MB needed, "
+                f"{free / 1e6:.1f} MB free; the finished parts are kept in {self.dir}: free some space and "
+                f"run the same command again", path=self.output, errno=errno.ENOSPC)
 
     @staticmethod
     def _open(handles: OrderedDict, part: Path) -> h5py.File:

@@ -1,66 +1,82 @@
 """FASTA in, HDF5 out: the embedding pipeline behind ``seqvec embed``.
 
-Order of work: validate the options and the whole input, identify the model (hash of its
-weights, without loading it), compare with an existing output or unfinished run, then
-load the model and embed what is missing, batch by batch into crash-safe part files
-(:mod:`seqvec.embeddings.parts`), and merge. Under ``torchrun`` every rank does its share
-(:class:`seqvec.io.World`).
+Order of work: check the paths and options, lock the output (one output, one run:
+:mod:`seqvec.io.lock`), read and validate the whole input, identify the model (hash of
+its weights and options, without loading it), compare with an existing output or
+unfinished run, load the model, then embed what is missing, batch by batch into
+crash-safe part files (:mod:`seqvec.embeddings.parts`), and merge. Under ``torchrun``
+every rank does its share (:class:`seqvec.io.World`); rank 0 holds the lock.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, fields
+from contextlib import contextmanager
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
+from seqvec.embeddings.embedder import Embedder, StatefulEmbedder
 from seqvec.embeddings.encoders import ENCODERS
 from seqvec.embeddings.h5 import existing_output_matches, root_attributes
 from seqvec.embeddings.options import DEFAULT_MAX_RESIDUES, EmbedSettings
-from seqvec.embeddings.parts import PartialRun
+from seqvec.embeddings.parts import PartialRun, durable_replace, write_file, writing
 from seqvec.embeddings.reduce import LayerView, get_view
-from seqvec.errors import EmbedOptionError, ModelNotFoundError, SeqVecError
-from seqvec.io import World, assign_to_ranks, make_batches, make_sequential_chunks
-from seqvec.io.fasta import normalize_sequences, read_fasta, sequences_digest
+from seqvec.errors import (
+    EmbedOptionError,
+    ModelNotFoundError,
+    OutOfMemoryError,
+    OutputLockedError,
+    OutputMismatchError,
+    OutputWriteError,
+)
+from seqvec.io import STDIN, World, assign_to_ranks, make_batches, make_sequential_chunks
+from seqvec.io.fasta import CheckedSequences, normalize_sequences, read_fasta_checked, sequences_digest
+from seqvec.io.lock import OutputLock
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A model identified before it is loaded."""
+    """A model identified before it is loaded: what goes into the output's fingerprint."""
 
     name: str
     sha256: str  # of the weights file (LM) or of the encoding table (baselines)
+    options_sha256: str  # of the model's shape (the LM's options.json; a baseline's table shape)
     n_output_layers: int
-    load: Callable[[], Any]  # -> an object with embed_batch (SeqVecLM or TableEncoder)
+    precision: str  # "float32" or "bf16"
+    device: str  # device type the numbers are computed on: "cpu" or "cuda"
+    load: Callable[[], Embedder]
 
 
-def _state_digest(model: torch.nn.Module) -> str:
-    digest = hashlib.sha256()
-    for key, value in model.state_dict().items():
-        digest.update(key.encode() + value.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
+def model_spec(model: Embedder | str | os.PathLike | None = None, encoder: str = "lm", *,
+               options_file: str | os.PathLike | None = None, weights_file: str | os.PathLike | None = None,
+               device: str = "cpu", precision: str | None = None) -> ModelSpec:
+    """Identify the model to embed with: a model object, a name or directory, or a baseline encoder.
 
-
-def model_spec(model: Any = None, encoder: str = "lm", *, options_file: str | os.PathLike | None = None,
-               weights_file: str | os.PathLike | None = None, device: str = "cpu") -> ModelSpec:
-    """Identify the model to embed with: a loaded model, a name or directory, or a baseline encoder."""
+    ``precision`` None means the model object's own, or float32 for a model loaded here; a
+    model object is never switched (EmbedOptionError if it runs at another precision).
+    """
     if encoder != "lm":
         if model is not None or options_file is not None or weights_file is not None:
             raise EmbedOptionError(f"encoder={encoder!r} takes no language model (--model/--options/--weights)")
         baseline = ENCODERS[encoder]()
-        return ModelSpec(baseline.name, baseline.weights_sha256, 1, lambda: baseline)
-    if hasattr(model, "embed_batch"):
-        sha256 = getattr(model, "weights_sha256", None) or _state_digest(model)
-        return ModelSpec(getattr(model, "name", type(model).__name__), sha256, model.n_output_layers, lambda: model)
+        return ModelSpec(baseline.name, baseline.weights_sha256, baseline.options_sha256, 1, "float32", "cpu",
+                         lambda: baseline)
+    if isinstance(model, Embedder):
+        if precision is not None and precision != model.precision:
+            raise EmbedOptionError(
+                f"the model given runs at precision {model.precision!r}, not {precision!r}; load it with "
+                f"load_model(..., precision={precision!r}) or call its set_precision({precision!r}) first")
+        loaded = model
+        return ModelSpec(model.name, model.weights_sha256, model.options_sha256, model.n_output_layers,
+                         model.precision, model.device.type, lambda: loaded)
     from seqvec.lm.allennlp_io import file_sha256
     from seqvec.lm.config import SeqVecConfig
     from seqvec.lm.pretrained import load_model, resolve
@@ -69,19 +85,22 @@ def model_spec(model: Any = None, encoder: str = "lm", *, options_file: str | os
     for path in (options_path, weights_path):
         if not Path(path).is_file():
             raise ModelNotFoundError(f"model {name!r}: {path} not found")
-    n_layers = SeqVecConfig.from_json(options_path).n_layers + 1
-    return ModelSpec(name, file_sha256(weights_path), n_layers,
-                     lambda: load_model(model, options=options_file, weights=weights_file, device=device))
+    config = SeqVecConfig.from_json(options_path)
+    chosen = precision or "float32"
+    return ModelSpec(name, file_sha256(weights_path), config.digest(), config.n_layers + 1, chosen,
+                     torch.device(device).type,
+                     lambda: load_model(model, options=options_file, weights=weights_file, device=device,
+                                        precision=chosen))
 
 
-def embed_layers(model: Any, ids: list[str], sequences: dict[str, str]) -> list[np.ndarray]:
+def embed_layers(model: Embedder, ids: list[str], sequences: dict[str, str]) -> list[np.ndarray]:
     """``[n_layers, L, D]`` float32 per id, from one batch; halves the batch on GPU out-of-memory."""
     try:
         return [t.numpy() for t in model.embed_batch([sequences[i] for i in ids])]
     except torch.OutOfMemoryError:
         if len(ids) == 1:
-            raise SeqVecError(f"out of GPU memory embedding {ids[0]!r} ({len(sequences[ids[0]])} residues) "
-                              f"alone; use --device cpu for it") from None
+            raise OutOfMemoryError(f"out of GPU memory embedding {ids[0]!r} ({len(sequences[ids[0]])} residues) "
+                                   f"alone; use --device cpu for it", record_id=ids[0]) from None
         torch.cuda.empty_cache()
         half = len(ids) // 2
         logger.warning("out of GPU memory on a batch of %d; splitting it in two (lower --max-residues)", len(ids))
@@ -101,7 +120,7 @@ def _progress(total: int, enabled: bool) -> tqdm:
                 disable=not enabled, dynamic_ncols=True)
 
 
-def _run_batched(model: Any, sequences: dict[str, str], settings: EmbedSettings, view: LayerView,
+def _run_batched(model: Embedder, sequences: dict[str, str], settings: EmbedSettings, view: LayerView,
                  partial: PartialRun, done: dict, world: World, progress: bool) -> None:
     """Embed this rank's share of the batch plan, skipping records already in parts."""
     lengths = {record_id: len(s) for record_id, s in sequences.items()}
@@ -122,25 +141,24 @@ def _pack_state(state: list) -> list[np.ndarray]:
     return [t.cpu().numpy() for direction in state for layer in direction for t in layer]
 
 
-def _unpack_state(flat: list[np.ndarray], device: torch.device) -> list:
-    tensors = [torch.from_numpy(a).to(device) for a in flat]
+def _unpack_state(flat: list[np.ndarray]) -> list:
+    tensors = [torch.from_numpy(a) for a in flat]
     n_layers = len(tensors) // 4
     return [[(tensors[(d * n_layers + l) * 2], tensors[(d * n_layers + l) * 2 + 1]) for l in range(n_layers)]
             for d in range(2)]
 
 
-def _run_carried(model: Any, sequences: dict[str, str], settings: EmbedSettings, view: LayerView,
+def _run_carried(model: StatefulEmbedder, sequences: dict[str, str], settings: EmbedSettings, view: LayerView,
                  partial: PartialRun, done: dict, progress: bool) -> None:
     """Legacy mode: one protein at a time in file order, each from the previous one's end state."""
     order = list(sequences)
     start = next((k for k, i in enumerate(order) if i not in done), len(order))
     if any(i in done for i in order[start:]):
-        raise SeqVecError(f"{partial.dir}: the finished records are not a prefix of the input; "
-                          f"rerun with --overwrite")
+        raise OutputMismatchError(f"{partial.dir}: the finished records are not a prefix of the input; "
+                                  f"rerun with --overwrite", path=partial.dir)
     state = None
     if start:
-        device = next(model.parameters()).device
-        state = _unpack_state(partial.read_carry_state(done[order[start - 1]]), device)
+        state = _unpack_state(partial.read_carry_state(done[order[start - 1]]))
     rest = {i: len(sequences[i]) for i in order[start:]}
     with _progress(sum(rest.values()), progress) as bar:
         for chunk in make_sequential_chunks(rest, settings.max_residues):
@@ -160,39 +178,90 @@ def _settings(options: dict) -> EmbedSettings:
     return EmbedSettings(**options)
 
 
-def _claim_output(output: Path, partial: PartialRun, fingerprint: dict, overwrite: bool, world: World) -> bool:
-    """Check ``output`` and its sidecar against this run; True if the job is already done.
+def _check_paths(fasta: str | os.PathLike, output: Path, overwrite: bool) -> None:
+    """Refuse outputs that would destroy the input or cannot be a file."""
+    if output.is_dir():
+        raise EmbedOptionError(f"the output {output} is a directory; give a file name such as {output / 'out.h5'}"
+                               + (" (--overwrite never replaces a directory)" if overwrite else ""))
+    if str(fasta) != STDIN and output.exists() and Path(fasta).exists() and output.samefile(fasta):
+        raise EmbedOptionError(f"the output {output} is the input FASTA file; choose another output "
+                               f"(even --overwrite never replaces the input)")
 
-    Every rank checks (they see the same files, so all raise or none); rank 0 then clears
-    what --overwrite replaces and creates the sidecar.
-    """
-    if not overwrite and existing_output_matches(output, fingerprint):
-        if world.is_main:
-            partial.remove()  # left over if a run was killed right after its final rename
+
+@contextmanager
+def _output_lock(output: Path, world: World) -> Iterator[None]:
+    """Hold the output's lock (rank 0) for the whole run; every rank fails if it is taken."""
+    lock = OutputLock(output)
+    failure: Exception | None = None
+    if world.is_main:
+        with writing(output.parent, "the output folder", resumable=False):
+            output.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            lock.acquire()
+        except (OutputLockedError, OutputWriteError) as err:
+            failure = err
+    if world.any(failure is not None):
+        if failure is not None:
+            raise failure
+        raise OutputLockedError(f"rank 0 could not lock {output}", path=lock.path, holder="see rank 0")
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _fingerprints(settings: EmbedSettings, spec: ModelSpec, sequences: dict[str, str]) -> tuple[dict, dict]:
+    """(the output's fingerprint, the batch plan an unfinished run must keep)."""
+    fingerprint = {**settings.identity(), "precision": spec.precision, "model_sha256": spec.sha256,
+                   "model_options_sha256": spec.options_sha256, "input_sha256": sequences_digest(sequences)}
+    batching = {"max_residues": None if settings.carry_state else settings.max_residues, "device": spec.device}
+    return fingerprint, batching
+
+
+def _output_complete(output: Path, partial: PartialRun, fingerprint: dict, batching: dict, overwrite: bool) -> bool:
+    """True if ``output`` is finished with this fingerprint; raise OutputMismatchError if it,
+    or an unfinished run's sidecar, was made otherwise (unless ``overwrite``). Reads only."""
+    if overwrite:
+        return False
+    if existing_output_matches(output, fingerprint):
         logger.info("%s is complete with the same model, input and settings; nothing to do", output)
         return True
-    if not overwrite:
-        partial.check(fingerprint)
-    if world.is_main:
-        if overwrite:
-            output.unlink(missing_ok=True)
-            partial.remove()
-        output.parent.mkdir(parents=True, exist_ok=True)
-        partial.create(fingerprint)
+    partial.check(fingerprint, batching)
     return False
 
 
-def embed_fasta(fasta: str | os.PathLike, output: str | os.PathLike, model: Any = None, *,
-                options_file: str | os.PathLike | None = None, weights_file: str | os.PathLike | None = None,
+def _start_sidecar(output: Path, partial: PartialRun, fingerprint: dict, batching: dict, overwrite: bool) -> None:
+    """Rank 0: clear what --overwrite replaces and write the sidecar's manifest."""
+    if overwrite:
+        with writing(output, "(removing) the old output", resumable=False):
+            output.unlink(missing_ok=True)
+        partial.remove()
+    partial.create({**fingerprint, "batching": batching})
+
+
+def _write_skipped(output: Path, skipped: list[tuple[str, str]]) -> Path:
+    """``OUTPUT.skipped.tsv``: id and reason of every record left out (header only if none)."""
+    path = output.with_name(output.name + ".skipped.tsv")
+    tmp = path.with_name(path.name + ".tmp")
+    lines = ["id\treason"] + [f"{record_id}\t{reason}" for record_id, reason in skipped]
+    with writing(path, "the list of skipped records", resumable=False):
+        write_file(tmp, ("\n".join(lines) + "\n").encode())
+        durable_replace(tmp, path)
+    return path
+
+
+def embed_fasta(fasta: str | os.PathLike, output: str | os.PathLike, model: Embedder | str | os.PathLike | None = None,
+                *, options_file: str | os.PathLike | None = None, weights_file: str | os.PathLike | None = None,
                 device: str = "cpu", overwrite: bool = False, progress: bool = False,
-                command: str | None = None, **options: Any) -> Path:
-    """Embed every protein of a FASTA file (plain or .gz) into an HDF5 file.
+                command: str | None = None, **options: object) -> Path:
+    """Embed every protein of a FASTA file (plain, gzip, or ``-`` for standard input) into an HDF5 file.
 
     Parameters
     ----------
     fasta, output : input FASTA and output ``.h5`` paths.
-    model : a loaded model (``SeqVecLM``), a registered name or a model directory; None:
-        the bundled default. ``options_file``/``weights_file`` name the two files directly.
+    model : an :class:`~seqvec.Embedder` (e.g. a loaded ``SeqVecLM``), a registered name or
+        a model directory; None: the bundled default. ``options_file``/``weights_file`` name
+        the two files directly.
     device : ``"cpu"`` or ``"cuda"`` (``cuda:<LOCAL_RANK>`` under torchrun) for a model
         loaded here; a model object is used where it is.
     overwrite : recompute even if ``output`` or an unfinished run of other settings exists.
@@ -200,54 +269,81 @@ def embed_fasta(fasta: str | os.PathLike, output: str | os.PathLike, model: Any 
     command : the command line recorded in the file (default: this call, spelled out).
     **options : the fields of :class:`~seqvec.embeddings.options.EmbedSettings`
         (``per_residue``, ``per_protein``, ``layers``, ``dtype``, ``compression``, ``encoder``,
-        ``id_field``, ``split_char``, ``carry_state``, ``precision``, ``max_residues``). A model
-        object passed in is switched to ``precision``.
+        ``id_field``, ``split_char``, ``carry_state``, ``precision``, ``strip_gaps``,
+        ``skip_invalid``, ``max_residues``). A model object is never switched to another
+        ``precision``: it must already run at the one asked for.
 
     Returns the output path. A rerun after a crash finishes the job; a rerun of a finished
     job returns at once; other settings against an existing output raise
-    :class:`~seqvec.errors.OutputMismatchError`.
+    :class:`~seqvec.errors.OutputMismatchError`; another run on the same output
+    :class:`~seqvec.errors.OutputLockedError`; a failed write (disk full, read-only)
+    :class:`~seqvec.errors.OutputWriteError`, keeping the finished batches for the rerun.
+    With ``skip_invalid``, invalid records are left out and listed in ``OUTPUT.skipped.tsv``.
     """
     settings = _settings(options)
     output = Path(output)
-    sequences = read_fasta(fasta, id_field=settings.id_field, split_char=settings.split_char)
+    _check_paths(fasta, output, overwrite)
     world = World.from_env()
     if settings.carry_state and world.size > 1:
         raise EmbedOptionError("carry_state embeds one protein after another; run it in a single process")
-    spec = model_spec(model, settings.encoder, options_file=options_file, weights_file=weights_file,
-                      device=world.device(device))
-    view = get_view(settings.layers, spec.n_output_layers, spec.name)
-    fingerprint = {**settings.identity(), "model_sha256": spec.sha256, "input_sha256": sequences_digest(sequences)}
-    partial = PartialRun(output)
+    if str(fasta) == STDIN and world.size > 1:
+        raise EmbedOptionError("standard input cannot be shared among processes; give a file under torchrun")
     joined = world.start()
     try:
-        if _claim_output(output, partial, fingerprint, overwrite, world):
-            return output
-        world.barrier()
-        done = partial.scan()
-        if any(i not in done for i in sequences):
-            loaded = spec.load()
-            if settings.precision != "float32":
-                loaded.set_precision(settings.precision)
-            if settings.carry_state:
-                _run_carried(loaded, sequences, settings, view, partial, done, progress)
-            else:
-                _run_batched(loaded, sequences, settings, view, partial, done, world, progress)
-        world.barrier()
-        if world.is_main:
-            if command is None:
-                args = [repr(str(fasta)), repr(str(output)), f"model={spec.name!r}",
-                        *(f"{k}={v!r}" for k, v in options.items())]
-                command = f"embed_fasta({', '.join(args)})"
-            attrs = root_attributes(settings, view, spec.name, fingerprint, len(sequences), command)
-            partial.merge(list(sequences), attrs)
-            partial.remove()
+        with _output_lock(output, world):
+            checked = read_fasta_checked(fasta, id_field=settings.id_field, split_char=settings.split_char,
+                                         strip_gaps=settings.strip_gaps, skip_invalid=settings.skip_invalid)
+            _embed_locked(fasta, output, model, checked, settings, options_file, weights_file,
+                          world.device(device), overwrite, progress, command, options, world)
     finally:
         if joined:
             world.stop()
     return output
 
 
-def embed_sequences(sequences: dict[str, str], model: Any = None, *, encoder: str = "lm", layers: str = "sum",
+def _embed_locked(fasta: str | os.PathLike, output: Path, model: Embedder | str | os.PathLike | None,
+                  checked: CheckedSequences, settings: EmbedSettings, options_file: str | os.PathLike | None,
+                  weights_file: str | os.PathLike | None, device: str, overwrite: bool, progress: bool,
+                  command: str | None, options: dict, world: World) -> None:
+    """The work of :func:`embed_fasta` once the output is locked and the input read."""
+    sequences = checked.sequences
+    spec = model_spec(model, settings.encoder, options_file=options_file, weights_file=weights_file,
+                      device=device, precision=settings.precision)
+    view = get_view(settings.layers, spec.n_output_layers, spec.name)
+    fingerprint, batching = _fingerprints(replace(settings, precision=spec.precision), spec, sequences)
+    partial = PartialRun(output)
+    if _output_complete(output, partial, fingerprint, batching, overwrite):
+        if world.is_main:
+            partial.remove()  # left over if a run was killed right after its final rename
+        return
+    loaded = spec.load()  # before the sidecar exists: a model that fails to load leaves nothing behind
+    if settings.carry_state and not isinstance(loaded, StatefulEmbedder):
+        raise EmbedOptionError(f"carry_state needs a model that can carry its state; {spec.name!r} cannot")
+    world.barrier()  # every rank has checked the files before rank 0 changes them
+    if world.is_main:
+        _start_sidecar(output, partial, fingerprint, batching, overwrite)
+    world.barrier()
+    done = partial.scan()
+    if any(i not in done for i in sequences):
+        if isinstance(loaded, StatefulEmbedder) and settings.carry_state:
+            _run_carried(loaded, sequences, settings, view, partial, done, progress)
+        else:
+            _run_batched(loaded, sequences, settings, view, partial, done, world, progress)
+    world.barrier()
+    if world.is_main:
+        if command is None:
+            args = [repr(str(fasta)), repr(str(output)), f"model={spec.name!r}",
+                    *(f"{k}={v!r}" for k, v in options.items())]
+            command = f"embed_fasta({', '.join(args)})"
+        attrs = root_attributes(settings, view, spec.name, fingerprint, len(sequences), command)
+        attrs["max_residues"] = settings.max_residues
+        partial.merge(list(sequences), attrs)
+        partial.remove()
+        if settings.skip_invalid:
+            _write_skipped(output, checked.skipped)
+
+
+def embed_sequences(sequences: dict[str, str], model: Embedder | str | os.PathLike | None = None, *, encoder: str = "lm", layers: str = "sum",
                     max_residues: int = DEFAULT_MAX_RESIDUES, device: str = "cpu"
                     ) -> Iterator[tuple[str, np.ndarray]]:
     """Embed sequences in memory: yields ``(id, per-residue array)`` batch by batch, longest first.

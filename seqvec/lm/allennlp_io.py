@@ -92,33 +92,51 @@ def load_weights(model: SeqVecLM, path: str | Path) -> None:
     """Fill ``model`` from a bilm-tf ``weights.hdf5`` (strict: every dataset, every parameter)."""
     path = Path(path)
     if not path.is_file():
-        raise WeightFileError(f"weights file not found: {path}")
+        raise WeightFileError(f"weights file not found: {path}", path=path)
     params = dict(model.named_parameters())
     filled: set[str] = set()
     try:
         f = h5py.File(path, "r")
     except OSError as err:
-        raise WeightFileError(f"{path} is not an HDF5 file: {err}") from None
+        raise WeightFileError(f"{path} is not an HDF5 file ({err}; were --options and --weights swapped?)",
+                              path=path) from None
     with f:
-        datasets = _datasets(f)
+        try:
+            datasets = _datasets(f)
+        except (OSError, RuntimeError) as err:
+            raise WeightFileError(f"{path} is corrupt: {err}", path=path) from None
         for entry in weight_table(model.config):
             if entry.dataset not in datasets:
-                raise WeightFileError(f"{path}: dataset {entry.dataset!r} is missing")
-            arrays = entry.to_params(datasets.pop(entry.dataset)[...])
+                raise WeightFileError(f"{path}: dataset {entry.dataset!r} is missing", path=path)
+            arrays = entry.to_params(_read_floats(path, entry.dataset, datasets.pop(entry.dataset)))
             for name, array in zip(entry.params, arrays):
                 target = params[name]
                 if tuple(array.shape) != tuple(target.shape):
                     raise WeightFileError(
                         f"{path}: dataset {entry.dataset!r} gives {name} the shape {tuple(array.shape)}, "
-                        f"the options expect {tuple(target.shape)}")
+                        f"the options expect {tuple(target.shape)}", path=path)
                 with torch.no_grad():
                     target.copy_(torch.from_numpy(np.ascontiguousarray(array)))
                 filled.add(name)
         if datasets:
-            raise WeightFileError(f"{path}: datasets not used by this model: {sorted(datasets)}")
+            raise WeightFileError(f"{path}: datasets not used by this model: {sorted(datasets)}", path=path)
     unfilled = set(params) - filled
     if unfilled:  # a table bug, not a user error, but say it just as loudly
-        raise WeightFileError(f"parameters not filled by {path}: {sorted(unfilled)}")
+        raise WeightFileError(f"parameters not filled by {path}: {sorted(unfilled)}", path=path)
+
+
+def _read_floats(path: Path, name: str, dataset: h5py.Dataset) -> np.ndarray:
+    """A dataset's values, which must be finite floating-point numbers."""
+    if dataset.dtype.kind not in "fiu":
+        raise WeightFileError(f"{path}: dataset {name!r} holds {dataset.dtype} values, not numbers", path=path)
+    try:
+        array = dataset[...]
+    except (OSError, RuntimeError) as err:
+        raise WeightFileError(f"{path}: dataset {name!r} cannot be read ({err}); the file is corrupt",
+                              path=path) from None
+    if not np.isfinite(array).all():
+        raise WeightFileError(f"{path}: dataset {name!r} holds NaN or infinite values", path=path)
+    return array
 
 
 def save_weights(model: SeqVecLM, path: str | Path) -> None:
@@ -129,9 +147,18 @@ def save_weights(model: SeqVecLM, path: str | Path) -> None:
             f.create_dataset(entry.dataset, data=entry.to_file([params[p] for p in entry.params]))
 
 
-def load_allennlp(options: str | Path, weights: str | Path) -> SeqVecLM:
-    """Build a model from ``options.json`` and fill it from ``weights.hdf5``."""
-    model = SeqVecLM(SeqVecConfig.from_json(options))
+def load_allennlp(options: str | Path, weights: str | Path, *, name: str | None = None,
+                  precision: str = "float32") -> SeqVecLM:
+    """Build a model from ``options.json`` and fill it from ``weights.hdf5``.
+
+    ``name`` (default: the weights' folder name) and the weights' sha256 are the model's
+    identity; ``precision`` its LSTM precision (see :meth:`SeqVecLM.set_precision`).
+    """
+    weights = Path(weights)
+    if not weights.is_file():
+        raise WeightFileError(f"weights file not found: {weights}", path=weights)
+    model = SeqVecLM(SeqVecConfig.from_json(options), name=name or weights.resolve().parent.name,
+                     weights_sha256=file_sha256(weights), precision=precision)
     load_weights(model, weights)
     model.eval()
     return model

@@ -1,12 +1,13 @@
 """The language model's shape, as a frozen dataclass, and its ``options.json`` form."""
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from seqvec.errors import WeightFileError
+from seqvec.errors import ConfigError, WeightFileError
 
 # The options keys allennlp reads; every other key (n_train_tokens, dropout, ...) is a
 # training-time value that is kept verbatim in ``extra_options`` so that a file round-trips.
@@ -33,16 +34,39 @@ class SeqVecConfig:
     extra_options: tuple[tuple[str, Any], ...] = field(default=(), compare=False)  # other options.json keys, kept verbatim
 
     def __post_init__(self):
+        for name in ("char_embedding_dim", "n_characters", "max_characters_per_token", "lstm_dim",
+                     "projection_dim", "n_layers", "n_highway"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < (0 if name == "n_highway" else 1):
+                raise ConfigError(f"{name} must be a {'non-negative' if name == 'n_highway' else 'positive'} "
+                                  f"integer, got {value!r}", field=name, value=value)
+        for name in ("cell_clip", "proj_clip"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0:
+                raise ConfigError(f"{name} must be a number >= 0 (0: no clipping), got {value!r}", field=name,
+                                  value=value)
         if self.activation not in ("relu", "tanh"):
-            raise WeightFileError(f"unknown char_cnn activation {self.activation!r} (expected relu or tanh)")
-        if not self.use_skip_connections:
-            raise WeightFileError("use_skip_connections must be true (allennlp's ELMo requires it)")
-        for name in ("char_embedding_dim", "n_characters", "max_characters_per_token", "lstm_dim", "projection_dim", "n_layers"):
-            if getattr(self, name) <= 0:
-                raise WeightFileError(f"{name} must be positive, got {getattr(self, name)}")
-        if self.max_characters_per_token < 3 + max(w for w, _ in self.filters) - 1:
-            raise WeightFileError("max_characters_per_token is shorter than the widest filter")
-        object.__setattr__(self, "filters", tuple((int(w), int(n)) for w, n in self.filters))
+            raise ConfigError(f"unknown char_cnn activation {self.activation!r} (expected relu or tanh)",
+                              field="activation", value=self.activation)
+        if self.use_skip_connections is not True:
+            raise ConfigError("use_skip_connections must be true (allennlp's ELMo requires it)",
+                              field="use_skip_connections", value=self.use_skip_connections)
+        try:
+            filters = tuple((int(w), int(n)) for w, n in self.filters)
+        except (TypeError, ValueError):
+            filters = ()
+        if not filters or any(w < 1 or n < 1 for w, n in filters):
+            raise ConfigError(f"filters must be a non-empty list of [width, count] pairs of positive integers, "
+                              f"got {self.filters!r}", field="filters", value=self.filters)
+        if self.max_characters_per_token < 3 + max(w for w, _ in filters) - 1:
+            raise ConfigError("max_characters_per_token is shorter than the widest filter",
+                              field="max_characters_per_token", value=self.max_characters_per_token)
+        object.__setattr__(self, "filters", filters)
+
+    def digest(self) -> str:
+        """sha256 of every field that shapes the model's outputs (not ``extra_options``)."""
+        fields_ = {k: v for k, v in self.to_dict().items() if k != "extra_options"}
+        return hashlib.sha256(json.dumps(fields_, sort_keys=True).encode()).hexdigest()
 
     @property
     def n_filters(self) -> int:
@@ -55,30 +79,54 @@ class SeqVecConfig:
         return 2 * self.projection_dim
 
     @classmethod
-    def from_allennlp_options(cls, options: dict) -> SeqVecConfig:
-        """Translate an allennlp/bilm-tf ``options.json`` dict."""
+    def from_allennlp_options(cls, options: dict, source: str = "options.json") -> SeqVecConfig:
+        """Translate an allennlp/bilm-tf ``options.json`` dict (``source`` names it in errors).
+
+        Raises WeightFileError for a missing key, a value of the wrong kind or an impossible shape.
+        """
+        def section(name: str) -> dict:
+            value = options.get(name)
+            if not isinstance(value, dict):
+                raise WeightFileError(f"{source}: {name!r} must be a JSON object, got {value!r}", path=source)
+            return value
+
+        def number(kind, where: str, key: str, value):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and value != int(value)):
+                raise WeightFileError(f"{source}: {where}.{key} must be {'an integer' if kind is int else 'a number'}, "
+                                      f"got {value!r}", path=source)
+            return kind(value)
+
+        if not isinstance(options, dict):
+            raise WeightFileError(f"{source} must hold a JSON object, not a {type(options).__name__}", path=source)
+        cnn, lstm = section("char_cnn"), section("lstm")
+        extra = {k: v for k, v in options.items() if k not in ("char_cnn", "lstm")}
+        extra.update({f"char_cnn.{k}": v for k, v in cnn.items() if k not in _CNN_KEYS})
+        extra.update({f"lstm.{k}": v for k, v in lstm.items() if k not in _LSTM_KEYS})
         try:
-            cnn, lstm = options["char_cnn"], options["lstm"]
-            extra = {k: v for k, v in options.items() if k not in ("char_cnn", "lstm")}
-            extra.update({f"char_cnn.{k}": v for k, v in cnn.items() if k not in _CNN_KEYS})
-            extra.update({f"lstm.{k}": v for k, v in lstm.items() if k not in _LSTM_KEYS})
+            embedding = cnn["embedding"]
+            if not isinstance(embedding, dict):
+                raise WeightFileError(f"{source}: char_cnn.embedding must be a JSON object, got {embedding!r}",
+                                      path=source)
             return cls(
-                char_embedding_dim=int(cnn["embedding"]["dim"]),
-                filters=tuple(tuple(f) for f in cnn["filters"]),
-                n_highway=int(cnn["n_highway"]),
-                n_characters=int(cnn.get("n_characters", 262)),
-                max_characters_per_token=int(cnn["max_characters_per_token"]),
+                char_embedding_dim=number(int, "char_cnn.embedding", "dim", embedding["dim"]),
+                filters=tuple(cnn["filters"]) if isinstance(cnn["filters"], list) else (),
+                n_highway=number(int, "char_cnn", "n_highway", cnn["n_highway"]),
+                n_characters=number(int, "char_cnn", "n_characters", cnn.get("n_characters", 262)),
+                max_characters_per_token=number(int, "char_cnn", "max_characters_per_token",
+                                                cnn["max_characters_per_token"]),
                 activation=cnn["activation"],
-                lstm_dim=int(lstm["dim"]),
-                projection_dim=int(lstm["projection_dim"]),
-                n_layers=int(lstm["n_layers"]),
-                cell_clip=float(lstm.get("cell_clip") or 0.0),
-                proj_clip=float(lstm.get("proj_clip") or 0.0),
-                use_skip_connections=bool(lstm.get("use_skip_connections", False)),
+                lstm_dim=number(int, "lstm", "dim", lstm["dim"]),
+                projection_dim=number(int, "lstm", "projection_dim", lstm["projection_dim"]),
+                n_layers=number(int, "lstm", "n_layers", lstm["n_layers"]),
+                cell_clip=number(float, "lstm", "cell_clip", lstm.get("cell_clip") or 0.0),
+                proj_clip=number(float, "lstm", "proj_clip", lstm.get("proj_clip") or 0.0),
+                use_skip_connections=lstm.get("use_skip_connections", False),
                 extra_options=tuple(sorted(extra.items())),
             )
         except KeyError as err:
-            raise WeightFileError(f"options.json lacks the key {err.args[0]!r}") from None
+            raise WeightFileError(f"{source} lacks the key {err.args[0]!r}", path=source) from None
+        except ConfigError as err:
+            raise WeightFileError(f"{source}: {err}", path=source) from None
 
     def to_allennlp_options(self) -> dict:
         """The ``options.json`` dict allennlp's ``ElmoEmbedder`` reads."""
@@ -114,11 +162,21 @@ class SeqVecConfig:
         """Read an ``options.json`` file."""
         path = Path(path)
         try:
-            return cls.from_allennlp_options(json.loads(path.read_text()))
+            text = path.read_bytes().decode("utf-8")
         except FileNotFoundError:
-            raise WeightFileError(f"options file not found: {path}") from None
+            raise WeightFileError(f"options file not found: {path}", path=path) from None
+        except IsADirectoryError:
+            raise WeightFileError(f"options file {path} is a directory", path=path) from None
+        except OSError as err:
+            raise WeightFileError(f"cannot read options file {path}: {err.strerror or err}", path=path) from None
+        except UnicodeDecodeError as err:
+            raise WeightFileError(f"{path} is not a JSON text file (byte {err.start}: not UTF-8; "
+                                  f"were --options and --weights swapped?)", path=path) from None
+        try:
+            options = json.loads(text)
         except json.JSONDecodeError as err:
-            raise WeightFileError(f"{path} is not valid JSON: {err}") from None
+            raise WeightFileError(f"{path} is not valid JSON: {err}", path=path) from None
+        return cls.from_allennlp_options(options, str(path))
 
     def to_json(self, path: str | Path) -> None:
         """Write an ``options.json`` file."""
@@ -137,7 +195,7 @@ class SeqVecConfig:
         names = {f.name for f in fields(cls)}
         unknown = set(d) - names
         if unknown:
-            raise WeightFileError(f"unknown config keys: {sorted(unknown)}")
+            raise ConfigError(f"unknown config keys: {sorted(unknown)}", field=sorted(unknown)[0])
         d = dict(d)
         d["filters"] = tuple(tuple(f) for f in d.get("filters", cls.filters))
         d["extra_options"] = tuple(tuple(kv) for kv in d.get("extra_options", ()))

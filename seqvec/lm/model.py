@@ -1,10 +1,14 @@
 """The bidirectional language model: token encoder + BiLSTM stack, ELMo outputs."""
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import torch
 from torch import nn
 
+from seqvec.errors import ConfigError
+from seqvec.io.fasta import normalize_sequences
 from seqvec.lm.bilstm import BiLSTMStack, StackState
 from seqvec.lm.char_cnn import CharCNN
 from seqvec.lm.config import SeqVecConfig
@@ -16,10 +20,22 @@ class SeqVecLM(nn.Module):
     """ELMo over residues, exact to allennlp's ``ElmoEmbedder`` and stateless by default.
 
     Built from a config with random weights; weights are loaded separately
-    (``seqvec.lm.allennlp_io.load_weights`` or ``seqvec.load_model``).
+    (``seqvec.lm.allennlp_io.load_weights`` or ``seqvec.load_model``). Implements
+    :class:`seqvec.Embedder`: its identity (``name``, ``weights_sha256``) is given here,
+    and its ``precision`` is a setting that only :meth:`set_precision` changes.
+    Sequences given to ``embed*`` follow the sequence policy of :mod:`seqvec.io.fasta`.
+
+    Parameters
+    ----------
+    config : the shape.
+    name : a name for HDF5 metadata (the loaders pass the model's name).
+    weights_sha256 : sha256 of the weight file the model is loaded from; empty: the
+        sha256 of the parameters themselves, computed when asked for.
+    precision : ``"float32"`` or ``"bf16"``, see :meth:`set_precision`.
     """
 
-    def __init__(self, config: SeqVecConfig):
+    def __init__(self, config: SeqVecConfig, *, name: str = "unnamed", weights_sha256: str = "",
+                 precision: str = "float32"):
         super().__init__()
         self.config = config
         self.char_cnn = CharCNN(config)
@@ -27,16 +43,37 @@ class SeqVecLM(nn.Module):
                                 config.n_layers, config.cell_clip, config.proj_clip)
         self._table_key: tuple | None = None
         self._table: torch.Tensor | None = None
-        self.name = "unnamed"  # set by the loaders: a model's name for HDF5 metadata
-        self.weights_sha256 = ""  # set by the loaders: the weight file's sha256
+        self.name = name
+        self._weights_sha256 = weights_sha256
         self.precision = "float32"
+        self.set_precision(precision)
+
+    @property
+    def weights_sha256(self) -> str:
+        """sha256 of the weight file (or, for a model not loaded from one, of its parameters)."""
+        if self._weights_sha256:
+            return self._weights_sha256
+        digest = hashlib.sha256()
+        for key, value in self.state_dict().items():
+            digest.update(key.encode() + value.detach().cpu().contiguous().numpy().tobytes())
+        return digest.hexdigest()
+
+    @property
+    def options_sha256(self) -> str:
+        """sha256 of the shape (:meth:`SeqVecConfig.digest`)."""
+        return self.config.digest()
+
+    @property
+    def device(self) -> torch.device:
+        return self._device()
 
     def set_precision(self, precision: str) -> SeqVecLM:
         """``"float32"`` (exact) or ``"bf16"``: LSTM matrix products in bfloat16, states and
         gates in float32. Inference only; returns self."""
         dtypes = {"float32": torch.float32, "bf16": torch.bfloat16}
         if precision not in dtypes:
-            raise ValueError(f"precision must be one of {sorted(dtypes)}, got {precision!r}")
+            raise ConfigError(f"precision must be one of {sorted(dtypes)}, got {precision!r}", field="precision",
+                              value=precision)
         for layer in self.lstm.layers():
                 layer.compute_dtype = dtypes[precision]
         if precision == "bf16":
@@ -85,9 +122,12 @@ class SeqVecLM(nn.Module):
         """Embed several proteins in one padded batch; each starts from a zero state.
 
         Returns one float32 CPU tensor ``(n_layers + 1, L, 2P)`` per sequence, boundaries removed.
+        Sequences are checked as FASTA input is (lower case upper-cased with a warning, a
+        terminal ``*`` dropped, anything else outside A-Z an InvalidSequenceError).
         """
         if not sequences:
             return []
+        sequences = list(normalize_sequences({f"sequence {i + 1}": s for i, s in enumerate(sequences)}).values())
         types, lengths = encode_batch(sequences)
         device = self._device()
         layers, _ = self(types.to(device), lengths.to(device))
@@ -100,9 +140,13 @@ class SeqVecLM(nn.Module):
         """Embed one protein starting from ``state`` (None: zeros); return the end state too.
 
         Chaining this over a file reproduces allennlp's stateful ``embed_sentence`` loop.
+        ``state`` may be on any device.
         """
+        (sequence,) = normalize_sequences({"sequence": sequence}).values()
         types, lengths = encode_batch([sequence])
         device = self._device()
+        if state is not None:
+            state = [[(h.to(device), c.to(device)) for h, c in direction] for direction in state]
         layers, final = self(types.to(device), lengths.to(device), state)
         return layers.float().cpu()[:, 0, 1: len(sequence) + 1], final
 

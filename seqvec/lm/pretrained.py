@@ -10,8 +10,12 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from seqvec.errors import ModelNotFoundError
+
+if TYPE_CHECKING:
+    from seqvec.lm.model import SeqVecLM
 
 logger = logging.getLogger(__name__)
 
@@ -84,18 +88,17 @@ def resolve(name_or_path: str | os.PathLike | None = None, *, options: str | os.
 
 
 def load_model(name_or_path: str | os.PathLike | None = None, *, options: str | os.PathLike | None = None,
-               weights: str | os.PathLike | None = None, device: str = "cpu"):
+               weights: str | os.PathLike | None = None, device: str = "cpu", precision: str = "float32"
+               ) -> SeqVecLM:
     """Load a language model: the bundled one by default, a registered name, or a directory
     with ``options.json`` + ``weights.hdf5`` (or the two files given explicitly).
 
-    Returns a :class:`seqvec.lm.model.SeqVecLM` in eval mode with ``name`` and
-    ``weights_sha256`` attributes set.
+    Returns a :class:`seqvec.lm.model.SeqVecLM` in eval mode, named, with the sha256 of its
+    weights, in the LSTM ``precision`` asked for (``"float32"``, exact, or ``"bf16"``).
     """
-    from seqvec.lm.allennlp_io import file_sha256, load_allennlp
+    from seqvec.lm.allennlp_io import load_allennlp
 
     name, options_path, weights_path = resolve(name_or_path, options=options, weights=weights)
-    model = load_allennlp(options_path, weights_path)
-    model.name = name
-    model.weights_sha256 = file_sha256(weights_path)
+    model = load_allennlp(options_path, weights_path, name=name, precision=precision)
     logger.info("loaded model %s (%s)", name, weights_path)
     return model.to(device)
