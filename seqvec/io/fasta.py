@@ -119,7 +119,7 @@ def read_lines(path: str | os.PathLike) -> Iterator[str]:
         try:
             for number, line in enumerate(stream, 1):
                 try:
-                    yield line.decode("utf-8")
+                    yield line.decode("utf-8-sig" if number == 1 else "utf-8")  # a byte-order mark is dropped
                 except UnicodeDecodeError as err:
                     raise FastaFormatError(
                         f"{name} is not a text FASTA file (byte {offset + err.start}, line {number}: "
