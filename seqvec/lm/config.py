@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,8 @@ from seqvec.errors import ConfigError, WeightFileError
 # The options keys allennlp reads; every other key (n_train_tokens, dropout, ...) is a
 # training-time value that is kept verbatim in ``extra_options`` so that a file round-trips.
 _CNN_KEYS = {"activation", "embedding", "filters", "max_characters_per_token", "n_characters", "n_highway"}
+_MAX_SIZE = 2**20  # no dimension of a sane model comes near; beyond it, an options.json is corrupt
+_MAX_DEPTH = 100
 _LSTM_KEYS = {"cell_clip", "dim", "n_layers", "proj_clip", "projection_dim", "use_skip_connections"}
 
 
@@ -37,9 +40,10 @@ class SeqVecConfig:
         for name in ("char_embedding_dim", "n_characters", "max_characters_per_token", "lstm_dim",
                      "projection_dim", "n_layers", "n_highway"):
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < (0 if name == "n_highway" else 1):
-                raise ConfigError(f"{name} must be a {'non-negative' if name == 'n_highway' else 'positive'} "
-                                  f"integer, got {value!r}", field=name, value=value)
+            low, high = (0 if name == "n_highway" else 1), (_MAX_DEPTH if name in ("n_layers", "n_highway") else _MAX_SIZE)
+            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+                raise ConfigError(f"{name} must be an integer from {low} to {high:,}, got {value!r}", field=name,
+                                  value=value)
         for name in ("cell_clip", "proj_clip"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0:
@@ -52,10 +56,11 @@ class SeqVecConfig:
             raise ConfigError("use_skip_connections must be true (allennlp's ELMo requires it)",
                               field="use_skip_connections", value=self.use_skip_connections)
         try:
-            filters = tuple((int(w), int(n)) for w, n in self.filters)
+            filters = tuple((w, n) for w, n in self.filters)
         except (TypeError, ValueError):
             filters = ()
-        if not filters or any(w < 1 or n < 1 for w, n in filters):
+        if not filters or not all(isinstance(x, int) and not isinstance(x, bool) and 1 <= x <= _MAX_SIZE
+                                  for pair in filters for x in pair):
             raise ConfigError(f"filters must be a non-empty list of [width, count] pairs of positive integers, "
                               f"got {self.filters!r}", field="filters", value=self.filters)
         if self.max_characters_per_token < 3 + max(w for w, _ in filters) - 1:
@@ -91,7 +96,8 @@ class SeqVecConfig:
             return value
 
         def number(kind, where: str, key: str, value):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and value != int(value)):
+            if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+                    or (kind is int and value != int(value))):
                 raise WeightFileError(f"{source}: {where}.{key} must be {'an integer' if kind is int else 'a number'}, "
                                       f"got {value!r}", path=source)
             return kind(value)
