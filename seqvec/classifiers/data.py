@@ -18,7 +18,7 @@ import torch
 
 from seqvec.classifiers.readers import LabelSet
 from seqvec.classifiers.tasks import IGNORE, TaskSpec
-from seqvec.errors import MissingViewError, SeqVecError
+from seqvec.errors import EmbeddingFileError, LabelFormatError, MissingViewError, SeqVecError
 from seqvec.io import budget_batches
 
 logger = logging.getLogger(__name__)
@@ -178,8 +178,9 @@ def load_inputs(path: str | os.PathLike, ids: list[str], input_level: str) -> di
     arrays = read_h5(path, "per_residue", ids)
     for rid, a in arrays.items():
         if a.ndim != 2:
-            raise SeqVecError(f"{path}: per-residue embedding of {rid!r} has shape {a.shape}; heads take "
-                              "one [L, D] view per protein: embed with --layers sum (or one layer)")
+            raise EmbeddingFileError(f"{path}: per-residue embedding of {rid!r} has shape {a.shape}; heads take "
+                                     "one [L, D] view per protein: embed with --layers sum (or one layer)",
+                                     path=path, view="per_residue")
     return arrays
 
 
@@ -196,11 +197,12 @@ def build_dataset(labels: LabelSet, embeddings: str | os.PathLike | dict[str, np
     if skipped:
         logger.info("%d proteins have no label for %s and are left out", skipped, ", ".join(tasks))
     if not wanted:
-        raise SeqVecError(f"no protein has a label for {', '.join(tasks)} in {', '.join(labels.sources)}")
+        raise LabelFormatError(f"no protein has a label for {', '.join(tasks)} in {', '.join(labels.sources)}")
     if isinstance(embeddings, dict):
         missing = [rid for rid in wanted if rid not in embeddings]
         if missing:
-            raise SeqVecError(f"{len(missing)} labelled proteins have no embedding, e.g. {missing[:5]}")
+            raise EmbeddingFileError(f"{len(missing)} labelled proteins have no embedding, e.g. {missing[:5]}",
+                                     missing_ids=missing)
         arrays = {rid: embeddings[rid] for rid in wanted}
     else:
         arrays = load_inputs(embeddings, wanted, input_level)
@@ -210,7 +212,7 @@ def build_dataset(labels: LabelSet, embeddings: str | os.PathLike | dict[str, np
         for t, value in targets.items():
             n = np.shape(value)[0] if tasks[t].level == "residue" else None
             if n is not None and input_level == "residue" and n != arrays[rid].shape[0]:
-                raise SeqVecError(f"protein {rid!r}: {n} {t} labels but {arrays[rid].shape[0]} embedded residues")
+                raise LabelFormatError(f"protein {rid!r}: {n} {t} labels but {arrays[rid].shape[0]} embedded residues")
         examples.append(Example(rid, arrays[rid], targets))
     return TaskDataset(examples, tasks, input_level)
 
