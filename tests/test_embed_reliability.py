@@ -68,6 +68,14 @@ def fail_write_after(monkeypatch, n_parts, error=errno.ENOSPC):
     monkeypatch.setattr(parts, "write_file", write_file)
 
 
+def interrupt(monkeypatch, fasta, out, model, **options):
+    """A run that stops on a full disk after two parts."""
+    with monkeypatch.context() as m:
+        fail_write_after(m, 2)
+        with pytest.raises(OutputWriteError):
+            embed_fasta(fasta, out, model, **options)
+
+
 # --- one output, one run ----------------------------------------------------------------
 
 def test_second_run_fails_at_once_naming_the_holder(tmp_path, fasta, tiny_model):
@@ -130,10 +138,7 @@ def other_options_dir(tmp_path, tiny_model_dir):
 
 def test_options_are_in_the_fingerprint(tmp_path, fasta, tiny_model_dir, other_options_dir, monkeypatch):
     out = tmp_path / "o.h5"
-    with monkeypatch.context() as m:
-        fail_write_after(m, 2)
-        with pytest.raises(OutputWriteError):
-            embed_fasta(fasta, out, tiny_model_dir, max_residues=100)
+    interrupt(monkeypatch, fasta, out, tiny_model_dir, max_residues=100)
     with pytest.raises(OutputMismatchError, match="model_options_sha256") as err:
         embed_fasta(fasta, out, other_options_dir, max_residues=100)
     assert set(err.value.differences) == {"model_options_sha256"}  # same weights file
@@ -146,10 +151,7 @@ def test_options_are_in_the_fingerprint(tmp_path, fasta, tiny_model_dir, other_o
 
 def test_resume_keeps_the_batch_plan(tmp_path, fasta, tiny_model, monkeypatch):
     out = tmp_path / "o.h5"
-    with monkeypatch.context() as m:
-        fail_write_after(m, 2)
-        with pytest.raises(OutputWriteError):
-            embed_fasta(fasta, out, tiny_model, max_residues=100)
+    interrupt(monkeypatch, fasta, out, tiny_model, max_residues=100)
     with pytest.raises(OutputMismatchError, match="another batch plan.*same --max-residues") as err:
         embed_fasta(fasta, out, tiny_model, max_residues=300)
     assert list(err.value.differences) == ["batching"]
