@@ -23,7 +23,7 @@ COMMANDS = list(_subparsers(build_parser()))
 def test_walk_finds_every_command_and_plot_kind():
     names = {" ".join(path) for path, _ in COMMANDS}
     assert {"embed", "train", "evaluate", "predict", "compare", "train-lm", "evaluate-lm", "models", "export",
-            "plot", "plot attention", "plot curves"} <= names
+            "plot", "plot attention", "plot curves", "models download"} <= names
 
 
 @pytest.mark.parametrize("path, parser", COMMANDS, ids=[" ".join(p) for p, _ in COMMANDS])
@@ -86,3 +86,17 @@ def test_rank_prefix_only_under_torchrun_and_warnings_once(monkeypatch, capsys, 
     log.info("hello")
     log.warning("careful")
     assert capsys.readouterr().err.splitlines() == shown
+
+
+def test_progress_is_a_status_line_when_stderr_is_not_a_terminal(caplog):
+    import logging
+
+    from seqvec.progress import StatusLine, progress_bar
+
+    bar = progress_bar(total=10, desc="embedding", unit="res")  # pytest's stderr is not a terminal
+    assert isinstance(bar, StatusLine)
+    bar.interval = 0.0
+    with caplog.at_level(logging.INFO, logger="seqvec.progress"):
+        bar.update(4)
+    assert caplog.messages == ["embedding: 4/10 res (40%), 0 s"]
+    assert list(progress_bar(range(3), enabled=False)) == [0, 1, 2]  # disabled: a silent tqdm

@@ -26,6 +26,7 @@ import torch
 
 from seqvec.classifiers.checkpoint import CONFIG_FILE, HeadCheckpoint, load_head
 from seqvec.errors import CheckpointError, SeqVecError
+from seqvec.progress import progress_bar
 
 logger = logging.getLogger(__name__)
 
@@ -131,14 +132,13 @@ def predict_sequences(sequences: dict[str, str], heads: list[HeadCheckpoint], mo
 
     Returns ``{record id: output object}`` in input order.
     """
-    from tqdm.auto import tqdm
-
     from seqvec.embeddings.pipeline import embed_sequences
 
     encoder, loaded, layers = embedding_source(heads, model, device)
     results = {}
     stream = embed_sequences(sequences, loaded, encoder=encoder, layers=layers)
-    for record_id, embedding in tqdm(stream, total=len(sequences), desc="predicting", disable=not progress):
+    for record_id, embedding in progress_bar(stream, total=len(sequences), desc="predicting", unit="protein",
+                                             enabled=progress):
         if embedding.shape[-1] != heads[0].head.input_dim:
             raise CheckpointError(f"the heads take {heads[0].head.input_dim}-dim inputs; {encoder} gives "
                                   f"{embedding.shape[-1]}")

@@ -27,12 +27,12 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
-from tqdm.auto import tqdm
 
 from seqvec.classifiers.base import Head
 from seqvec.classifiers.data import Batch, TaskDataset, batch_indices
 from seqvec.classifiers.tasks import IGNORE
 from seqvec.errors import SeqVecError
+from seqvec.progress import progress_bar
 
 logger = logging.getLogger(__name__)
 
@@ -180,7 +180,7 @@ def fit(model: nn.Module, train: TaskDataset, val: TaskDataset | None = None,
     sign = 1.0 if config.monitor == "loss" else -1.0  # lower is better after the sign
     best = FitResult(best_epoch=0, best_score=None)
     best_state, waited = None, 0
-    for epoch in tqdm(range(1, config.epochs + 1), desc="epochs", disable=not progress, leave=False):
+    for epoch in progress_bar(range(1, config.epochs + 1), desc="epochs", unit="epoch", enabled=progress, leave=False):
         start = time.perf_counter()
         model.train()
         loss_sum, n_batches = 0.0, 0

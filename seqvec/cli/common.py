@@ -94,3 +94,12 @@ def add_dataclass_options(parser: argparse._ActionsContainer, cls: type, helps: 
             parser.add_argument(flag, type=type(default), default=default, metavar=name.split("_")[-1].upper(),
                                 help=text)
 
+
+
+DOWNLOAD_HELP = ("download the --model first if it is a registered model that is not installed yet "
+                 "(see 'seqvec models download')")
+
+
+def add_download_argument(parser: argparse._ActionsContainer) -> None:
+    """``--download``: fetch a registered --model before the command runs."""
+    parser.add_argument("--download", action="store_true", help=DOWNLOAD_HELP)

@@ -28,7 +28,7 @@ COMPARE_FIT = ("epochs", "lr", "batch_size", "max_residues", "patience", "seed")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from seqvec.classifiers.heads import HEADS
     from seqvec.classifiers.tasks import LABEL_FORMATS, TASKS
-    from seqvec.cli.common import add_device_argument
+    from seqvec.cli.common import add_device_argument, add_download_argument
     from seqvec.embeddings.options import DTYPE_CHOICES, ENCODER_CHOICES
 
     parser.add_argument("--encoders", default=",".join(ENCODER_CHOICES),
@@ -46,6 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--label-format", choices=LABEL_FORMATS, help="format of all label files (default: detected)")
     parser.add_argument("-o", "--output", type=Path, required=True, help="output folder")
     parser.add_argument("--model", help="language model for the lm encoder (default: the bundled model)")
+    add_download_argument(parser)
     parser.add_argument("--dtype", choices=DTYPE_CHOICES, default="float32", help="embedding storage dtype")
     parser.add_argument("--head-option", action="append", default=[], metavar="HEAD:KEY=VALUE",
                         help="hyper-parameter of one head, e.g. la:hidden_dim=64; repeatable")

@@ -6,7 +6,7 @@ import os
 import shlex
 from pathlib import Path
 
-from seqvec.cli.common import add_device_argument, positive_int
+from seqvec.cli.common import add_device_argument, add_download_argument, positive_int
 from seqvec.embeddings.options import (
     COMPRESSION_CHOICES,
     DEFAULT_MAX_RESIDUES,
@@ -56,6 +56,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     model.add_argument("--model", metavar="NAME|DIR",
                        help="registered model name (see 'seqvec models') or a directory with options.json and "
                             "weights.hdf5 (default: the bundled model)")
+    add_download_argument(model)
     model.add_argument("--options", type=Path, metavar="FILE", help="options.json of an allennlp model (with --weights)")
     model.add_argument("--weights", type=Path, metavar="FILE", help="weights.hdf5 of an allennlp model (with --options)")
     model.add_argument("--encoder", choices=ENCODER_CHOICES, default="lm",

@@ -18,13 +18,14 @@ example:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from seqvec.cli.common import add_device_argument
+    from seqvec.cli.common import add_device_argument, add_download_argument
 
     parser.add_argument("fasta", type=Path, help="FASTA file (.gz accepted)")
     parser.add_argument("--model", default=None, help="model name or directory (default: the bundled model)")
     parser.add_argument("--unigram-corpus", type=Path, default=None,
                         help="FASTA whose residue frequencies define the unigram baseline (default: the input)")
     parser.add_argument("--max-residues", type=int, default=8000, help="padded residues per batch")
+    add_download_argument(parser)
     add_device_argument(parser)
     parser.add_argument("--json", type=Path, default=None, help="also write the scores as JSON")
 

@@ -127,6 +127,12 @@ def main(argv: list[str] | None = None) -> int:
             from seqvec.devices import resolve_device
 
             args.device = str(resolve_device(args.device))
+        if getattr(args, "download", False) and getattr(args, "model", None):
+            from seqvec.lm.download import download_model
+            from seqvec.lm.pretrained import REGISTRY
+
+            if args.model in REGISTRY:
+                download_model(args.model, progress=not args.quiet)
         return int(args._run(args) or 0)
     except SeqVecError as err:
         logger.error("%s", err)

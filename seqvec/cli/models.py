@@ -1,26 +1,57 @@
-"""``seqvec models``: the registered language models and where they are."""
+"""``seqvec models``: the registered language models, where they are, and fetching them."""
 from __future__ import annotations
 
 import argparse
 
-HELP = "list the named language models, where seqvec looks for them and whether they are installed"
+HELP = "list, check or download the named language models"
 DESCRIPTION = """\
 List the registered language models (the bundled seqvec-mini and the released SeqVec),
-where seqvec looks for each (the package, or $SEQVEC_HOME / the cache directory) and
-whether it is installed; --check loads one and prints its shape.
+where seqvec keeps each (inside the package, or in $SEQVEC_HOME, by default the user's
+cache directory) and whether it is installed.
 
-example:
+'seqvec models download NAME' fetches a registered model: streamed with a progress bar
+into a staging folder, resumed where it stopped after an interruption (run it again),
+checked (size and checksums where known, then a strict load of every weight) and only
+then moved into place, so a broken transfer never leaves a model that looks installed.
+'--check NAME' loads a model and prints its shape.
+
+examples:
+  seqvec models
+  seqvec models download seqvec
   seqvec models --check seqvec-mini
 """
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from seqvec.cli.common import HelpFormatter, verbosity_parent
+    from seqvec.lm.pretrained import REGISTRY
+
     parser.add_argument("--check", metavar="NAME", help="load NAME and print its shape (fails with how to install it)")
+    actions = parser.add_subparsers(dest="action", metavar="[download]")
+    download = actions.add_parser(
+        "download", parents=[verbosity_parent(suppress=True)], formatter_class=HelpFormatter,
+        help="fetch a registered model into the cache", description="""\
+Fetch a registered model into its folder under $SEQVEC_HOME (default: the user's cache
+directory). Resumes an interrupted transfer, verifies size and checksums where known and
+loads the model strictly before installing it; does nothing if it is installed already.
+
+example:
+  SEQVEC_HOME=/data/models seqvec models download seqvec
+""")
+    downloadable = [name for name, info in REGISTRY.items() if info.files]
+    download.add_argument("name", choices=downloadable, help="registered model to fetch")
+    download.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the server")
 
 
 def run(args: argparse.Namespace) -> int:
     from seqvec.lm.pretrained import REGISTRY, model_dir
 
+    if args.action == "download":
+        from seqvec.lm.download import download_model
+
+        directory = download_model(args.name, progress=not args.quiet, timeout=args.timeout)
+        print(f"{args.name} installed in {directory}")
+        return 0
     if args.check:
         from seqvec.lm.pretrained import load_model
 
@@ -29,8 +60,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"{model.name}: {n:,} parameters, output {model.n_output_layers} x {model.output_dim}, "
               f"weights sha256 {model.weights_sha256}")
         return 0
+    from seqvec.lm.download import is_installed
+
     for name, info in REGISTRY.items():
-        directory = model_dir(name)
-        present = (directory / "weights.hdf5").is_file() and (directory / "options.json").is_file()
-        print(f"{name:12s} {'installed' if present else 'missing  '}  {directory}\n{'':12s} {info.description}")
+        present = info.bundled or is_installed(name)
+        print(f"{name:12s} {'installed' if present else 'missing  '}  {model_dir(name)}\n{'':12s} {info.description}")
     return 0

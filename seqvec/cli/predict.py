@@ -22,7 +22,7 @@ example:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from seqvec.cli.common import add_device_argument
+    from seqvec.cli.common import add_device_argument, add_download_argument
 
     parser.add_argument("fasta", type=Path, help="input FASTA (plain or .gz)")
     parser.add_argument("-o", "--output", type=Path, required=True, help="output file (.json or .tsv)")
@@ -32,6 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--id-field", type=int, metavar="N",
                         help="take the id as header.split(split-char)[N] (default: the first word)")
     parser.add_argument("--split-char", metavar="C", help="separator for --id-field (default: whitespace)")
+    add_download_argument(parser)
     add_device_argument(parser)
 
 

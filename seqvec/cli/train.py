@@ -63,12 +63,13 @@ def fit_config(args: argparse.Namespace, names: tuple[str, ...] = tuple(FIT_HELP
 
 def add_embedding_arguments(parser: argparse.ArgumentParser, encoder_help: str) -> None:
     """--encoder/--model/--dtype/--device: how missing embedding files are made and where models run."""
-    from seqvec.cli.common import add_device_argument
+    from seqvec.cli.common import add_device_argument, add_download_argument
     from seqvec.embeddings.options import DTYPE_CHOICES, ENCODER_CHOICES
 
     parser.add_argument("--encoder", choices=ENCODER_CHOICES, help=encoder_help)
     parser.add_argument("--model", help="language model name or directory for --encoder lm (default: the bundled "
                                         "model)")
+    add_download_argument(parser)
     parser.add_argument("--dtype", choices=DTYPE_CHOICES, default="float32",
                         help="storage dtype of embedding files made here")
     add_device_argument(parser)

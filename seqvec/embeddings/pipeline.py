@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
@@ -19,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from seqvec.embeddings.embedder import Embedder, StatefulEmbedder
 from seqvec.embeddings.encoders import ENCODERS
@@ -38,6 +36,7 @@ from seqvec.errors import (
 from seqvec.io import STDIN, World, assign_to_ranks, make_batches, make_sequential_chunks
 from seqvec.io.fasta import CheckedSequences, normalize_sequences, read_fasta_checked, sequences_digest
 from seqvec.io.lock import OutputLock
+from seqvec.progress import progress_bar
 
 logger = logging.getLogger(__name__)
 
@@ -115,9 +114,9 @@ def _reduce(layers: np.ndarray, view: LayerView, settings: EmbedSettings
             view.per_protein(per_residue) if settings.per_protein else None)
 
 
-def _progress(total: int, enabled: bool) -> tqdm:
-    return tqdm(total=total, unit="res", unit_scale=True, desc="embedding", file=sys.stderr,
-                disable=not enabled, dynamic_ncols=True)
+def _progress(total: int, enabled: bool):
+    return progress_bar(total=total, unit="res", unit_scale=True, desc="embedding", enabled=enabled,
+                        dynamic_ncols=True)
 
 
 def _run_batched(model: Embedder, sequences: dict[str, str], settings: EmbedSettings, view: LayerView,

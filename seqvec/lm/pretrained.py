@@ -1,8 +1,9 @@
 """Named models: the bundled model shipped in the package, and the released SeqVec.
 
 ``load_model()`` with no argument loads the bundled model; a name looks up the registry;
-a directory (or ``options=``/``weights=``) loads any allennlp-format model.
-Nothing is ever downloaded.
+a directory (or ``options=``/``weights=``) loads any allennlp-format model. A registered
+model that is not installed is fetched only when asked (``seqvec models download NAME``,
+``--download``, :func:`seqvec.lm.download.download_model`).
 """
 from __future__ import annotations
 
@@ -24,6 +25,21 @@ DEFAULT_MODEL = "seqvec-mini"
 
 
 @dataclass(frozen=True)
+class ModelFile:
+    """One file of a downloadable model: where it is published and what it must be.
+
+    ``size``, ``sha256`` and ``md5`` are None where no trustworthy value is known; the
+    download then relies on the others and on a strict load of the model.
+    """
+
+    name: str  # file name in the model directory
+    urls: tuple[str, ...]  # mirrors, tried in order
+    size: int | None = None  # bytes
+    sha256: str | None = None
+    md5: str | None = None
+
+
+@dataclass(frozen=True)
 class ModelInfo:
     """A registered model and where it lives."""
 
@@ -31,7 +47,11 @@ class ModelInfo:
     description: str
     bundled: bool  # shipped inside the package (else looked up in the cache directory)
     weights_size: str = ""  # for the "how to obtain" message
+    files: tuple[ModelFile, ...] = ()  # what `seqvec models download` fetches (non-bundled models)
 
+
+_SEQVEC_MIRRORS = ("https://rostlab.org/~deepppi/embedding_repo/embedding_models/seqvec/",  # the authors' lab
+                   "http://data.bioembeddings.com/public/embeddings/embedding_models/seqvec/")  # bio_embeddings
 
 REGISTRY = {
     "seqvec-mini": ModelInfo("seqvec-mini", "small ELMo trained by seqvec on 8 M residues (bundled, the default)",
@@ -39,7 +59,17 @@ REGISTRY = {
     "seqvec": ModelInfo(
         "seqvec", "the released SeqVec (Heinzinger et al. 2019), UniRef50, 93.6 M parameters", bundled=False,
         weights_size="weights.hdf5: about 374 MB (357 MiB, 93,600,848 float32 parameters); "
-                     "options.json: 541 bytes"),
+                     "options.json: 541 bytes",
+        files=(
+            # options.json: the bytes bio_embeddings committed with the weights (its md5 is the one
+            # kipoi's SeqVec model lists for the rostlab URL)
+            ModelFile("options.json", tuple(m + "options.json" for m in _SEQVEC_MIRRORS), size=541,
+                      sha256="93c6c9e910e86ee6ca327b1dab256d3f0a7f0fbd848e92d030f07f94f0a2db99",
+                      md5="cede355187778de3ac302a83c761f5f9"),
+            # weights.hdf5: md5 as listed by kipoi's SeqVec model; exact size and sha256 unknown
+            ModelFile("weights.hdf5", tuple(m + "weights.hdf5" for m in _SEQVEC_MIRRORS),
+                      md5="0249d59249a50b43b79f641ff2ba7e88"),
+        )),
 }
 
 
@@ -73,12 +103,12 @@ def resolve(name_or_path: str | os.PathLike | None = None, *, options: str | os.
             info = REGISTRY[name]
             if info.bundled:
                 raise ModelNotFoundError(f"the bundled model {name!r} is missing from {directory}: reinstall seqvec")
+            urls = ", ".join(f.urls[0] for f in info.files)
             raise ModelNotFoundError(
-                f"model {name!r} ({info.description}) is not installed. seqvec downloads nothing: "
-                f"place options.json and weights.hdf5 of the released SeqVec model in {directory} "
-                f"(or set SEQVEC_HOME to a directory that holds a '{name}' folder). Expected sizes: "
-                f"{info.weights_size}. The files are distributed by the SeqVec authors "
-                f"(github.com/Rostlab/SeqVec: uniref50_v2/weights.hdf5 and options.json).")
+                f"model {name!r} ({info.description}) is not installed in {directory}. Fetch it with "
+                f"'seqvec models download {name}' (or add --download to this command), or place its files "
+                f"there by hand ({urls}; expected sizes: {info.weights_size}); SEQVEC_HOME sets where "
+                "models are kept.")
         return name, directory / "options.json", directory / "weights.hdf5"
     directory = Path(name)
     if directory.is_dir():

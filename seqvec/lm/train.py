@@ -104,7 +104,8 @@ def train_lm(corpus_path: str | Path, run_dir: str | Path, config: SeqVecConfig,
     """Train (or resume) a biLM on a FASTA corpus until ``settings.epochs``, ``settings.max_steps``
     or ``max_minutes``; returns the exported model directory on rank 0 (None on other ranks)."""
     from torch.nn.parallel import DistributedDataParallel
-    from tqdm import tqdm
+
+    from seqvec.progress import progress_bar
 
     world = World.from_env()
     dev = torch.device(world.device(device))
@@ -165,8 +166,8 @@ def train_lm(corpus_path: str | Path, run_dir: str | Path, config: SeqVecConfig,
     while pos["epoch"] < settings.epochs and not stopped:
         pieces, groups = corpus.epoch_batches(train_seqs, settings.window, settings.max_tokens, settings.seed,
                                               pos["epoch"])
-        bar = tqdm(total=len(groups), initial=pos["batch"], desc=f"epoch {pos['epoch'] + 1}/{settings.epochs}",
-                   unit="batch", disable=not (progress and world.is_main), dynamic_ncols=True)
+        bar = progress_bar(total=len(groups), initial=pos["batch"], desc=f"epoch {pos['epoch'] + 1}/{settings.epochs}",
+                           unit="batch", enabled=progress and world.is_main, dynamic_ncols=True)
         while pos["batch"] < len(groups):
             group = groups[pos["batch"]]
             mine = corpus.shard(group, pieces, world.rank, world.size) or group[:1]
