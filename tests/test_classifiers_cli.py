@@ -76,6 +76,8 @@ def test_predict_json_and_tsv(onehot_heads, data_dir, tmp_path):
     out = tmp_path / "p.json"
     assert main(["predict", "-q", str(fasta), "-o", str(out), "--heads", str(onehot_heads / "heads")]) == 0
     predictions = json.loads(out.read_text())
+    provenance = predictions.pop("_provenance")
+    assert provenance["model"] == "onehot" and {h["head"] for h in provenance["heads"]} == {"fnn", "cnn"}
     assert list(predictions) == list(sequences)
     for rid, p in predictions.items():
         n = len(sequences[rid])
@@ -107,7 +109,9 @@ def test_predict_with_language_model_heads(tiny_model_dir, tasks_dir, data_dir, 
     out = tmp_path / "p.json"
     assert main(["predict", "-q", str(data_dir / "test.fasta"), "-o", str(out), "--heads", str(head),
                  "--model", str(tiny_model_dir)]) == 0
-    assert all(set(p) == {"length", "ss3", "disorder"} for p in json.loads(out.read_text()).values())
+    predictions = json.loads(out.read_text())
+    assert predictions.pop("_provenance")["heads"][0]["tasks"] == ["ss3", "disorder"]
+    assert all(set(p) == {"length", "ss3", "disorder"} for p in predictions.values())
     assert main(["predict", "-q", str(data_dir / "test.fasta"), "-o", str(out), "--heads", str(head),
                  "--model", "/nonexistent/model"]) == 2
 
@@ -138,7 +142,7 @@ def test_compare_writes_table_json_plot_and_resumes(tasks_dir, tmp_path, capsys)
     assert [r["tasks"] for r in again["runs"]] == [r["tasks"] for r in results["runs"]]
 
 
-def test_bundled_heads_predict_offline_with_the_bundled_model(tmp_path):
+def test_bundled_heads_predict_offline_with_the_bundled_model(tmp_path, capsys):
     """seqvec predict with no --heads/--model: the bundled heads on the bundled seqvec-mini."""
     from seqvec.classifiers.predict import load_heads
 
@@ -148,7 +152,13 @@ def test_bundled_heads_predict_offline_with_the_bundled_model(tmp_path):
     fasta = tmp_path / "in.fasta"
     fasta.write_text(">a\nMKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQAPILSRVGDGTQDNLSGAEKAVQVKVKALPDAQ\n>b\nMSDNGPQ\n")
     out = tmp_path / "p.json"
-    assert main(["predict", "-q", str(fasta), "-o", str(out)]) == 0
+    assert main(["predict", str(fasta), "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "localization: Q10 48.8% [95% CI 46.9%-50.6%] on the DeepLoc test set (2,768 proteins)" in printed
+    assert "DeepLoc: 78.0%" in printed
     predictions = json.loads(out.read_text())
+    scores = {t: m for h in predictions["_provenance"]["heads"] for t, m in h["test_set_scores"]["tasks"].items()}
+    assert set(scores) == set(TASKS) and scores["localization"]["value"] == 0.4881
+    assert scores["localization"]["ci95"] == [0.4693, 0.5058] and scores["ss3"]["metric"] == "Q3"
     assert len(predictions["a"]["ss8"]) == 66 and len(predictions["b"]["disorder"]) == 7
     assert predictions["a"]["location"] in TASKS["localization"].classes

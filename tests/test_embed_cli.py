@@ -65,12 +65,17 @@ def test_options_and_weights_files(tmp_path, short_fasta, tiny_model_dir, embedd
         np.testing.assert_array_equal(vector, before[record_id].astype(np.float16))
 
 
-def test_progress_bar_on_stderr_unless_quiet(tmp_path, short_fasta, capsys):
+def test_progress_bar_on_a_terminal_unless_quiet(tmp_path, short_fasta, capsys, monkeypatch):
+    monkeypatch.setattr("seqvec.progress._stderr_is_terminal", lambda: True)
     assert main(["embed", str(short_fasta), "-o", str(tmp_path / "a.h5"), "--encoder", "onehot"]) == 0
     err = capsys.readouterr().err
     assert "embedding: 100%" in err and "res" in err
     assert main(["embed", str(short_fasta), "-o", str(tmp_path / "b.h5"), "--encoder", "onehot", "-q"]) == 0
     assert "embedding" not in capsys.readouterr().err
+    monkeypatch.setattr("seqvec.progress._stderr_is_terminal", lambda: False)  # a log file: no bar
+    assert main(["embed", str(short_fasta), "-o", str(tmp_path / "c.h5"), "--encoder", "onehot"]) == 0
+    err = capsys.readouterr().err
+    assert "\r" not in err and "embedding: 100%" not in err and "wrote" in err
 
 
 @pytest.mark.parametrize("text, message", [

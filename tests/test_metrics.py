@@ -88,4 +88,5 @@ def test_bootstrap_interval_is_seeded_and_brackets_the_value():
 def test_format_result_lists_every_metric():
     result = score_task(TASKS["ss8"], [np.arange(8)], [onehot(np.arange(8), 8)])
     text = format_result(result)
-    assert "Q8 " in text and "100.00" in text and "Q8_per_protein" in text and "per-class MCC" in text
+    assert "Q8 " in text and "Q8_per_protein" in text and "per-class MCC" in text
+    assert " 1.0000  [1.0000, 1.0000]" in text and "100" not in text  # fractions, as in the JSON

@@ -72,7 +72,7 @@ def save_head(directory: str | os.PathLike, head: Head, tasks: dict[str, TaskSpe
              for k, v in head.state_dict().items()}
     torch.save(state, directory / WEIGHTS_FILE)
     (directory / CONFIG_FILE).write_text(json.dumps(config, indent=1) + "\n")
-    logger.info("saved %s head for %s to %s", config["head"], ", ".join(tasks), directory)
+    logger.debug("saved %s head for %s to %s", config["head"], ", ".join(tasks), directory)
     return directory
 
 

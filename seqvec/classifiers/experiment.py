@@ -40,9 +40,15 @@ def ensure_embeddings(labels: LabelSet, path: str | os.PathLike, *, encoder: str
 
     logger.info("%s does not exist: embedding %d sequences of %s with %s", path, len(labels.ids),
                 ", ".join(labels.sources), encoder if encoder != "lm" else (model or "the default model"))
+    reader = logging.getLogger("seqvec.io.fasta")
+    level = reader.level
     with tempfile.TemporaryDirectory() as tmp:
         fasta = write_fasta(labels, Path(tmp) / "sequences.fasta")
-        embed_fasta(fasta, path, model, encoder=encoder, progress=progress, **options)
+        reader.setLevel(max(logging.WARNING, level))  # its "read N records from /tmp/..." would name a temporary file
+        try:
+            embed_fasta(fasta, path, model, encoder=encoder, progress=progress, **options)
+        finally:
+            reader.setLevel(level)
     return path
 
 

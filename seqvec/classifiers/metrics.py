@@ -124,13 +124,13 @@ def score_task(spec: TaskSpec, targets: list, probabilities: list[np.ndarray], *
 
 
 def format_result(result: dict) -> str:
-    """Human-readable lines for one task result (values as percent for accuracies)."""
+    """Human-readable lines for one task result: every value a fraction, as in the JSON report."""
     unit = "residues" if result["level"] == "residue" else "proteins"
-    lines = [f"{result['task']}: {result['n_proteins']} proteins, {result['n_scored']} scored {unit}"]
+    lines = [f"{result['task']}: {result['n_proteins']:,} proteins, {result['n_scored']:,} scored {unit}",
+             f"  {'metric':<22} {'value':>7}  95% CI"]
     for name, m in result["metrics"].items():
-        scale = 1.0 if name == "MCC" else 100.0
         lo, hi = m["ci95"]
-        lines.append(f"  {name:<22} {m['value'] * scale:7.2f}  [{lo * scale:.2f}, {hi * scale:.2f}]")
+        lines.append(f"  {name:<22} {m['value']:7.4f}  [{lo:.4f}, {hi:.4f}]")
     mccs = ", ".join(f"{c} {m['value']:.2f}" for c, m in result["per_class_mcc"].items())
     lines.append(f"  per-class MCC: {mccs}")
     return "\n".join(lines)

@@ -45,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
                                               dtype=args.dtype, progress=not args.quiet, device=args.device)
     report = evaluate_head(checkpoint, labels, embeddings, identity=experiment.file_identity(embeddings),
                            n_bootstrap=args.bootstrap, seed=args.seed, device=args.device)
-    print(f"{checkpoint.name} head {args.head} on {', '.join(map(str, args.labels))}")
+    print(f"head {args.head} ({checkpoint.name}) on {', '.join(map(str, args.labels))}; values are fractions, "
+          "as in the JSON report")
     for result in report["tasks"].values():
         print(format_result(result))
     if args.output:

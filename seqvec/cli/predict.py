@@ -10,7 +10,9 @@ DESCRIPTION = """Embed the proteins and apply task heads (by default the bundled
 bundled seqvec-mini model; offline). Proteins are embedded the way the heads' training data
 was (same model, or one-hot/BLOSUM62 for baseline heads).
 
-JSON output (default): one object per record id with location, location_probabilities,
+JSON output (default): a "_provenance" entry (model, heads and, for the bundled heads,
+their test-set scores with 95% intervals beside published ones), then one object per
+record id with location, location_probabilities,
 membrane, membrane_probability, ss3, ss8 (strings as long as the sequence) and disorder
 (per-residue probabilities). TSV output: a per-protein table (-o FILE.tsv) and a
 per-residue table beside it (FILE.residues.tsv).
@@ -36,21 +38,61 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_device_argument(parser)
 
 
+PROVENANCE_KEY = "_provenance"  # the JSON entry that records what made the predictions
+
+
+def provenance(heads, model: str | None, bundled: bool) -> dict:
+    """Model, heads and, where a head directory holds ``benchmark.json``, its test-set scores."""
+    out: dict = {"model": model or heads[0].embeddings.get("model") or heads[0].embeddings.get("encoder"),
+                 "heads": []}
+    for h in heads:
+        entry = {"head": h.name, "directory": "bundled" if bundled else str(h.path), "tasks": list(h.tasks),
+                 "embeddings": h.embeddings.get("model") or h.embeddings.get("encoder")}
+        benchmark = h.path / "benchmark.json" if h.path is not None else None
+        if benchmark is not None and benchmark.is_file():
+            entry["test_set_scores"] = json.loads(benchmark.read_text())
+        out["heads"].append(entry)
+    return out
+
+
+def describe_scores(record: dict) -> list[str]:
+    """One line per task with a recorded test-set score (and the published numbers beside it)."""
+    lines = []
+    for head in record["heads"]:
+        for task, m in head.get("test_set_scores", {}).get("tasks", {}).items():
+            lo, hi = m["ci95"]
+            fmt = (lambda v: f"{100 * v:.1f}%") if m["metric"].startswith("Q") else (lambda v: f"{v:.2f}")
+            published = "; ".join(f"{e['method']}: {fmt(e['value'])}" for e in m.get("published", []))
+            lines.append(f"  {task}: {m['metric']} {fmt(m['value'])} [95% CI {fmt(lo)}-{fmt(hi)}] on the "
+                         f"{m['test_set']} ({m['n_proteins']:,} proteins) with the {head['head']} head on "
+                         f"{head['embeddings']}" + (f" (published: {published})" if published else ""))
+    return lines
+
+
 def run(args: argparse.Namespace) -> int:
     from seqvec.classifiers.predict import load_heads, predict_sequences, write_tsv
+    from seqvec.errors import SeqVecError
     from seqvec.io.fasta import read_fasta
 
     fmt = args.format or ("tsv" if args.output.suffix.lower() == ".tsv" else "json")
     sequences = read_fasta(args.fasta, id_field=args.id_field, split_char=args.split_char)
+    if fmt == "json" and PROVENANCE_KEY in sequences:
+        raise SeqVecError(f"a record of {args.fasta} is called {PROVENANCE_KEY!r}, the JSON output's provenance "
+                          "entry; rename it or write --format tsv")
     heads = load_heads(args.heads)
     predictions = predict_sequences(sequences, heads, args.model, progress=not args.quiet,
                                     device=args.device)
+    record = provenance(heads, args.model, bundled=args.heads is None)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "tsv":
         written = write_tsv(predictions, sequences, heads, args.output)
     else:
-        args.output.write_text(json.dumps(predictions, indent=1) + "\n")
+        args.output.write_text(json.dumps({PROVENANCE_KEY: record, **predictions}, indent=1) + "\n")
         written = [args.output]
     tasks = ", ".join(t for h in heads for t in h.tasks)
     print(f"predicted {tasks} for {len(predictions)} proteins: {', '.join(map(str, written))}")
+    scores = describe_scores(record)
+    if scores:
+        print(f"how good these heads are (embeddings of {record['model']}; test-set scores from their benchmark):")
+        print("\n".join(scores))
     return 0

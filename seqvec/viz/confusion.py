@@ -81,7 +81,8 @@ def describe_evaluation(path: str | os.PathLike) -> str:
         return f"evaluation: {Path(path).name}"
     parts = []
     if data.get("head"):
-        parts.append(f"head {data.get('head_name', '')} {Path(data['head']).name}".replace("  ", " "))
+        kind = f" ({data['head_name']})" if data.get("head_name") else ""
+        parts.append(f"head {Path(data['head']).name}{kind}")
     embeddings = data.get("embeddings") or {}
     if embeddings.get("model") or embeddings.get("encoder"):
         parts.append(f"embeddings: {embeddings.get('model') or embeddings.get('encoder')}")
