@@ -7,7 +7,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "seqvec"
 # bottom to top; a part may import its own layer and the layers below it
 LAYERS = [
     {"seqvec", "errors"},  # the root package is imported for __version__ only (its API is lazy)
-    {"io", "devices"},
+    {"io", "devices", "progress"},
     {"lm"},
     {"embeddings"},
     {"classifiers"},
