@@ -210,3 +210,7 @@ class DownloadError(SeqVecError, OSError):
         super().__init__(message)
         self.url = url
         self.path = None if path is None else str(path)
+
+
+class MissingProgramError(SeqVecError, FileNotFoundError):
+    """An external program seqvec calls (MMseqs2) is not installed."""
