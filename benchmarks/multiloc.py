@@ -8,7 +8,11 @@ also written into the result JSON under ``"protocol"``):
 - split: the files have no partitions and the paper's split is not available, so the
   proteins are split by a stratified 5-fold split (seed 0); ``--folds`` picks which folds
   are test folds (default: fold 0 only, 1/5 of the proteins; ``--folds all`` runs the full
-  cross-validation). Of each training part, a stratified 10% is held out for early stopping;
+  cross-validation). Of each training part, a stratified 10% is held out for early stopping.
+  ``--split identity`` makes the folds (and each validation tenth) homology-aware instead:
+  MMseqs2 clusters at ``--identity`` (0.3) minimum sequence identity over 80% coverage
+  (:mod:`seqvec.classifiers.splits`), every cluster in one fold, stratified where the
+  clusters allow; the split is written to ``OUT/split.tsv``;
 - input: BLOSUM62 rows (:func:`seqvec.embeddings.encoders.blosum62_encoder`, 21 values per
   residue) or one-hot (``--encoding onehot``); the paper's own encoding may differ;
 - long proteins: first 500 + last 500 residues, the DeepLoc rule the head applies itself
@@ -90,8 +94,16 @@ def run_fold(fold, train_idx, test_idx, data, args, out_dir):
     from seqvec.classifiers.heads import head_class
     from seqvec.classifiers.train import FitConfig, fit, predict_dataset, seed_everything
 
-    examples, labels, task = data
-    tr, va = train_test_split(train_idx, test_size=0.1, stratify=labels[train_idx], random_state=fold)
+    examples, labels, task, groups = data
+    if groups is None:
+        tr, va = train_test_split(train_idx, test_size=0.1, stratify=labels[train_idx], random_state=fold)
+    else:  # validation clusters apart from the training clusters, too
+        from seqvec.classifiers.splits import grouped_split
+
+        ids = [examples[i].id for i in train_idx]
+        index = {examples[i].id: i for i in train_idx}
+        tr_ids, va_ids = grouped_split(ids, 0.1, groups, strata={i: labels[index[i]] for i in ids}, seed=fold)
+        tr, va = np.array([index[i] for i in tr_ids]), np.array([index[i] for i in va_ids])
     subset = lambda idx: TaskDataset([examples[i] for i in idx], {"localization": task}, "residue")  # noqa: E731
     seed_everything(args.seed)
     head = head_class("convlstm")(examples[0].x.shape[1], {"localization": len(CLASSES)}, **SIZES[args.size])
@@ -107,10 +119,46 @@ def run_fold(fold, train_idx, test_idx, data, args, out_dir):
     return probs, result, len(tr), len(va), torch.get_num_threads()
 
 
+def report(args, per_fold: list[dict], y_true: np.ndarray, y_pred: np.ndarray, threads: int) -> dict:
+    """The result JSON of the folds run so far."""
+    correct = (y_true == y_pred).astype(float)
+    low, high = bootstrap_accuracy(correct)
+    accuracies = [f["accuracy"] for f in per_fold]
+    split = ("stratified 5-fold split (seed 0) of the pooled files" if args.split == "random" else
+             f"5 folds of MMseqs2 clusters ({100 * args.identity:.0f}% identity, 80% coverage, connected "
+             "components), stratified where the clusters allow (seed 0)")
+    return {
+        "task": "MultiLoc localization",
+        "dataset": "MultiLoc (Höglund et al. 2006), 5,959 proteins, 11 classes",
+        "paper": {"reference": "Sønderby et al. 2015, arXiv:1503.01919", "accuracy": PAPER_ACCURACY},
+        "split": args.split, "identity": args.identity if args.split == "identity" else None,
+        "accuracy": float(correct.mean()), "ci95": [low, high], "n_test": int(len(correct)),
+        "fold_mean": float(np.mean(accuracies)),
+        "fold_sd": float(np.std(accuracies, ddof=1)) if len(accuracies) > 1 else None,
+        "folds": per_fold, "classes": list(CLASSES),
+        "confusion": {"labels": y_true.tolist(), "predictions": y_pred.tolist()},
+        "head": "convlstm", "hparams": SIZES[args.size], "size": args.size, "encoding": args.encoding,
+        "fit": {"epochs": args.epochs, "patience": args.patience, "lr": args.lr, "batch_size": args.batch_size,
+                "monitor": "validation accuracy", "seed": args.seed, "threads": threads},
+        "protocol": [
+            f"split: {split}, test fold(s) {args.folds_list}; the paper's own split is not available",
+            "validation: a stratified 10% of each training part, for early stopping"
+            + (" (whole clusters, apart from the training clusters)" if args.split == "identity" else ""),
+            f"encoding: {args.encoding} (21 values per residue); the paper's encoding may differ",
+            "long proteins: first 500 + last 500 residues (DeepLoc's rule)",
+            f"model size: {args.size} ({SIZES[args.size] or 'head defaults'}), chosen for a CPU budget",
+            "one model per fold, no ensemble; Adam, no gradient-norm clipping",
+        ],
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1] / "../shared/data/multiloc")
     p.add_argument("--out", type=Path, required=True, help="output folder (result.json, heads, curves)")
+    p.add_argument("--split", choices=["random", "identity"], default="random",
+                   help="random stratified folds, or MMseqs2 identity clusters kept within one fold")
+    p.add_argument("--identity", type=float, default=0.3, help="minimum sequence identity of --split identity")
     p.add_argument("--encoding", choices=["blosum62", "onehot"], default="blosum62")
     p.add_argument("--size", choices=sorted(SIZES), default="small")
     p.add_argument("--folds", default="0", help="test folds of the 5-fold split: '0', '0,1' or 'all'")
@@ -146,11 +194,21 @@ def main(argv: list[str] | None = None) -> int:
     task = TaskSpec("localization", "protein", CLASSES, "Q11", "MultiLoc location, 11 classes")
     logger.info("%d proteins, %d classes, encoding %s", len(ids), len(CLASSES), args.encoding)
 
-    folds = list(StratifiedKFold(5, shuffle=True, random_state=0).split(np.zeros(len(labels)), labels))
+    groups = None
+    if args.split == "identity":
+        from seqvec.classifiers.splits import cluster_by_identity, kfold, write_split
+
+        groups = cluster_by_identity(dict(zip(ids, seqs)), args.identity)
+        fold_of = kfold(ids, 5, strata=dict(zip(ids, labels.tolist())), groups=groups, seed=0)
+        folds = [(np.array([i for i, rid in enumerate(ids) if fold_of[rid] != k]),
+                  np.array([i for i, rid in enumerate(ids) if fold_of[rid] == k])) for k in range(5)]
+        write_split(args.out / "split.tsv", fold_of, groups)
+    else:
+        folds = list(StratifiedKFold(5, shuffle=True, random_state=0).split(np.zeros(len(labels)), labels))
     pooled_true, pooled_pred, per_fold = [], [], []
     for fold in args.folds_list:
         train_idx, test_idx = folds[fold]
-        probs, result, n_tr, n_va, threads = run_fold(fold, train_idx, test_idx, (examples, labels, task),
+        probs, result, n_tr, n_va, threads = run_fold(fold, train_idx, test_idx, (examples, labels, task, groups),
                                                       args, args.out)
         pred = probs.argmax(1)
         per_fold.append({"fold": fold, "n_train": n_tr, "n_val": n_va, "n_test": len(test_idx),
@@ -159,30 +217,8 @@ def main(argv: list[str] | None = None) -> int:
                          "seconds": round(sum(r["seconds"] for r in result.history), 1)})
         pooled_true.append(labels[test_idx])
         pooled_pred.append(pred)
-    y_true, y_pred = np.concatenate(pooled_true), np.concatenate(pooled_pred)
-    correct = (y_true == y_pred).astype(float)
-    low, high = bootstrap_accuracy(correct)
-    out = {
-        "task": "MultiLoc localization",
-        "dataset": "MultiLoc (Höglund et al. 2006), 5,959 proteins, 11 classes",
-        "paper": {"reference": "Sønderby et al. 2015, arXiv:1503.01919", "accuracy": PAPER_ACCURACY},
-        "accuracy": float(correct.mean()), "ci95": [low, high], "n_test": int(len(correct)),
-        "folds": per_fold, "classes": list(CLASSES),
-        "confusion": {"labels": y_true.tolist(), "predictions": y_pred.tolist()},
-        "head": "convlstm", "hparams": SIZES[args.size], "size": args.size, "encoding": args.encoding,
-        "fit": {"epochs": args.epochs, "patience": args.patience, "lr": args.lr, "batch_size": args.batch_size,
-                "monitor": "validation accuracy", "seed": args.seed, "threads": threads},
-        "protocol": [
-            "split: stratified 5-fold split (seed 0) of the pooled files, test fold(s) "
-            f"{args.folds_list}; the paper's own split is not available",
-            "validation: a stratified 10% of each training part, for early stopping",
-            f"encoding: {args.encoding} (21 values per residue); the paper's encoding may differ",
-            "long proteins: first 500 + last 500 residues (DeepLoc's rule)",
-            f"model size: {args.size} ({SIZES[args.size] or 'head defaults'}), chosen for a CPU budget",
-            "one model per fold, no ensemble; Adam, no gradient-norm clipping",
-        ],
-    }
-    (args.out / "result.json").write_text(json.dumps(out, indent=1) + "\n")
+        out = report(args, per_fold, np.concatenate(pooled_true), np.concatenate(pooled_pred), threads)
+        (args.out / "result.json").write_text(json.dumps(out, indent=1) + "\n")  # after every fold
     print(json.dumps({k: v for k, v in out.items() if k != "confusion"}, indent=1))
     return 0
 
