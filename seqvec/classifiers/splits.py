@@ -246,6 +246,9 @@ def kfold(ids: Sequence[str], k: int, *, strata: Mapping[str, Hashable] | None =
     if units < k:
         raise SeqVecError(f"{k} folds need at least {k} {'clusters' if g is not None else 'proteins'}; "
                           f"there are {units}")
+    if y is not None and max(Counter(y.tolist()).values()) < k:
+        logger.info("every class has fewer than %d proteins: folds are not stratified", k)
+        y = None
     if g is not None and y is not None:
         splitter = StratifiedGroupKFold(k, shuffle=True, random_state=seed)
     elif g is not None:
@@ -268,10 +271,16 @@ def grouped_split(ids: Sequence[str], fraction: float, groups: Mapping[str, str]
                   strata: Mapping[str, Hashable] | None = None, seed: int = 0) -> tuple[list[str], list[str]]:
     """(train ids, validation ids) with every cluster on one side, stratified where possible.
 
-    The validation side is one fold of ``round(1 / fraction)`` grouped folds, so its share
-    is about ``fraction`` (clusters are indivisible). Ids keep their order.
+    The validation side is one fold of ``round(1 / fraction)`` grouped folds (fewer when
+    there are fewer clusters), so its share is about ``fraction`` (clusters are
+    indivisible). Ids keep their order.
     """
     if not 0 < fraction < 1:
         raise SeqVecError(f"validation fraction must lie in (0, 1), got {fraction}")
-    folds = kfold(ids, max(2, round(1 / fraction)), strata=strata, groups=groups, seed=seed)
+    check_groups(groups, ids)
+    n_clusters = len({groups[i] for i in ids})
+    if n_clusters < 2:
+        raise SeqVecError(f"a train/validation split by clusters needs at least 2 clusters; the {len(ids)} "
+                          f"proteins form {n_clusters}")
+    folds = kfold(ids, max(2, min(round(1 / fraction), n_clusters)), strata=strata, groups=groups, seed=seed)
     return [i for i in ids if folds[i] != 0], [i for i in ids if folds[i] == 0]

@@ -92,6 +92,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--val-fraction", type=float, help="validation share of a seeded split (default 0.1)")
     add_fit_arguments(parser.add_argument_group("training"))
     add_embedding_arguments(parser, "encoder used when an embedding file must be made (default: lm)")
+    add_split_arguments(parser)
+
+
+def add_split_arguments(parser: argparse.ArgumentParser) -> None:
+    """Homology-aware splits, cross-validation and the grid search (docs/heads.md)."""
+    group = parser.add_argument_group(
+        "splits, cross-validation and search",
+        "Similar proteins on both sides of a split make validation optimistic. --split-by-identity\n"
+        "and --groups keep every cluster on one side; the split is written to OUT/split.tsv\n"
+        "(id, cluster, fold) and can be reused with --split. See docs/heads.md.")
+    group.add_argument("--split-by-identity", type=float, metavar="FRACTION",
+                       help="cluster the proteins with MMseqs2 at this minimum sequence identity (e.g. 0.3; "
+                            "80%% coverage of both proteins, connected components) and keep each cluster on one "
+                            "side (needs `mmseqs` on PATH)")
+    group.add_argument("--groups", type=Path, metavar="TSV", help="your own clusters: a TSV of id, cluster")
+    group.add_argument("--split", type=Path, metavar="TSV",
+                       help="reuse a split.tsv (fold train/val, or fold numbers with --cv)")
+    group.add_argument("--cv", type=int, metavar="K",
+                       help="K-fold cross-validation: K heads in OUT/fold<k>/, per-fold metrics, mean ± sd, pooled "
+                            "out-of-fold 95%% bootstrap intervals (OUT/cv.json, OUT/cv.md)")
+    group.add_argument("--repeat", type=int, default=1, metavar="N", help="repeat --cv with N seeds")
+    group.add_argument("--test-set", action="append", default=[], metavar="SET",
+                       help="with --cv: a test set kept out of the folds and scored by every fold head and their "
+                            "ensemble: a set name of the label files (test, test2, ...) or a label file")
+    group.add_argument("--test-embeddings", type=Path, metavar="H5",
+                       help="embeddings of a --test-set label file (default: --embeddings; made if missing)")
+    group.add_argument("--search", nargs="+", action="extend", default=[], metavar="KEY=V1,V2",
+                       help="grid search on the validation proteins (never a test set), e.g. --search lr=1e-3,3e-4 "
+                            "hidden_dim=32,64; training keys (lr, weight_decay, batch_size, ...) or head options; "
+                            "the chosen values are stored with the head")
+    group.add_argument("--bootstrap", type=int, default=1000, metavar="N", help="bootstrap draws of --cv intervals")
 
 
 def parse_head_options(items: list[str]) -> dict:
@@ -111,10 +142,12 @@ def parse_head_options(items: list[str]) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from seqvec.classifiers import experiment
+    from seqvec.classifiers import crossval, experiment
     from seqvec.classifiers.heads import head_class
     from seqvec.classifiers.labels import read_labels
+    from seqvec.classifiers.search import parse_search, train_searched
     from seqvec.classifiers.tasks import get_tasks
+    from seqvec.errors import SeqVecError
 
     tasks = get_tasks(args.task)
     level = next(iter(tasks.values())).level
@@ -128,17 +161,75 @@ def run(args: argparse.Namespace) -> int:
     val_embeddings = args.val_embeddings
     if val_labels is not None and val_embeddings is not None:
         val_embeddings = experiment.ensure_embeddings(val_labels, val_embeddings, **embed)
-    train, val = experiment.datasets(labels, embeddings, tasks, input_level, val_labels=val_labels,
-                                     val_embeddings=val_embeddings, val_fraction=args.val_fraction, seed=args.seed)
+    plan = split_plan(args)
     config = fit_config(args)
     info = {"labels": [str(p) for p in args.labels], "embeddings_file": str(embeddings),
             "val_labels": [str(p) for p in args.val_labels or []]}
-    checkpoint, result = experiment.train_head(
-        head, tasks, train, val, args.output, config=config, hparams=parse_head_options(args.head_option),
-        embeddings=experiment.file_identity(embeddings), info=info, progress=not args.quiet,
-        device=args.device)
+    grid = parse_search(args.search)
+    hparams = parse_head_options(args.head_option)
+
+    def train_fn(output, train, val, extra=None):
+        def one(out, cfg, hp):
+            return experiment.train_head(head, tasks, train, val, out, config=cfg, hparams=hp,
+                                         embeddings=experiment.file_identity(embeddings),
+                                         info={**info, **(extra or {})}, progress=not args.quiet,
+                                         device=args.device)
+        return train_searched(one, grid, config, hparams, val, output)
+
+    if plan.cv:
+        if val_labels is not None:
+            raise SeqVecError("--cv makes its own validation proteins in each fold; leave out --val-labels")
+        return run_cv(args, plan, train_fn, tasks, labels, embeddings, input_level, embed)
+    if val_labels is None:
+        train, val = crossval.holdout_datasets(labels, embeddings, tasks, input_level, plan, args.output)
+    else:
+        if plan != crossval.SplitPlan(val_fraction=args.val_fraction, seed=args.seed):
+            raise SeqVecError("--val-labels gives the validation proteins; leave out --split-by-identity, "
+                              "--groups and --split")
+        train, val = experiment.datasets(labels, embeddings, tasks, input_level, val_labels=val_labels,
+                                         val_embeddings=val_embeddings, seed=args.seed)
+    checkpoint, result = train_fn(args.output, train, val)
     best = checkpoint.training["best"]
     summary = ", ".join(f"{k} {v:.4f}" for k, v in best.items() if k.startswith("val_"))
     print(f"saved {head} head for {', '.join(tasks)} to {args.output} "
           f"(best epoch {result.best_epoch} of {len(result.history)}{'; ' + summary if summary else ''})")
+    if "search" in checkpoint.training:
+        print(f"search: chose {checkpoint.training['search']['chosen']} "
+              f"({checkpoint.training['search']['metric']} {checkpoint.training['search']['score']:.4f})")
+    return 0
+
+
+def split_plan(args: argparse.Namespace):
+    """The :class:`~seqvec.classifiers.crossval.SplitPlan` of the command line."""
+    from seqvec.classifiers.crossval import SplitPlan
+
+    return SplitPlan(val_fraction=args.val_fraction, identity=args.split_by_identity, groups_file=args.groups,
+                     split_file=args.split, cv=args.cv, repeat=args.repeat, seed=args.seed)
+
+
+def run_cv(args, plan, train_fn, tasks, labels, embeddings, input_level, embed) -> int:
+    """``--cv``: the test set (named sets or label files), the folds, the report."""
+    from seqvec.classifiers import crossval, experiment
+    from seqvec.classifiers.data import build_dataset
+    from seqvec.classifiers.labels import read_labels
+
+    files: list = [Path(t) for t in args.test_set if Path(t).exists()]
+    names = [t for t in args.test_set if not Path(t).exists()]
+    test_ids = crossval.test_proteins(labels, names) if names else set()
+    test = None
+    if files:
+        test_labels = read_labels(files, args.label_format)
+        test_h5 = experiment.ensure_embeddings(test_labels, args.test_embeddings or embeddings, **embed)
+        test = build_dataset(test_labels, test_h5, tasks, input_level)
+        test_ids |= set(test.ids)
+    if names:
+        named = build_dataset(labels, embeddings, tasks, input_level, ids=sorted(test_ids - set(test.ids if test else [])))
+        test = named if test is None else type(named)(test.examples + named.examples, tasks, input_level)
+    dataset = build_dataset(labels, embeddings, tasks, input_level, ids=crossval.trainable_ids(labels, tasks, test_ids))
+    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
+                if k not in ("quiet", "verbose", "_run", "command", "output", "bootstrap")}
+    report = crossval.cross_validate(train_fn, tasks, labels, dataset, plan, args.output, test=test,
+                                     test_ids=test_ids, settings=settings, n_bootstrap=args.bootstrap)
+    print(crossval.markdown(report))
+    print(f"wrote {args.output}/cv.json, cv.md and {plan.cv * plan.repeat} fold heads")
     return 0
