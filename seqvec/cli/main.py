@@ -28,6 +28,7 @@ COMMANDS = {
     "predict": "predict",
     "compare": "compare",
     "plot": "plot",
+    "run": "run",
     "info": "info",
 }
 
