@@ -51,6 +51,7 @@ CLASSES = ("ER", "Golgi", "chloroplast", "cytoplasmic", "extracellular", "lysoso
            "nuclear", "peroxisomal", "plasma_membrane", "vacuolar")
 SIZES = {
     "small": dict(n_filters=10, conv2_filters=64, lstm_hidden=64, attention_hidden=64, dense_hidden=64),
+    "tiny": dict(n_filters=10, conv2_filters=32, lstm_hidden=32, attention_hidden=32, dense_hidden=32),
     "full": {},
 }
 logger = logging.getLogger("multiloc")
@@ -106,7 +107,8 @@ def run_fold(fold, train_idx, test_idx, data, args, out_dir):
         tr, va = np.array([index[i] for i in tr_ids]), np.array([index[i] for i in va_ids])
     subset = lambda idx: TaskDataset([examples[i] for i in idx], {"localization": task}, "residue")  # noqa: E731
     seed_everything(args.seed)
-    head = head_class("convlstm")(examples[0].x.shape[1], {"localization": len(CLASSES)}, **SIZES[args.size])
+    head = head_class("convlstm")(examples[0].x.shape[1], {"localization": len(CLASSES)},
+                                  max_length=args.max_length, **SIZES[args.size])
     config = FitConfig(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, max_residues=None,
                        patience=args.patience, monitor="accuracy", seed=args.seed)
     start = time.perf_counter()
@@ -145,7 +147,8 @@ def report(args, per_fold: list[dict], y_true: np.ndarray, y_pred: np.ndarray, t
             "validation: a stratified 10% of each training part, for early stopping"
             + (" (whole clusters, apart from the training clusters)" if args.split == "identity" else ""),
             f"encoding: {args.encoding} (21 values per residue); the paper's encoding may differ",
-            "long proteins: first 500 + last 500 residues (DeepLoc's rule)",
+            f"long proteins: first {(args.max_length + 1) // 2} + last {args.max_length // 2} residues"
+            + (" (DeepLoc's rule)" if args.max_length == 1000 else " (DeepLoc keeps 500 + 500; shortened for CPU)"),
             f"model size: {args.size} ({SIZES[args.size] or 'head defaults'}), chosen for a CPU budget",
             "one model per fold, no ensemble; Adam, no gradient-norm clipping",
         ],
@@ -159,6 +162,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--split", choices=["random", "identity"], default="random",
                    help="random stratified folds, or MMseqs2 identity clusters kept within one fold")
     p.add_argument("--identity", type=float, default=0.3, help="minimum sequence identity of --split identity")
+    p.add_argument("--groups", type=Path, help="--split identity: reuse clusters (a TSV of id, cluster, e.g. an "
+                                               "earlier OUT/split.tsv) instead of running MMseqs2")
+    p.add_argument("--max-length", type=int, default=1000,
+                   help="longer proteins keep their first and last max_length/2 residues (DeepLoc: 1000)")
     p.add_argument("--encoding", choices=["blosum62", "onehot"], default="blosum62")
     p.add_argument("--size", choices=sorted(SIZES), default="small")
     p.add_argument("--folds", default="0", help="test folds of the 5-fold split: '0', '0,1' or 'all'")
@@ -189,16 +196,17 @@ def main(argv: list[str] | None = None) -> int:
     ids, seqs, labels = (column[:: args.every] for column in read_multiloc(args.data))
     labels = np.asarray(labels)
     encoder = ENCODERS[args.encoding]()
-    examples = [Example(i, encoder.embed_batch([keep_termini(s)])[0][0].numpy(), {"localization": int(y)})
+    examples = [Example(i, encoder.embed_batch([keep_termini(s, args.max_length)])[0][0].numpy(),
+                        {"localization": int(y)})
                 for i, s, y in zip(ids, seqs, labels)]
     task = TaskSpec("localization", "protein", CLASSES, "Q11", "MultiLoc location, 11 classes")
     logger.info("%d proteins, %d classes, encoding %s", len(ids), len(CLASSES), args.encoding)
 
     groups = None
     if args.split == "identity":
-        from seqvec.classifiers.splits import cluster_by_identity, kfold, write_split
+        from seqvec.classifiers.splits import cluster_by_identity, kfold, read_groups, write_split
 
-        groups = cluster_by_identity(dict(zip(ids, seqs)), args.identity)
+        groups = (read_groups(args.groups) if args.groups else cluster_by_identity(dict(zip(ids, seqs)), args.identity))
         fold_of = kfold(ids, 5, strata=dict(zip(ids, labels.tolist())), groups=groups, seed=0)
         folds = [(np.array([i for i, rid in enumerate(ids) if fold_of[rid] != k]),
                   np.array([i for i, rid in enumerate(ids) if fold_of[rid] == k])) for k in range(5)]
