@@ -132,3 +132,18 @@ def test_parse_search():
     for bad, message in ((["lr"], "expected KEY=VALUE1"), (["lr=1", "lr=2"], "twice"), (["seed=1,2"], "--repeat")):
         with pytest.raises(SeqVecError, match=message):
             parse_search(bad)
+
+
+def test_compare_splits_by_groups_once_for_every_run(pool, data_dir, tmp_path):
+    out = tmp_path / "cmp"
+    command = ["compare", "-q", "--encoders", "onehot,blosum62", "--heads", "fnn", "--tasks", "localization",
+               "--train", str(pool["labels"]), "--test", str(data_dir / "tasks" / "deeploc_test_small.fasta"),
+               "--groups", str(pool["groups"]), "--val-fraction", "0.25", "--epochs", "2", "--bootstrap", "50",
+               "-o", str(out)]
+    assert main(command) == 0
+    folds, clusters = read_split(out / "split.tsv")
+    val = {i for i, f in folds.items() if f == "val"}
+    assert val and not {clusters[i] for i in val} & {clusters[i] for i, f in folds.items() if f == "train"}
+    for encoder in ("onehot", "blosum62"):
+        config = json.loads((out / "heads" / f"{encoder}-fnn" / "config.json").read_text())
+        assert config["training"]["n_val"] == len(val) and config["training"]["split"]

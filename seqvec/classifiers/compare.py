@@ -11,6 +11,7 @@ drawn by :mod:`seqvec.viz.comparison`).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from seqvec.classifiers.checkpoint import CONFIG_FILE, HeadCheckpoint, load_head
+from seqvec.classifiers.crossval import SplitPlan, datasets_from_ids, holdout
 from seqvec.classifiers.evaluate import evaluate_head
 from seqvec.classifiers.experiment import datasets, ensure_embeddings, file_identity, train_head
 from seqvec.classifiers.heads import head_class
@@ -45,14 +47,15 @@ def _check_model(identity: dict, encoder: str, model, where: Path) -> None:
 
 
 def _reusable(run_dir: Path, config: FitConfig, tasks: dict[str, TaskSpec], sources: list[str],
-              identity: dict) -> HeadCheckpoint | None:
+              identity: dict, split: str | None = None) -> HeadCheckpoint | None:
     """A finished head in ``run_dir`` trained with these settings, else None."""
     if not (run_dir / CONFIG_FILE).is_file():
         return None
     checkpoint = load_head(run_dir)
     training = checkpoint.training
     if training.get("fit") == asdict(config) and list(checkpoint.tasks) == list(tasks) \
-            and training.get("labels") == sources and checkpoint.embeddings == identity:
+            and training.get("labels") == sources and checkpoint.embeddings == identity \
+            and training.get("split") == split:
         logger.info("reusing the finished head in %s", run_dir)
         return checkpoint
     return None
@@ -62,12 +65,19 @@ def run_comparison(train: LabelSet, test: LabelSet, tasks: dict[str, TaskSpec], 
                    encoders: list[str], heads: list[str], config: FitConfig = FitConfig(), model=None,
                    val: LabelSet | None = None, val_fraction: float | None = None,
                    hparams: dict[str, dict] | None = None, n_bootstrap: int = 1000, dtype: str = "float32",
-                   progress: bool = False, device: str = "cpu") -> dict:
+                   split_plan: SplitPlan | None = None, progress: bool = False, device: str = "cpu") -> dict:
     """Train and score every (encoder, head) pair on the tasks the head can predict; write the reports.
 
-    The language model and the heads run on ``device``."""
+    The language model and the heads run on ``device``. ``split_plan`` (clusters by identity
+    or from a file, or a split file) picks the validation proteins once for all runs
+    (``OUT/split.tsv``) when ``val`` is not given.
+    """
     out_dir = Path(out_dir)
     runs = []
+    split, split_id = None, None
+    if split_plan is not None and val is None:
+        split = holdout(train, tasks, split_plan, out_dir)
+        split_id = hashlib.sha256(json.dumps(split).encode()).hexdigest()[:16]
     for encoder in encoders:
         where = out_dir / "embeddings" / encoder
         embed: dict[str, Any] = dict(encoder=encoder, model=model if encoder == "lm" else None, dtype=dtype,
@@ -85,13 +95,17 @@ def run_comparison(train: LabelSet, test: LabelSet, tasks: dict[str, TaskSpec], 
                 continue
             run_dir = out_dir / "heads" / f"{encoder}-{head}"
             start = time.perf_counter()
-            checkpoint = _reusable(run_dir, config, head_tasks, train.sources, identity)
+            checkpoint = _reusable(run_dir, config, head_tasks, train.sources, identity, split_id)
             if checkpoint is None:
-                train_set, val_set = datasets(train, train_h5, head_tasks, cls.input_level, val_labels=val,
-                                              val_embeddings=val_h5, val_fraction=val_fraction, seed=config.seed)
+                if split is not None:
+                    train_set, val_set = datasets_from_ids(train, train_h5, head_tasks, cls.input_level, *split)
+                else:
+                    train_set, val_set = datasets(train, train_h5, head_tasks, cls.input_level, val_labels=val,
+                                                  val_embeddings=val_h5, val_fraction=val_fraction, seed=config.seed)
                 checkpoint, _ = train_head(head, head_tasks, train_set, val_set, run_dir, config=config,
                                            hparams=(hparams or {}).get(head), embeddings=identity,
-                                           info={"labels": train.sources}, progress=progress, device=device)
+                                           info={"labels": train.sources, "split": split_id}, progress=progress,
+                                           device=device)
             report = evaluate_head(checkpoint, test, test_h5, identity=file_identity(test_h5),
                                    n_bootstrap=n_bootstrap, seed=config.seed, device=device)
             runs.append({"encoder": encoder, "model": identity.get("model", encoder), "head": head,

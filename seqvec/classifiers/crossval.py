@@ -354,9 +354,15 @@ def holdout_datasets(labels: LabelSet, embeddings: str | os.PathLike, tasks: dic
                      input_level: str, plan: SplitPlan, output: str | os.PathLike,
                      threads: int = 1) -> tuple[TaskDataset, TaskDataset]:
     """Training and validation datasets split by ``plan`` (:func:`holdout`; writes ``split.tsv``)."""
+    train_ids, val_ids = holdout(labels, tasks, plan, output, threads=threads)
+    return datasets_from_ids(labels, embeddings, tasks, input_level, train_ids, val_ids)
+
+
+def datasets_from_ids(labels: LabelSet, embeddings: str | os.PathLike, tasks: dict[str, TaskSpec],
+                      input_level: str, train_ids: list[str], val_ids: list[str]) -> tuple[TaskDataset, TaskDataset]:
+    """Training and validation datasets of given ids (those without a label for ``tasks`` left out)."""
     from seqvec.classifiers.data import build_dataset
 
-    train_ids, val_ids = holdout(labels, tasks, plan, output, threads=threads)
     everything = build_dataset(labels, embeddings, tasks, input_level, ids=train_ids + val_ids)
     kept = set(everything.ids)
     return (everything.subset([i for i in train_ids if i in kept]),

@@ -43,6 +43,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--val", type=Path, action="append", metavar="FILE",
                         help="validation label file(s) (default: marked records or a --val-fraction split)")
     parser.add_argument("--val-fraction", type=float, help="validation share of a seeded split (default 0.1)")
+    parser.add_argument("--split-by-identity", type=float, metavar="FRACTION",
+                        help="validation proteins by MMseqs2 clusters at this minimum identity, apart from the "
+                             "training clusters (docs/heads.md; written to OUT/split.tsv)")
+    parser.add_argument("--groups", type=Path, metavar="TSV", help="validation by your own clusters (id, cluster)")
+    parser.add_argument("--split", type=Path, metavar="TSV", help="reuse a split.tsv (fold train/val)")
     parser.add_argument("--label-format", choices=LABEL_FORMATS, help="format of all label files (default: detected)")
     parser.add_argument("-o", "--output", type=Path, required=True, help="output folder")
     parser.add_argument("--model", help="language model for the lm encoder (default: the bundled model)")
@@ -84,10 +89,18 @@ def run(args: argparse.Namespace) -> int:
     train = read_labels(args.train, args.label_format)
     test = read_labels(args.test, args.label_format)
     val = read_labels(args.val, args.label_format) if args.val else None
+    split_plan = None
+    if args.split_by_identity is not None or args.groups is not None or args.split is not None:
+        from seqvec.classifiers.crossval import SplitPlan
+
+        if val is not None:
+            raise SeqVecError("--val gives the validation proteins; leave out --split-by-identity, --groups, --split")
+        split_plan = SplitPlan(val_fraction=args.val_fraction, identity=args.split_by_identity,
+                               groups_file=args.groups, split_file=args.split, seed=args.seed)
     results = run_comparison(train, test, {t: TASKS[t] for t in names}, args.output, encoders=encoders, heads=heads,
                              config=config, model=args.model, val=val, val_fraction=args.val_fraction,
-                             hparams=hparams, n_bootstrap=args.bootstrap, dtype=args.dtype, progress=not args.quiet,
-                             device=args.device)
+                             hparams=hparams, n_bootstrap=args.bootstrap, dtype=args.dtype, split_plan=split_plan,
+                             progress=not args.quiet, device=args.device)
     print(markdown_table(results))
     for line in verdicts(results):
         print(line)
