@@ -60,9 +60,12 @@ def test_example_runs_end_to_end_then_skips_then_redoes_what_changed(example, tm
     printed = capsys.readouterr()
     assert "| onehot | fnn |" in printed.out and "finished: 11 stages" in printed.out
 
-    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    def stamps():
+        return {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file() and p.name != ".seqvec-run.lock"}
+
+    before = stamps()
     assert main(["run", path]) == 0
-    assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == stamps
+    assert stamps() == before
     assert capsys.readouterr().err.count("up to date, skipped") == 11
 
     example["training"]["lr"] = 0.01
@@ -128,3 +131,15 @@ def test_missing_key_and_relative_paths(tmp_path):
         load_config(write_pipeline(tmp_path / "p.yaml", {"output": "o", "input": {}}))
     config = load_config(write_pipeline(tmp_path / "p.yaml", {"output": "o", "input": {"labels": "l.fasta"}}))
     assert config.output == str(tmp_path / "o") and config.input.labels == (str(tmp_path / "l.fasta"),)
+
+
+def test_a_second_run_on_the_same_output_fails_at_once(tmp_path):
+    from seqvec.errors import OutputLockedError
+    from seqvec.pipeline.stages import output_lock
+
+    with output_lock(tmp_path / "out"):
+        with pytest.raises(OutputLockedError, match=r"out is in use by another seqvec run \(\d+@"):
+            with output_lock(tmp_path / "out"):
+                pass
+    with output_lock(tmp_path / "out"):  # released
+        pass

@@ -117,7 +117,9 @@ def train_searched(train_fn, grid: dict[str, list], config: FitConfig, hparams: 
         checkpoint, result = train_fn(output / "search" / str(n), point_config, point_hparams)
         trials.append((selection_score(checkpoint, val, point_config.batch_size), point, checkpoint, result))
         logger.info("search %d/%d: %s -> validation score %.4f", n + 1, len(points), point, trials[-1][0])
-    score, point, best, result = max(trials, key=lambda t: (np.nan_to_num(t[0], nan=-np.inf), -trials.index(t)))
+    # the best score; ties (and NaN scores) go to the earlier grid point
+    chosen = max(range(len(trials)), key=lambda n: (np.nan_to_num(trials[n][0], nan=-np.inf), -n))
+    score, point, best, result = trials[chosen]
     metric = ", ".join(f"{t}: {s.metric}" for t, s in best.tasks.items())
     training = {**best.training, "search": {
         "chosen": point, "score": score, "metric": f"mean validation {metric}", "grid": grid,

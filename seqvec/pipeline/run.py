@@ -27,7 +27,7 @@ from seqvec.classifiers.readers import LabelSet
 from seqvec.classifiers.tasks import TaskSpec
 from seqvec.errors import SeqVecError
 from seqvec.pipeline.config import PipelineConfig, load_config
-from seqvec.pipeline.stages import Stage, file_digest
+from seqvec.pipeline.stages import Stage, file_digest, output_lock
 
 logger = logging.getLogger(__name__)
 
@@ -255,6 +255,11 @@ def run_pipeline(config: PipelineConfig | str | os.PathLike, *, progress: bool =
     """Run (or resume) every stage; returns ``{stage name: its outputs}``."""
     if not isinstance(config, PipelineConfig):
         config = load_config(config)
+    with output_lock(config.output):
+        return _run(config, progress)
+
+
+def _run(config: PipelineConfig, progress: bool) -> dict:
     start = time.perf_counter()
     inputs = read_inputs(config)
     logger.info("pipeline: %d proteins, tasks %s, %d test proteins", len(inputs.labels.ids), ", ".join(inputs.tasks),
