@@ -61,7 +61,7 @@ def test_example_runs_end_to_end_then_skips_then_redoes_what_changed(example, tm
     assert "| onehot | fnn |" in printed.out and "finished: 11 stages" in printed.out
 
     def stamps():
-        return {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file() and p.name != ".seqvec-run.lock"}
+        return {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
 
     before = stamps()
     assert main(["run", path]) == 0
@@ -133,13 +133,13 @@ def test_missing_key_and_relative_paths(tmp_path):
     assert config.output == str(tmp_path / "o") and config.input.labels == (str(tmp_path / "l.fasta"),)
 
 
-def test_a_second_run_on_the_same_output_fails_at_once(tmp_path):
-    from seqvec.errors import OutputLockedError
-    from seqvec.pipeline.stages import output_lock
+def test_a_second_run_on_the_same_output_fails_at_once(data_dir, tmp_path, capsys):
+    from seqvec.io.lock import OutputLock
 
-    with output_lock(tmp_path / "out"):
-        with pytest.raises(OutputLockedError, match=r"out is in use by another seqvec run \(\d+@"):
-            with output_lock(tmp_path / "out"):
-                pass
-    with output_lock(tmp_path / "out"):  # released
-        pass
+    data = {"output": "out", "input": {"labels": [str(data_dir / "tasks" / "deeploc_pool_small.fasta")]},
+            "encoders": ["onehot"]}
+    path = write_pipeline(tmp_path / "p.yaml", data)
+    with OutputLock(tmp_path / "out"):
+        assert main(["run", path]) == 1
+    assert "is being written by another run" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "embeddings").exists()

@@ -26,8 +26,9 @@ from pathlib import Path
 from seqvec.classifiers.readers import LabelSet
 from seqvec.classifiers.tasks import TaskSpec
 from seqvec.errors import SeqVecError
+from seqvec.io.lock import OutputLock
 from seqvec.pipeline.config import PipelineConfig, load_config
-from seqvec.pipeline.stages import Stage, file_digest, output_lock
+from seqvec.pipeline.stages import Stage, file_digest
 
 logger = logging.getLogger(__name__)
 
@@ -255,7 +256,8 @@ def run_pipeline(config: PipelineConfig | str | os.PathLike, *, progress: bool =
     """Run (or resume) every stage; returns ``{stage name: its outputs}``."""
     if not isinstance(config, PipelineConfig):
         config = load_config(config)
-    with output_lock(config.output):
+    Path(config.output).mkdir(parents=True, exist_ok=True)
+    with OutputLock(config.output):  # one run per output folder (OUTPUT.lock beside it)
         return _run(config, progress)
 
 

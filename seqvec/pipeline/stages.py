@@ -9,49 +9,16 @@ fold heads).
 """
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import logging
 import os
 import shutil
-import socket
-from collections.abc import Iterator
 from pathlib import Path
-
-from seqvec.errors import OutputLockedError
 
 logger = logging.getLogger(__name__)
 
 STAGE_FILE = "stage.json"
-LOCK_FILE = ".seqvec-run.lock"
-
-
-@contextlib.contextmanager
-def output_lock(directory: str | os.PathLike) -> Iterator[None]:
-    """Hold an exclusive lock on an output folder; a second run on it fails at once, naming the holder."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / LOCK_FILE
-    with open(path, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            raise OutputLockedError(f"{directory} is in use by another seqvec run ({holder})", path=path,
-                                    holder=holder) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{os.getpid()}@{socket.gethostname()}\n")
-        handle.flush()
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def settings_hash(settings: dict) -> str:
     """A stable hash of JSON-able settings."""
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()
