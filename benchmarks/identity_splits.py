@@ -10,13 +10,13 @@ cross-validation estimate) and on the test set. The commands are the ones a user
     seqvec train --task localization --head fnn --embeddings OUT/pool_<encoder>.h5 \\
         --labels deeploc_our_val_set.fasta --labels deeploc_valid_6000.fasta \\
         --cv 5 [--split-by-identity 0.3] --test-set deeploc_test_set.fasta \\
-        --test-embeddings OUT/test_<encoder>.h5 -o OUT/<encoder>-<split>
+        --test-embeddings OUT/test_<encoder>.h5 -o OUT/<encoder>-<head>-<split>
 
 Run (the embeddings are made first if missing; the LM embeds about 2.9 M residues)::
 
     nice python benchmarks/identity_splits.py --data DEEPLOC_DIR --out /tmp/idsplits -v
 
-It prints a Markdown table and writes ``OUT/result.json``.
+It prints a Markdown table and writes ``OUT/result_<head>.json``.
 """
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def run_split(args, encoder: str, split: str) -> dict:
     """One cross-validation (random or identity folds); returns its cv.json."""
     from seqvec.cli.main import main
 
-    out = args.out / f"{encoder}-{split}"
+    out = args.out / f"{encoder}-{args.head}-{split}"
     command = ["train", "-q", "--task", "localization", "--head", args.head,
                "--embeddings", str(args.out / f"pool_{encoder}.h5"), "--encoder", encoder,
                *[x for name in POOL for x in ("--labels", str(args.data / name))],
@@ -48,13 +48,13 @@ def run_split(args, encoder: str, split: str) -> dict:
     return {"command": "seqvec " + " ".join(command[:1] + command[2:]), **json.loads((out / "cv.json").read_text())}
 
 
-def row(encoder: str, split: str, report: dict) -> str:
+def row(encoder: str, head: str, split: str, report: dict) -> str:
     s = report["summary"]["localization"]
     pooled, ensemble = s["pooled"][0], s["test_ensemble"][0]
 
     def pct(x):
         return f"{100 * x:.1f}"
-    return (f"| {encoder} | {split} | {pct(s['folds']['mean'])} ± {pct(s['folds']['sd'])} | "
+    return (f"| {encoder} | {head} | {split} | {pct(s['folds']['mean'])} ± {pct(s['folds']['sd'])} | "
             f"{pct(pooled['value'])} [{pct(pooled['ci95'][0])}, {pct(pooled['ci95'][1])}] | "
             f"{pct(s['test_folds']['mean'])} ± {pct(s['test_folds']['sd'])} | "
             f"{pct(ensemble['value'])} [{pct(ensemble['ci95'][0])}, {pct(ensemble['ci95'][1])}] | "
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, required=True, help="folder with the DeepLoc FASTA files")
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--encoders", default="lm,onehot", help="comma-separated: lm, onehot, blosum62")
+    p.add_argument("--encoders", default="onehot", help="comma-separated: lm, onehot, blosum62")
     p.add_argument("--head", default="fnn")
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--identity", type=float, default=0.3)
@@ -80,15 +80,15 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
-    results, lines = {}, ["| encoder | folds | CV Q10, folds mean ± sd | CV Q10, pooled [95% CI] | "
+    results, lines = {}, ["| encoder | head | folds | CV Q10, folds mean ± sd | CV Q10, pooled [95% CI] | "
                           "test Q10, fold heads mean ± sd | test Q10, ensemble [95% CI] | CV minus test |",
-                          "|---|---|---|---|---|---|---|"]
+                          "|---|---|---|---|---|---|---|---|"]
     for encoder in args.encoders.split(","):
         for split in ("random", "identity"):
             report = run_split(args, encoder, split)
-            results[f"{encoder}-{split}"] = report
-            lines.append(row(encoder, split, report))
-            (args.out / "result.json").write_text(json.dumps(results, indent=1) + "\n")
+            results[f"{encoder}-{args.head}-{split}"] = report
+            lines.append(row(encoder, args.head, split, report))
+            (args.out / f"result_{args.head}.json").write_text(json.dumps(results, indent=1) + "\n")
     print("\n".join(lines))
     return 0
 
