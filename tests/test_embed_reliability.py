@@ -278,3 +278,16 @@ def test_api_applies_the_sequence_policy(tiny_model, caplog):
             model.embed("SEQ-WENCE")
         with pytest.raises(InvalidSequenceError, match="empty sequence"):
             model.embed_batch(["MK", ""])
+
+
+def test_models_are_embedders_with_identity_from_construction(tiny_model_dir):
+    import seqvec
+    from seqvec.embeddings.encoders import ENCODERS
+    from seqvec.lm.allennlp_io import file_sha256
+
+    model = seqvec.load_model(tiny_model_dir, precision="bf16")
+    assert isinstance(model, seqvec.Embedder)
+    assert all(isinstance(make(), seqvec.Embedder) for make in ENCODERS.values())
+    assert model.name == tiny_model_dir.name and model.precision == "bf16"
+    assert model.weights_sha256 == file_sha256(tiny_model_dir / "weights.hdf5")
+    assert model.options_sha256 == model.config.digest()
