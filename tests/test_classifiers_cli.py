@@ -7,7 +7,6 @@ import pytest
 from seqvec.classifiers.tasks import TASKS
 from seqvec.cli.main import main
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 

@@ -10,11 +10,9 @@ from seqvec.classifiers.data import Example, TaskDataset, build_dataset
 from seqvec.classifiers.heads import HEADS, head_class
 from seqvec.classifiers.labels import read_labels
 from seqvec.classifiers.tasks import IGNORE, get_tasks
-from seqvec.classifiers.train import (FitConfig, balanced_class_weights, fit, predict_dataset, task_losses,
-                                      validate)
+from seqvec.classifiers.train import FitConfig, balanced_class_weights, fit, predict_dataset, task_losses, validate
 from seqvec.embeddings.encoders import onehot_encoder
 from seqvec.errors import CheckpointError
-
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

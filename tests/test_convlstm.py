@@ -4,7 +4,6 @@ import torch
 
 from seqvec.classifiers.convlstm import ConvLSTMHead, terminal_index
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 

@@ -9,7 +9,6 @@ from seqvec.embeddings.h5 import read_h5, read_h5_attrs
 from seqvec.embeddings.pipeline import embed_fasta, embed_sequences
 from seqvec.errors import EmbedOptionError, InvalidSequenceError, ModelNotFoundError, OutputMismatchError
 
-
 pytestmark = pytest.mark.usefixtures("seqvec_logs_to_caplog")
 
 

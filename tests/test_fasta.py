@@ -7,7 +7,6 @@ import pytest
 from seqvec.errors import DuplicateIdError, FastaFormatError, InvalidSequenceError
 from seqvec.io.fasta import normalize_sequences, parse_id, read_fasta, sequences_digest
 
-
 pytestmark = pytest.mark.usefixtures("seqvec_logs_to_caplog")
 
 

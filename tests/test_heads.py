@@ -5,7 +5,6 @@ import torch
 from seqvec.classifiers.heads import HEADS, head_class, head_name
 from seqvec.classifiers.light_attention import LightAttentionHead
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
@@ -102,7 +101,7 @@ def test_input_checks():
         make("fnn")(torch.zeros(2, 5, D))
     with pytest.raises(ValueError, match="odd"):
         LightAttentionHead(D, {"localization": 10}, kernel_size=4)
-    with pytest.raises(ValueError, match=">= 2 classes"):
+    with pytest.raises(ValueError, match=">= 1 output"):
         head_class("fnn")(D, {})
 
 

@@ -1,7 +1,6 @@
 """The language model against allennlp's own outputs, and the weight format."""
 import copy
 import io
-import json
 import os
 from pathlib import Path
 

@@ -3,7 +3,7 @@
 A head is a ``torch.nn.Module`` subclass of :class:`Head`:
 
 - built as ``HeadClass(input_dim, outputs, **hparams)``, where ``outputs`` maps each task
-  name to its number of classes (``{"ss3": 3, "ss8": 8}``) and ``hparams`` are plain JSON
+  name to its number of outputs (``{"ss3": 3, "ss8": 8}``; 1 for a value task) and ``hparams`` are plain JSON
   values (ints, floats, strings); ``head.hparams`` returns them so that
   ``HeadClass(head.input_dim, head.outputs, **head.hparams)`` rebuilds the same module
   (this is what checkpoints store);
@@ -45,8 +45,8 @@ class Head(nn.Module):
         super().__init__()
         if int(input_dim) < 1:
             raise ValueError(f"input_dim must be positive, got {input_dim}")
-        if not outputs or any(int(n) < 2 for n in outputs.values()):
-            raise ValueError(f"outputs must map task names to >= 2 classes, got {dict(outputs)}")
+        if not outputs or any(int(n) < 1 for n in outputs.values()):
+            raise ValueError(f"outputs must map task names to >= 1 output, got {dict(outputs)}")
         self.input_dim = int(input_dim)
         self.outputs = {str(task): int(n) for task, n in outputs.items()}
         self._hparams = dict(hparams)

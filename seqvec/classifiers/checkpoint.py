@@ -27,7 +27,7 @@ import torch
 from seqvec import __version__
 from seqvec.classifiers.base import Head
 from seqvec.classifiers.heads import head_class, head_name
-from seqvec.classifiers.tasks import TASKS, TaskSpec
+from seqvec.classifiers.tasks import TASKS, TaskKind, TaskSpec
 from seqvec.errors import CheckpointError, SeqVecError
 
 logger = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def save_head(directory: str | os.PathLike, head: Head, tasks: dict[str, TaskSpe
         "head": head_name(head),
         "head_config": head.hparams,
         "input_dim": head.input_dim,
-        "tasks": {name: {"level": spec.level, "classes": list(spec.classes)} for name, spec in tasks.items()},
+        "tasks": {name: spec.to_json() for name, spec in tasks.items()},
         "embeddings": embeddings or {},
         "training": training or {},
     }
@@ -77,15 +77,23 @@ def save_head(directory: str | os.PathLike, head: Head, tasks: dict[str, TaskSpe
 
 
 def _task_specs(stored: dict, path: Path) -> dict[str, TaskSpec]:
-    """Task specs from config.json, checked against the known tasks (classes may be custom)."""
+    """Task specs from config.json (heads written before task kinds have a level: class tasks)."""
     specs = {}
     for name, entry in stored.items():
         base = TASKS.get(name)
+        if not isinstance(entry, dict):
+            raise CheckpointError(f"{path}: task {name!r} must be an object, got {entry!r}")
         level = entry.get("level", base.level if base else None)
-        if level not in ("protein", "residue") or not entry.get("classes"):
-            raise CheckpointError(f"{path}: task {name!r} needs a level and classes, got {entry}")
-        specs[name] = TaskSpec(name, level, tuple(entry["classes"]), base.metric if base else "accuracy",
-                               base.description if base else name)
+        kind = entry.get("kind", f"{level}_class")
+        try:
+            specs[name] = TaskSpec(name, TaskKind(kind), tuple(entry.get("classes", ())),
+                                   entry.get("metric") or (base.metric if base else ""),
+                                   base.description if base else name,
+                                   value_mean=float(entry.get("value_mean", 0.0)),
+                                   value_std=float(entry.get("value_std", 1.0)),
+                                   threshold=float(entry.get("threshold", 0.5)))
+        except (ValueError, TypeError, SeqVecError) as err:
+            raise CheckpointError(f"{path}: task {name!r}: {entry} is not a task ({err})") from None
     return specs
 
 
@@ -107,7 +115,7 @@ def load_head(directory: str | os.PathLike) -> HeadCheckpoint:
             raise CheckpointError(f"{config_path}: missing key {key!r}")
     tasks = _task_specs(config["tasks"], config_path)
     try:
-        head = head_class(config["head"])(config["input_dim"], {t: len(s.classes) for t, s in tasks.items()},
+        head = head_class(config["head"])(config["input_dim"], {t: s.n_outputs for t, s in tasks.items()},
                                           **config["head_config"])
     except (SeqVecError, TypeError, ValueError) as err:
         raise CheckpointError(f"{config_path}: cannot build head {config['head']!r}: {err}") from err

@@ -25,10 +25,11 @@ from seqvec.classifiers.crossval import SplitPlan, datasets_from_ids, holdout
 from seqvec.classifiers.evaluate import evaluate_head
 from seqvec.classifiers.experiment import datasets, ensure_embeddings, file_identity, train_head
 from seqvec.classifiers.heads import head_class
+from seqvec.classifiers.metrics import is_percent
 from seqvec.classifiers.readers import LabelSet
 from seqvec.classifiers.tasks import TaskSpec
 from seqvec.classifiers.train import FitConfig
-from seqvec.errors import OutputMismatchError
+from seqvec.errors import OutputMismatchError, SeqVecError
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ def _reusable(run_dir: Path, config: FitConfig, tasks: dict[str, TaskSpec], sour
     return None
 
 
-def run_comparison(train: LabelSet, test: LabelSet, tasks: dict[str, TaskSpec], out_dir: str | os.PathLike, *,
+def run_comparison(train: LabelSet, test: LabelSet | None, tasks: dict[str, TaskSpec], out_dir: str | os.PathLike, *,
                    encoders: list[str], heads: list[str], config: FitConfig = FitConfig(), model=None,
                    val: LabelSet | None = None, val_fraction: float | None = None,
                    hparams: dict[str, dict] | None = None, n_bootstrap: int = 1000, dtype: str = "float32",
@@ -70,9 +71,16 @@ def run_comparison(train: LabelSet, test: LabelSet, tasks: dict[str, TaskSpec], 
 
     The language model and the heads run on ``device``. ``split_plan`` (clusters by identity
     or from a file, or a split file) picks the validation proteins once for all runs
-    (``OUT/split.tsv``) when ``val`` is not given.
+    (``OUT/split.tsv``) when ``val`` is not given. Without ``test``, the records of
+    ``train`` marked as test sets (``SET=test``, ``test2``, ...) are the test proteins
+    (never trained on).
     """
     out_dir = Path(out_dir)
+    test_ids = None
+    if test is None:
+        test_ids = [rid for rid in train.ids if train.partition.get(rid, "").startswith("test")]
+        if not test_ids:
+            raise SeqVecError(f"no test proteins: {', '.join(train.sources)} marks none (SET=test); give --test")
     runs = []
     split, split_id = None, None
     if split_plan is not None and val is None:
@@ -83,7 +91,7 @@ def run_comparison(train: LabelSet, test: LabelSet, tasks: dict[str, TaskSpec], 
         embed: dict[str, Any] = dict(encoder=encoder, model=model if encoder == "lm" else None, dtype=dtype,
                                      progress=progress, device=device if encoder == "lm" else "cpu")
         train_h5 = ensure_embeddings(train, where / "train.h5", **embed)
-        test_h5 = ensure_embeddings(test, where / "test.h5", **embed)
+        test_h5 = ensure_embeddings(test, where / "test.h5", **embed) if test is not None else train_h5
         val_h5 = ensure_embeddings(val, where / "val.h5", **embed) if val is not None else None
         identity = file_identity(train_h5)
         _check_model(identity, encoder, model, where)
@@ -106,14 +114,16 @@ def run_comparison(train: LabelSet, test: LabelSet, tasks: dict[str, TaskSpec], 
                                            hparams=(hparams or {}).get(head), embeddings=identity,
                                            info={"labels": train.sources, "split": split_id}, progress=progress,
                                            device=device)
-            report = evaluate_head(checkpoint, test, test_h5, identity=file_identity(test_h5),
-                                   n_bootstrap=n_bootstrap, seed=config.seed, device=device)
+            report = evaluate_head(checkpoint, test if test is not None else train, test_h5,
+                                   identity=file_identity(test_h5), n_bootstrap=n_bootstrap, seed=config.seed,
+                                   ids=test_ids, device=device)
             runs.append({"encoder": encoder, "model": identity.get("model", encoder), "head": head,
                          "head_dir": str(run_dir), "best_epoch": checkpoint.training.get("best_epoch"),
                          "n_train": checkpoint.training.get("n_train"), "n_val": checkpoint.training.get("n_val"),
                          "seconds": round(time.perf_counter() - start, 1), "tasks": report["tasks"]})
     results = {"tasks": {t: {"metric": s.metric, "level": s.level} for t, s in tasks.items()},
-               "train": train.sources, "test": test.sources, "fit": asdict(config), "runs": runs}
+               "train": train.sources, "fit": asdict(config), "runs": runs,
+               "test": test.sources if test is not None else [f"SET=test records of {', '.join(train.sources)}"]}
     write_reports(results, out_dir)
     return results
 
@@ -124,14 +134,14 @@ def cell(run: dict, task: str, spec: dict) -> tuple[float, float, float] | None:
     if not result or spec["metric"] not in result["metrics"]:
         return None
     m = result["metrics"][spec["metric"]]
-    scale = 1.0 if spec["metric"] == "MCC" else 100.0
+    scale = 100.0 if is_percent(spec["metric"]) else 1.0
     return m["value"] * scale, m["ci95"][0] * scale, m["ci95"][1] * scale
 
 
 def format_cell(values: tuple[float, float, float] | None, metric: str) -> str:
     if values is None:
         return "–"
-    digits = 3 if metric == "MCC" else 1
+    digits = 1 if is_percent(metric) else 3
     v, lo, hi = values
     return f"{v:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
 

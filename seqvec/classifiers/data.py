@@ -2,8 +2,10 @@
 
 A :class:`TaskDataset` holds one :class:`Example` per protein: its input (per-protein
 ``[D]`` or per-residue ``[L, D]``, kept in the stored dtype) and its targets per task
-(a class index, or an int array ``[L]`` for per-residue tasks, ``IGNORE`` = not scored).
-Batches are :class:`Batch` objects with float32 tensors, padding after each protein.
+(see :class:`~seqvec.classifiers.tasks.TaskKind`: a class index or an int array ``[L]``
+with ``IGNORE`` = not scored; a 0/1 vector ``[C]`` or ``[L, C]``; a number or an array
+``[L]``; NaN = not scored). Batches are :class:`Batch` objects with float32 tensors,
+padding after each protein.
 Reading label files lives in :mod:`seqvec.classifiers.readers`.
 """
 from __future__ import annotations
@@ -45,7 +47,9 @@ class Batch:
     ids: list[str]
     x: torch.Tensor  # [B, D] or [B, L, D] float32
     mask: torch.Tensor | None  # [B, L] bool, True = real residue; None for per-protein input
-    targets: dict[str, torch.Tensor]  # task -> [B] or [B, L] int64, IGNORE where not scored/padding
+    # task -> class tasks: [B] or [B, L] int64, IGNORE where not scored or padding;
+    # multi-label: [B, C] or [B, L, C] float32; values: [B] or [B, L] float32; NaN where not scored or padding
+    targets: dict[str, torch.Tensor]
 
 
 class TaskDataset:
@@ -94,16 +98,8 @@ class TaskDataset:
             for b, ex in enumerate(chosen):
                 x[b, : ex.length] = torch.from_numpy(ex.x.astype(np.float32, copy=False))
                 mask[b, : ex.length] = True
-        targets = {}
-        for name, spec in self.tasks.items():
-            if spec.level == "protein":
-                targets[name] = torch.tensor([int(ex.targets.get(name, IGNORE)) for ex in chosen])
-            else:
-                t = torch.full((len(chosen), x.shape[1]), IGNORE, dtype=torch.long)  # (B, L)
-                for b, ex in enumerate(chosen):
-                    if name in ex.targets:
-                        t[b, : ex.length] = torch.from_numpy(np.asarray(ex.targets[name], dtype=np.int64))
-                targets[name] = t
+        targets = {name: _collate_targets(chosen, name, spec, x.shape[1] if mask is not None else 0)
+                   for name, spec in self.tasks.items()}
         return Batch([ex.id for ex in chosen], x, mask, targets)
 
     def batches(self, batch_size: int = 64, max_residues: int | None = None, *, shuffle: bool = False,
@@ -119,6 +115,31 @@ class TaskDataset:
         for indices in batch_indices([ex.length for ex in self.examples], batch_size, max_residues,
                                      shuffle=shuffle, rng=rng):
             yield self.collate(indices)
+
+
+def _collate_targets(chosen: list[Example], name: str, spec: TaskSpec, longest: int) -> torch.Tensor:
+    """One task's padded targets (see :class:`Batch`)."""
+    kind = spec.kind
+    if kind.target == "class":
+        if kind.level == "protein":
+            return torch.tensor([int(ex.targets.get(name, IGNORE)) for ex in chosen])
+        t = torch.full((len(chosen), longest), IGNORE, dtype=torch.long)  # (B, L)
+        for b, ex in enumerate(chosen):
+            if name in ex.targets:
+                t[b, : ex.length] = torch.from_numpy(np.asarray(ex.targets[name], dtype=np.int64))
+        return t
+    shape = (len(chosen),) if kind.level == "protein" else (len(chosen), longest)
+    if kind.target == "multilabel":
+        shape = (*shape, len(spec.classes))
+    out = torch.full(shape, float("nan"))  # (B[, L][, C])
+    for b, ex in enumerate(chosen):
+        if name in ex.targets:
+            value = torch.as_tensor(np.asarray(ex.targets[name], dtype=np.float32))
+            if kind.level == "protein":
+                out[b] = value
+            else:
+                out[b, : ex.length] = value
+    return out
 
 
 def batch_indices(lengths: list[int], batch_size: int, max_residues: int | None = None, *,
@@ -198,11 +219,8 @@ def build_dataset(labels: LabelSet, embeddings: str | os.PathLike | dict[str, np
         logger.info("%d proteins have no label for %s and are left out", skipped, ", ".join(tasks))
     if not wanted:
         raise LabelFormatError(f"no protein has a label for {', '.join(tasks)} in {', '.join(labels.sources)}")
+    wanted = _drop_missing(wanted, embeddings, labels)
     if isinstance(embeddings, dict):
-        missing = [rid for rid in wanted if rid not in embeddings]
-        if missing:
-            raise EmbeddingFileError(f"{len(missing)} labelled proteins have no embedding, e.g. {missing[:5]}",
-                                     missing_ids=missing)
         arrays = {rid: embeddings[rid] for rid in wanted}
     else:
         arrays = load_inputs(embeddings, wanted, input_level)
@@ -212,9 +230,36 @@ def build_dataset(labels: LabelSet, embeddings: str | os.PathLike | dict[str, np
         for t, value in targets.items():
             n = np.shape(value)[0] if tasks[t].level == "residue" else None
             if n is not None and input_level == "residue" and n != arrays[rid].shape[0]:
-                raise LabelFormatError(f"protein {rid!r}: {n} {t} labels but {arrays[rid].shape[0]} embedded residues")
+                raise LabelFormatError(f"protein {rid!r}: {n} {t} labels but {arrays[rid].shape[0]} embedded residues "
+                                       f"({', '.join(labels.sources)})")
         examples.append(Example(rid, arrays[rid], targets))
     return TaskDataset(examples, tasks, input_level)
+
+
+MISSING_TOLERANCE = 0.05  # labelled proteins without an embedding: above this share it is an error
+
+
+def _drop_missing(wanted: list[str], embeddings: str | os.PathLike | dict, labels: LabelSet) -> list[str]:
+    """``wanted`` without the ids that have no embedding (listed); an error if more than a few lack one."""
+    if isinstance(embeddings, dict):
+        present = set(embeddings)
+    else:
+        from seqvec.embeddings.h5 import read_h5_lengths
+
+        present = set(read_h5_lengths(embeddings))
+    missing = [rid for rid in wanted if rid not in present]
+    if not missing:
+        return wanted
+    shown = ", ".join(map(repr, missing[:20])) + (f" and {len(missing) - 20} more" if len(missing) > 20 else "")
+    where = embeddings if not isinstance(embeddings, dict) else "the embeddings"
+    if len(missing) > MISSING_TOLERANCE * len(wanted):
+        raise EmbeddingFileError(f"{len(missing)} of {len(wanted)} labelled proteins of {', '.join(labels.sources)} "
+                                 f"have no embedding in {where}: {shown} (embed them, or delete {where} to have it "
+                                 "made)", path=None if isinstance(embeddings, dict) else embeddings,
+                                 missing_ids=missing)
+    logger.warning("%d of %d labelled proteins have no embedding in %s and are left out: %s", len(missing),
+                   len(wanted), where, shown)
+    return [rid for rid in wanted if rid in present]
 
 
 def split_ids(ids: list[str], strata: dict[str, object] | None = None, fraction: float = 0.1,

@@ -10,6 +10,7 @@ from seqvec.classifiers.metrics import N_BOOTSTRAP, score_task
 from seqvec.classifiers.readers import LabelSet
 from seqvec.classifiers.tasks import TASKS
 from seqvec.classifiers.train import predict_dataset
+from seqvec.classifiers.userlabels import align_classes
 from seqvec.errors import CheckpointError, SeqVecError
 
 logger = logging.getLogger(__name__)
@@ -47,10 +48,23 @@ def evaluate_dataset(checkpoint: HeadCheckpoint, dataset: TaskDataset, *, n_boot
     return results
 
 
+def test_sets(labels: LabelSet) -> dict[str, list[str]]:
+    """The proteins to score: each named test set the files mark (``test``, ``test2``, ...),
+    or, when none is marked, every protein except ``pred`` ones (for predicting only)."""
+    marked: dict[str, list[str]] = {}
+    for rid in labels.ids:
+        part = labels.partition.get(rid, "")
+        if part.startswith("test"):
+            marked.setdefault(part, []).append(rid)
+    if marked:
+        return dict(sorted(marked.items()))
+    return {"all": [rid for rid in labels.ids if labels.partition.get(rid) != "pred"]}
+
+
 def evaluate_head(checkpoint: HeadCheckpoint, labels: LabelSet, embeddings: str | os.PathLike, *,
                   identity: dict | None = None, n_bootstrap: int = N_BOOTSTRAP, seed: int = 0,
-                  device: str = "cpu") -> dict:
-    """Score a loaded head on the proteins of ``labels`` embedded in ``embeddings``.
+                  ids: list[str] | None = None, device: str = "cpu") -> dict:
+    """Score a loaded head on the proteins of ``labels`` (or ``ids`` of them) embedded in ``embeddings``.
 
     Returns ``{"head", "head_name", "embeddings", "tasks": {task: metrics}}`` where each
     task's metrics are :func:`seqvec.classifiers.metrics.score_task` results.
@@ -59,7 +73,9 @@ def evaluate_head(checkpoint: HeadCheckpoint, labels: LabelSet, embeddings: str 
     for task, spec in checkpoint.tasks.items():
         if not labels.labels.get(task):
             continue
-        if task in TASKS and spec.classes != TASKS[task].classes:
+        if task in labels.specs:
+            align_classes(labels, task, spec)
+        elif task in TASKS and spec.classes != TASKS[task].classes:
             raise CheckpointError(f"head {checkpoint.path}: task {task!r} has classes {spec.classes}, "
                                   f"the label files use {TASKS[task].classes}")
         tasks[task] = spec
@@ -67,7 +83,7 @@ def evaluate_head(checkpoint: HeadCheckpoint, labels: LabelSet, embeddings: str 
         raise SeqVecError(f"the labels ({', '.join(labels.sources)}) have none of the head's tasks "
                           f"({', '.join(checkpoint.tasks)})")
     check_inputs_match(checkpoint, identity or {})
-    dataset = build_dataset(labels, embeddings, tasks, checkpoint.head.input_level)
+    dataset = build_dataset(labels, embeddings, tasks, checkpoint.head.input_level, ids=ids)
     check_inputs_match(checkpoint, identity or {}, dataset.input_dim)
     logger.info("evaluating %s on %d proteins (%s)", checkpoint.name, len(dataset), ", ".join(tasks))
     return {"head": str(checkpoint.path), "head_name": checkpoint.name, "embeddings": identity or {},

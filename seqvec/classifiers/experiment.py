@@ -6,6 +6,7 @@ the head from the registry, :func:`~seqvec.classifiers.train.fit`, save the chec
 """
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import tempfile
@@ -17,8 +18,17 @@ from seqvec.classifiers.data import TaskDataset, build_dataset, embedding_identi
 from seqvec.classifiers.heads import head_class
 from seqvec.classifiers.labels import write_fasta
 from seqvec.classifiers.readers import LabelSet
-from seqvec.classifiers.tasks import TaskSpec
-from seqvec.classifiers.train import FitConfig, FitResult, fit, seed_everything
+from seqvec.classifiers.tasks import TaskKind, TaskSpec
+from seqvec.classifiers.train import (
+    FitConfig,
+    FitResult,
+    check_config,
+    choose_thresholds,
+    class_counts,
+    fit,
+    seed_everything,
+    standardise_values,
+)
 from seqvec.errors import SeqVecError
 
 logger = logging.getLogger(__name__)
@@ -62,17 +72,18 @@ def validation_ids(labels: LabelSet, tasks: dict[str, TaskSpec], fraction: float
     else a 10% split. Proteins a file marks as ``test`` are never used for training.
     """
     ids = [i for i in labels.ids if any(i in labels.labels.get(t, {}) for t in tasks)]
-    test = [i for i in ids if labels.partition.get(i) == "test"]
-    if test:
-        logger.warning("%d proteins are marked 'test' in the training label files; they are left out "
-                       "of training (e.g. %s)", len(test), test[:3])
-        ids = [i for i in ids if labels.partition.get(i) != "test"]
+    held = [i for i in ids if labels.partition.get(i, "train") not in ("train", "validation")]
+    if held:
+        sets = sorted({labels.partition[i] for i in held})
+        logger.info("%d proteins marked %s in the label files are left out of training (e.g. %s)",
+                    len(held), "/".join(sets), held[:3])
+        ids = [i for i in ids if labels.partition.get(i, "train") in ("train", "validation")]
     marked = [i for i in ids if labels.partition.get(i) == "validation"]
     if fraction is None and marked:
         logger.info("using the %d proteins the label files mark as validation", len(marked))
         return [i for i in ids if labels.partition.get(i) != "validation"], marked
     first = next(iter(tasks.values()))
-    strata = labels.labels.get(first.name) if first.level == "protein" else None
+    strata = labels.labels.get(first.name) if first.kind == TaskKind.PROTEIN_CLASS else None
     return split_ids(ids, strata, DEFAULT_VAL_FRACTION if fraction is None else fraction, seed)
 
 
@@ -106,14 +117,33 @@ def train_head(head: str, tasks: dict[str, TaskSpec], train: TaskDataset, val: T
         if spec.level != cls.output_level:
             raise SeqVecError(f"head {head!r} predicts per-{cls.output_level} outputs; task {name!r} is "
                               f"per-{spec.level} (use {DEFAULT_HEAD[spec.level]!r})")
+    check_config(config)
+    for name, spec in tasks.items():
+        if spec.kind.target == "class" and len(spec.classes) < 2:
+            raise SeqVecError(f"task {name!r} has one class only ({spec.classes[0]!r}): nothing to learn")
+    tasks = standardise_values(tasks, train)
+    train.tasks = dict(tasks)
+    if val is not None:
+        val.tasks = dict(tasks)
+    counts = class_counts(train)
+    for name, per_class in counts.items():
+        logger.info("task %s, training counts: %s", name, ", ".join(f"{c} {n}" for c, n in per_class.items()))
     seed_everything(config.seed)
-    model = cls(train.input_dim, {t: len(s.classes) for t, s in tasks.items()}, **(hparams or {}))
+    takes = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "input_dim", "outputs")]
+    unknown = sorted(set(hparams or {}) - set(takes))
+    if unknown:
+        raise SeqVecError(f"head {head!r} does not take these options {unknown}; its options: {', '.join(takes)}")
+    try:
+        model = cls(train.input_dim, {t: s.n_outputs for t, s in tasks.items()}, **(hparams or {}))
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise SeqVecError(f"head {head!r}: bad option value in {hparams}: {err}") from None
     logger.info("training %s head (%d parameters) on %d proteins, validating on %d", head,
                 sum(p.numel() for p in model.parameters()), len(train), len(val) if val is not None else 0)
     result = fit(model, train, val, config, run_dir=output, progress=progress, device=device)
+    tasks = choose_thresholds(model, tasks, val, config)
     best = next((row for row in result.history if row["epoch"] == result.best_epoch), {})
     training = {**(info or {}), "fit": asdict(config), "best_epoch": result.best_epoch,
-                "epochs_run": len(result.history), "best": best,
+                "epochs_run": len(result.history), "best": best, "class_counts": counts,
                 "n_train": len(train), "n_val": len(val) if val is not None else 0}
     save_head(output, model, tasks, embeddings=embeddings or {}, training=training, half=half)
     return HeadCheckpoint(model, head, tasks, embeddings or {}, training, Path(output)), result

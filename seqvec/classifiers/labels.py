@@ -10,25 +10,23 @@ labels that the numeric headers lack).
 from __future__ import annotations
 
 import csv
-import gzip
 import logging
 import os
 from pathlib import Path
 
 import numpy as np
 
-from seqvec.classifiers.readers import FLIP_FILES, READERS, LabelFormatError, LabelSet, chezod_companion
+from seqvec.classifiers.readers import FLIP_FILES, READERS, LabelFormatError, LabelSet, chezod_companion, read_text
 from seqvec.classifiers.tasks import IGNORE, LABEL_FORMATS
+from seqvec.classifiers.userlabels import USER_FORMATS, detect_user_format, read_user_labels
 
 logger = logging.getLogger(__name__)
 
 
 def _first_line(path: Path) -> str:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt") as handle:
-        for line in handle:
-            if line.strip():
-                return line.strip()
+    for line in read_text(path).splitlines():
+        if line.strip():
+            return line.strip()
     raise LabelFormatError(f"{path}: file is empty")
 
 
@@ -47,10 +45,13 @@ def detect_format(path: str | os.PathLike) -> str:
     if line.startswith(">"):
         if path.name in FLIP_FILES and all((path.parent / n).is_file() for n in FLIP_FILES):
             return "flip"
+        user = detect_user_format(path, line)
+        if user:
+            return user
         tokens = line[1:].split()
         if len(tokens) > 1 and tokens[1][-2:] in ("-M", "-S", "-U"):
             return "deeploc"
-        if len(tokens) == 2 and tokens[1].isdigit():
+        if len(tokens) == 2 and tokens[1].isascii() and tokens[1].isdigit():
             return "deeploc-numeric"
         if chezod_companion(path).is_file():
             return "chezod"
@@ -64,19 +65,37 @@ def detect_format(path: str | os.PathLike) -> str:
     first = line.partition(":")
     if first[1] and first[2][:1] == "\t":
         return "chezod"
+    user = detect_user_format(path, line)
+    if user:
+        return user
     raise LabelFormatError(f"{path}: cannot tell the label format (first line {line[:60]!r}); "
                            f"give --label-format, one of {', '.join(LABEL_FORMATS)}")
 
 
-def read_label_file(path: str | os.PathLike, fmt: str | None = None) -> LabelSet:
-    """Read one label file (format detected unless given)."""
+def read_label_file(path: str | os.PathLike, fmt: str | None = None, **user) -> LabelSet:
+    """Read one label file (format detected unless given).
+
+    ``user`` options (``kind``, ``task_name``, ``sequences``, ``masks``, ``label_map``,
+    ``lengths``) apply to the user formats (:mod:`seqvec.classifiers.userlabels`); the
+    benchmark formats define their own tasks.
+    """
     path = Path(path)
-    fmt = fmt or detect_format(path)
-    if fmt not in READERS:
-        raise LabelFormatError(f"unknown label format {fmt!r}; choose from {', '.join(LABEL_FORMATS)}")
     if not path.exists():
         raise LabelFormatError(f"label file {path} does not exist")
-    labels = READERS[fmt](path)
+    fmt = fmt or detect_format(path)
+    if fmt in USER_FORMATS:
+        labels = read_user_labels(path, fmt, **user)
+    elif fmt in READERS:
+        given = sorted(k for k, v in user.items() if v is not None and k not in ("lengths", "sequences"))
+        if given:
+            raise LabelFormatError(f"{path} is a {fmt} file with its own tasks; "
+                                   f"{', '.join('--' + k.replace('_', '-') for k in given)} apply to "
+                                   f"{', '.join(USER_FORMATS)} files only")
+        labels = READERS[fmt](path)
+    else:
+        raise LabelFormatError(f"unknown label format {fmt!r}; choose from {', '.join(LABEL_FORMATS)}")
+    if not labels.sequences:
+        raise LabelFormatError(f"{path}: no records")
     counts = ", ".join(f"{task} {len(v)}" for task, v in labels.labels.items())
     logger.info("%s (%s): %d proteins; labels: %s", path, fmt, len(labels.sequences), counts)
     return labels
@@ -105,6 +124,12 @@ def merge_label_sets(sets: list[LabelSet]) -> LabelSet:
             merged.sequences[rid] = known or seq
     for s in sets:
         merged.sources.extend(s.sources)
+        for task, spec in s.specs.items():
+            if merged.specs.setdefault(task, spec) != spec:
+                raise LabelFormatError(f"task {task!r} is defined differently in {', '.join(s.sources)} "
+                                       f"({spec.kind.value}, classes {spec.classes}) and in another file "
+                                       f"({merged.specs[task].kind.value}, classes {merged.specs[task].classes}); "
+                                       "name the tasks apart with --task-name or merge the files")
         for task, values in s.labels.items():
             target = merged.labels.setdefault(task, {})
             for rid, value in values.items():
@@ -119,17 +144,24 @@ def merge_label_sets(sets: list[LabelSet]) -> LabelSet:
     return merged
 
 
-def read_labels(paths: list[str | os.PathLike], fmt: str | None = None) -> LabelSet:
-    """Read and merge label files (``fmt`` applies to all of them when given).
+def read_labels(paths: list[str | os.PathLike] | str | os.PathLike, fmt: str | None = None, **user) -> LabelSet:
+    """Read and merge label files (``fmt`` and the ``user`` options apply to all of them).
+
+    The public way to read labels: one path or a list; the ``user`` options are those of
+    :func:`read_label_file` (``kind``, ``task_name``, ``sequences``, ``masks``,
+    ``label_map``, ``lengths``). A user task is named after its file's stem unless
+    ``task_name`` is given.
 
     Files with record ids are merged by id (:func:`merge_label_sets`); files without
     (the CSV formats) then join them by identical sequence (:func:`attach_by_sequence`),
     so a TAPE row that repeats a FLIP protein adds its labels to that protein instead of
     counting it twice.
     """
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
     if not paths:
         raise LabelFormatError("no label file given")
-    sets = [read_label_file(p, fmt) for p in paths]
+    sets = [read_label_file(p, fmt, **user) for p in paths]
     with_ids = [s for s in sets if s.native_ids]
     merged = merge_label_sets(with_ids) if with_ids else None
     for extra in (s for s in sets if not s.native_ids):
@@ -164,7 +196,8 @@ def attach_by_sequence(base: LabelSet, extra: LabelSet) -> LabelSet:
     """
     by_sequence = {seq: rid for rid, seq in base.sequences.items() if seq}
     merged = LabelSet(dict(base.sequences), {t: dict(v) for t, v in base.labels.items()}, dict(base.partition),
-                      base.sources + extra.sources, base.defines_proteins, base.native_ids)
+                      base.sources + extra.sources, base.defines_proteins, base.native_ids,
+                      {**extra.specs, **base.specs})
     joined = added = 0
     for rid, seq in extra.sequences.items():
         target = by_sequence.get(seq)
@@ -221,7 +254,7 @@ def class_labels(path: str | os.PathLike, column: str | None = None) -> tuple[di
     file has), or else a CSV/TSV table with the id first and a header (``column`` names
     a header; default: the second column), such as ``seqvec predict -o x.tsv`` writes.
     """
-    from seqvec.classifiers.tasks import TASKS
+    from seqvec.classifiers.tasks import TASKS, TaskKind
 
     path = Path(path)
     if not path.exists():
@@ -230,11 +263,14 @@ def class_labels(path: str | os.PathLike, column: str | None = None) -> tuple[di
         fmt = detect_format(path)
     except LabelFormatError:
         return _read_table_column(path, column)
+    if fmt == "csv":  # a table: any named column (a user's labels, or seqvec predict's TSV)
+        return _read_table_column(path, column)
     labels = read_label_file(path, fmt)
-    protein_tasks = [t for t in labels.labels if t in TASKS and TASKS[t].level == "protein"]
+    specs = {**{t: TASKS[t] for t in labels.labels if t in TASKS}, **labels.specs}
+    protein_tasks = [t for t, spec in specs.items() if spec.kind == TaskKind.PROTEIN_CLASS and labels.labels.get(t)]
     task = TASK_ALIASES.get(column, column) if column else (protein_tasks[0] if protein_tasks else None)
     if task not in protein_tasks:
         raise LabelFormatError(f"{path} ({fmt}) has no per-protein labels {column!r}; it has: "
                                f"{', '.join(protein_tasks) or 'none'}")
-    classes = TASKS[task].classes
+    classes = specs[task].classes
     return {rid: classes[int(value)] for rid, value in labels.labels[task].items() if int(value) != IGNORE}, task

@@ -11,8 +11,13 @@ Output per protein (JSON object keyed by record id):
 - ``membrane`` (``membrane`` | ``soluble``) and ``membrane_probability`` (of membrane);
 - ``ss3``, ``ss8``: strings as long as the sequence (DSSP letters H/E/C and H/G/I/E/B/T/S/C);
 - ``disorder``: per-residue probability of disorder;
-- any other task ``t``: ``t`` (class name) and ``t_probabilities`` (per protein) or
-  ``t_probabilities`` as per-residue lists.
+- any other task ``t``, by its kind: per-protein class -> ``t`` (class name) and
+  ``t_probabilities`` (class -> probability); multi-label -> ``t`` (list of the labels
+  predicted) and ``t_probabilities`` (label -> probability); per-protein value -> ``t``
+  (a number); per-residue class -> ``t`` (a string of one character per residue when
+  every class is one character, else a list of class names) and ``t_probabilities``
+  (per residue, one list in class order); per-residue multi-label -> ``t`` (per residue,
+  a list of labels) and ``t_probabilities``; per-residue value -> ``t`` (list of numbers).
 """
 from __future__ import annotations
 
@@ -89,9 +94,8 @@ def embedding_source(heads: list[HeadCheckpoint], model=None, device: str = "cpu
 @torch.no_grad()
 def head_probabilities(heads: list[HeadCheckpoint], embedding: np.ndarray,
                        device: str = "cpu") -> dict[str, np.ndarray]:
-    """task -> probabilities ``[C]`` or ``[L, C]`` for one protein's ``[L, D]`` embedding.
-
-    The heads run on ``device`` (they are moved there)."""
+    """task -> probabilities ``[C]``/``[L, C]`` (classes, labels) or values ``[]``/``[L]`` for one
+    protein's ``[L, D]`` embedding. The heads run on ``device`` (they are moved there)."""
     x = torch.from_numpy(np.asarray(embedding, dtype=np.float32)).to(device)
     out = {}
     for h in heads:
@@ -100,8 +104,20 @@ def head_probabilities(heads: list[HeadCheckpoint], embedding: np.ndarray,
             logits = h.head(x.mean(0, keepdim=True), None)  # the SeqVec per-protein mean
         else:
             logits = h.head(x[None], torch.ones(1, x.shape[0], dtype=torch.bool, device=device))
-        out.update({task: torch.softmax(v[0].double(), dim=-1).cpu().numpy() for task, v in logits.items()})
+        for task, v in logits.items():
+            spec = h.tasks[task]
+            v = v[0].double().cpu()
+            if spec.kind.target == "class":
+                out[task] = torch.softmax(v, dim=-1).numpy()
+            elif spec.kind.target == "multilabel":
+                out[task] = torch.sigmoid(v).numpy()
+            else:
+                out[task] = (v[..., 0] * spec.value_std + spec.value_mean).numpy()
     return out
+
+
+def _rounded(values: np.ndarray):
+    return np.round(values, DIGITS).tolist()
 
 
 def record_output(probabilities: dict[str, np.ndarray], heads: list[HeadCheckpoint]) -> dict:
@@ -109,13 +125,26 @@ def record_output(probabilities: dict[str, np.ndarray], heads: list[HeadCheckpoi
     specs = {task: spec for h in heads for task, spec in h.tasks.items()}
     out: dict = {}
     for task, p in probabilities.items():
-        classes = specs[task].classes
-        if task == "disorder" and p.ndim == 2:
-            out["disorder"] = np.round(p[:, classes.index("disordered")], DIGITS).tolist()
-        elif p.ndim == 2:
-            out[task] = "".join(classes[i] for i in p.argmax(-1))
+        spec = specs[task]
+        classes = spec.classes
+        per_residue = spec.level == "residue"
+        if spec.kind.target == "value":
+            out[task] = _rounded(p) if per_residue else round(float(p), DIGITS)
+        elif spec.kind.target == "multilabel":
+            chosen = p >= spec.threshold
+            if per_residue:
+                out[task] = [[c for c, on in zip(classes, row) if on] for row in chosen]
+                out[f"{task}_probabilities"] = _rounded(p)
+            else:
+                out[task] = [c for c, on in zip(classes, chosen) if on]
+                out[f"{task}_probabilities"] = {c: round(float(v), DIGITS) for c, v in zip(classes, p)}
+        elif task == "disorder" and per_residue:
+            out["disorder"] = _rounded(p[:, classes.index("disordered")])
+        elif per_residue:
+            names = [classes[i] for i in p.argmax(-1)]
+            out[task] = "".join(names) if all(len(c) == 1 for c in classes) else names
             if task not in ("ss3", "ss8"):
-                out[f"{task}_probabilities"] = np.round(p, DIGITS).tolist()
+                out[f"{task}_probabilities"] = _rounded(p)
         else:
             key = "location" if task == "localization" else task
             out[key] = classes[int(p.argmax())]
@@ -167,7 +196,7 @@ def write_tsv(predictions: dict[str, dict], sequences: dict[str, str], heads: li
         writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
         writer.writerow(["id", *protein_keys, *(f"{k.removesuffix('_probabilities')}:{c}" for k, c in prob_columns)])
         for rid, p in predictions.items():
-            writer.writerow([rid, *(p[k] for k in protein_keys), *(p[k][c] for k, c in prob_columns)])
+            writer.writerow([rid, *(_cell(p[k]) for k in protein_keys), *(p[k][c] for k, c in prob_columns)])
     with open(residue_path, "w", newline="") as handle:
         writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
         writer.writerow(["id", "position", "residue", *per_residue])

@@ -3,10 +3,13 @@
 Nothing here knows a particular head: :func:`fit` takes any
 :class:`seqvec.classifiers.base.Head` (or any module with the same ``forward(x, mask)
 -> {task: logits}`` contract and ``outputs``) and two :class:`TaskDataset` objects.
-The loss is the sum over tasks of the cross-entropy over scored items (targets
-``IGNORE`` are skipped: padding, unresolved residues, unknown labels), optionally with
-balanced class weights. After each epoch the validation loss and accuracies are
-computed; training stops when the monitored value has not improved for ``patience``
+The loss is the sum over tasks of each task's mean loss over scored items (``IGNORE``
+or NaN targets are skipped: padding, masked or unresolved residues, unknown labels):
+cross-entropy for classes (optionally with balanced class weights), binary
+cross-entropy for multi-label tasks (balanced: positives weighted by negatives /
+positives per label), mean squared error of standardised values for value tasks
+(:func:`standardise_values` sets the scale from the training targets). After each
+epoch the validation loss and the accuracies of the class tasks are computed; training stops when the monitored value has not improved for ``patience``
 epochs, and the weights of the best epoch are restored. The learning curve is written
 after every epoch to ``run_dir/history.json`` and ``run_dir/history.csv`` (columns:
 epoch, train_loss, val_loss, val_accuracy, val_accuracy_<task>..., seconds).
@@ -16,10 +19,12 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import math
 import os
 import random
 import time
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -30,7 +35,7 @@ from torch.nn import functional as F
 
 from seqvec.classifiers.base import Head
 from seqvec.classifiers.data import Batch, TaskDataset, batch_indices
-from seqvec.classifiers.tasks import IGNORE
+from seqvec.classifiers.tasks import IGNORE, TaskSpec
 from seqvec.errors import SeqVecError
 from seqvec.progress import progress_bar
 
@@ -48,7 +53,7 @@ class FitConfig:
     max_residues: int | None = 40_000  # padded residues per batch (per-residue input only)
     patience: int = 5  # epochs without improvement before stopping (needs validation data)
     monitor: Literal["loss", "accuracy"] = "loss"  # validation loss (lower) or mean accuracy (higher)
-    class_weights: bool = False  # weight classes by n / (C * n_c) in the training set
+    class_weights: Literal["none", "balanced"] = "none"  # balanced: weight classes by n / (C * n_c) in training
     seed: int = 0  # shuffling, dropout and (via seed_everything) initialisation
 
 
@@ -61,6 +66,37 @@ class FitResult:
     history: list[dict] = field(default_factory=list)
 
 
+def config_problems(config: FitConfig) -> dict[str, str]:
+    """Field -> what is wrong with it, for settings that cannot train (zero epochs, a negative rate, ...)."""
+    problems = {}
+    if config.epochs < 1:
+        problems["epochs"] = f"must be >= 1 (got {config.epochs}); an untrained head is not saved"
+    if not (math.isfinite(config.lr) and config.lr >= 0):
+        problems["lr"] = f"must be a number >= 0 (got {config.lr})"
+    if not (math.isfinite(config.weight_decay) and config.weight_decay >= 0):
+        problems["weight_decay"] = f"must be a number >= 0 (got {config.weight_decay})"
+    if config.batch_size < 1:
+        problems["batch_size"] = f"must be >= 1 (got {config.batch_size})"
+    if config.max_residues is not None and config.max_residues < 1:
+        problems["max_residues"] = f"must be >= 1 (got {config.max_residues})"
+    if config.patience < 1:
+        problems["patience"] = f"must be >= 1 (got {config.patience})"
+    if config.seed < 0:
+        problems["seed"] = f"must be >= 0 (got {config.seed})"
+    if config.monitor not in ("loss", "accuracy"):
+        problems["monitor"] = f"must be 'loss' or 'accuracy' (got {config.monitor!r})"
+    if config.class_weights not in ("none", "balanced"):
+        problems["class_weights"] = f"must be 'none' or 'balanced' (got {config.class_weights!r})"
+    return problems
+
+
+def check_config(config: FitConfig) -> None:
+    """Raise a clear error naming every setting that cannot train."""
+    problems = config_problems(config)
+    if problems:
+        raise SeqVecError("; ".join(f"{field} {text}" for field, text in problems.items()))
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch (call before building a head for reproducible initial weights)."""
     random.seed(seed)
@@ -68,35 +104,94 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def balanced_class_weights(dataset: TaskDataset) -> dict[str, torch.Tensor]:
-    """Per task, weights ``n / (C * n_c)`` over scored training items (0 for an absent class)."""
-    weights = {}
+def class_counts(dataset: TaskDataset) -> dict[str, dict[str, int]]:
+    """Per class or multi-label task, scored training items of each class (positives of each label)."""
+    counts = {}
     for name, spec in dataset.tasks.items():
-        counts = np.zeros(len(spec.classes))
+        if spec.kind.target == "value":
+            continue
+        n = np.zeros(len(spec.classes), dtype=np.int64)
         for ex in dataset.examples:
-            if name in ex.targets:
-                t = np.atleast_1d(np.asarray(ex.targets[name]))
-                np.add.at(counts, t[t != IGNORE], 1)
-        w = np.where(counts > 0, counts.sum() / (len(counts) * np.maximum(counts, 1)), 0.0)
+            if name not in ex.targets:
+                continue
+            t = np.asarray(ex.targets[name])
+            if spec.kind.target == "class":
+                t = np.atleast_1d(t)
+                np.add.at(n, t[t != IGNORE], 1)
+            else:
+                n += np.nan_to_num(t.reshape(-1, len(spec.classes))).astype(np.int64).sum(0)
+        counts[name] = {c: int(k) for c, k in zip(spec.classes, n)}
+    return counts
+
+
+def balanced_class_weights(dataset: TaskDataset) -> dict[str, torch.Tensor]:
+    """Per class task, weights ``n / (C * n_c)`` over scored training items (0 for an absent class);
+    per multi-label task, positive weights ``negatives / positives`` of each label (1 if it has none)."""
+    weights = {}
+    all_counts = class_counts(dataset)
+    for name, spec in dataset.tasks.items():
+        if spec.kind.target == "value":
+            continue
+        counts = np.array(list(all_counts[name].values()), dtype=np.float64)
+        if spec.kind.target == "class":
+            w = np.where(counts > 0, counts.sum() / (len(counts) * np.maximum(counts, 1)), 0.0)
+        else:
+            scored = sum(np.isfinite(np.asarray(ex.targets[name], dtype=np.float32)).reshape(-1, len(counts)).all(1).sum()
+                         for ex in dataset.examples if name in ex.targets)
+            w = np.where(counts > 0, (scored - counts) / np.maximum(counts, 1), 1.0)
         weights[name] = torch.tensor(w, dtype=torch.float32)
     return weights
 
 
-def task_losses(outputs: dict[str, torch.Tensor], targets: dict[str, torch.Tensor],
-                weights: dict[str, torch.Tensor] | None = None) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """Per task, (summed weighted cross-entropy, summed weight) over scored items.
+def standardise_values(tasks: dict[str, TaskSpec], train: TaskDataset) -> dict[str, TaskSpec]:
+    """Value tasks get ``value_mean``/``value_std`` of their training targets (others unchanged)."""
+    out = dict(tasks)
+    for name, spec in tasks.items():
+        if spec.kind.target != "value":
+            continue
+        values = np.concatenate([np.atleast_1d(np.asarray(ex.targets[name], dtype=np.float64))
+                                 for ex in train.examples if name in ex.targets] or [np.empty(0)])
+        values = values[np.isfinite(values)]
+        if not len(values):
+            raise SeqVecError(f"task {name!r}: no training protein has a value")
+        std = float(values.std())
+        out[name] = replace(spec, value_mean=float(values.mean()), value_std=std if std > 0 else 1.0)
+        logger.info("task %s: training values mean %.4g, sd %.4g (trained standardised)", name, values.mean(), std)
+    return out
 
-    ``outputs[t]`` is ``[B, C]`` or ``[B, L, C]``; ``targets[t]`` ``[B]`` or ``[B, L]``.
-    The mean loss of a task is the first over the second.
+
+def task_losses(outputs: dict[str, torch.Tensor], targets: dict[str, torch.Tensor],
+                weights: dict[str, torch.Tensor] | None = None,
+                specs: dict[str, TaskSpec] | None = None) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Per task, (summed weighted loss, summed weight) over scored items; the mean loss is their ratio.
+
+    ``outputs[t]`` is ``[B, C]`` or ``[B, L, C]``; ``targets[t]`` as :class:`Batch` describes.
+    Without ``specs`` every task is a class task.
     """
     result = {}
     for task, logits in outputs.items():
-        target = targets[task].reshape(-1)  # (N,)
-        logits = logits.reshape(-1, logits.shape[-1])  # (N, C)
-        scored = target != IGNORE
+        kind = specs[task].kind if specs else None
         w = weights.get(task) if weights else None
-        per_item = F.cross_entropy(logits[scored], target[scored], weight=w, reduction="sum")
-        total = w[target[scored]].sum() if w is not None else scored.sum().to(logits.dtype)
+        if kind is None or kind.target == "class":
+            target = targets[task].reshape(-1)  # (N,)
+            flat = logits.reshape(-1, logits.shape[-1])  # (N, C)
+            scored = target != IGNORE
+            per_item = F.cross_entropy(flat[scored], target[scored], weight=w, reduction="sum")
+            total = w[target[scored]].sum() if w is not None else scored.sum().to(logits.dtype)
+        elif kind.target == "multilabel":
+            target = targets[task].reshape(-1, logits.shape[-1])  # (N, C)
+            flat = logits.reshape(-1, logits.shape[-1])
+            scored = ~torch.isnan(target).any(-1)
+            per_item = F.binary_cross_entropy_with_logits(flat[scored], target[scored], pos_weight=w,
+                                                          reduction="sum") / logits.shape[-1]
+            total = scored.sum().to(logits.dtype)
+        else:
+            spec = specs[task]  # type: ignore[index]
+            target = (targets[task].reshape(-1) - spec.value_mean) / spec.value_std  # (N,)
+            flat = logits.reshape(-1)  # (N,), one output
+            scored = ~torch.isnan(target)
+            per_item = F.mse_loss(flat[scored], target[scored], reduction="sum")
+            total = scored.sum().to(logits.dtype)
         result[task] = (per_item, total)
     return result
 
@@ -118,7 +213,7 @@ def to_device(batch: Batch, device: torch.device | str) -> Batch:
 @torch.no_grad()
 def validate(model: nn.Module, dataset: TaskDataset, config: FitConfig,
              weights: dict[str, torch.Tensor] | None = None, device: torch.device | str = "cpu") -> dict[str, float]:
-    """Validation loss (sum over tasks of the mean loss) and accuracy per task and on average.
+    """Validation loss (sum over tasks of the mean loss) and accuracy per class task and on average.
 
     ``model`` and ``weights`` must already be on ``device``.
     """
@@ -127,20 +222,33 @@ def validate(model: nn.Module, dataset: TaskDataset, config: FitConfig,
     for cpu_batch in dataset.batches(config.batch_size, config.max_residues):
         batch = to_device(cpu_batch, device)
         outputs = model(batch.x, batch.mask)
-        for task, (loss, total) in task_losses(outputs, batch.targets, weights).items():
-            target = batch.targets[task]
-            scored = target != IGNORE
-            correct = (outputs[task].argmax(-1) == target) & scored
+        for task, (loss, total) in task_losses(outputs, batch.targets, weights, dataset.tasks).items():
             s = sums[task]
             s[0] += float(loss)
             s[1] += float(total)
-            s[2] += int(correct.sum())
-            s[3] += int(scored.sum())
+            if dataset.tasks[task].kind.target == "class":
+                target = batch.targets[task]
+                scored = target != IGNORE
+                s[2] += int(((outputs[task].argmax(-1) == target) & scored).sum())
+                s[3] += int(scored.sum())
     result = {"val_loss": sum(s[0] / s[1] for s in sums.values() if s[1] > 0)}
     accuracies = {t: s[2] / s[3] for t, s in sums.items() if s[3] > 0}
     result["val_accuracy"] = float(np.mean(list(accuracies.values()))) if accuracies else float("nan")
     result.update({f"val_accuracy_{t}": a for t, a in accuracies.items()})
     return result
+
+
+@contextmanager
+def _frozen_batchnorm(model: nn.Module, frozen: bool):
+    """Batch norm in eval mode for a one-protein batch (its statistics need two)."""
+    layers = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)] if frozen else []
+    for m in layers:
+        m.eval()
+    try:
+        yield
+    finally:
+        for m in layers:
+            m.train()
 
 
 def _write_history(run_dir: Path, history: list[dict]) -> None:
@@ -163,17 +271,18 @@ def fit(model: nn.Module, train: TaskDataset, val: TaskDataset | None = None,
     runs on ``device`` (see :func:`seqvec.devices.resolve_device`); the trained model is
     returned on the CPU.
     """
-    if len(train) < 2:
-        raise SeqVecError(f"need at least 2 training proteins, got {len(train)}")
-    if config.monitor not in ("loss", "accuracy"):
-        raise SeqVecError(f"monitor must be 'loss' or 'accuracy', got {config.monitor!r}")
+    if len(train) < 1:
+        raise SeqVecError("no training proteins")
+    check_config(config)
+    if config.monitor == "accuracy" and not any(s.kind.target == "class" for s in train.tasks.values()):
+        raise SeqVecError("--monitor accuracy needs a class task; monitor the validation loss instead")
     missing = set(train.tasks) - set(getattr(model, "outputs", train.tasks))
     if missing:
         raise SeqVecError(f"the head has no output for task(s) {', '.join(sorted(missing))}")
     seed_everything(config.seed)
     rng = np.random.default_rng(config.seed)
     model.to(device)
-    weights = balanced_class_weights(train) if config.class_weights else None
+    weights = balanced_class_weights(train) if config.class_weights == "balanced" else None
     if weights is not None:
         weights = {task: w.to(device) for task, w in weights.items()}
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -186,7 +295,8 @@ def fit(model: nn.Module, train: TaskDataset, val: TaskDataset | None = None,
         loss_sum, n_batches = 0.0, 0
         for cpu_batch in train.batches(config.batch_size, config.max_residues, shuffle=True, rng=rng):
             batch = to_device(cpu_batch, device)
-            loss = _batch_loss(task_losses(model(batch.x, batch.mask), batch.targets, weights))
+            with _frozen_batchnorm(model, len(batch.ids) < 2):
+                loss = _batch_loss(task_losses(model(batch.x, batch.mask), batch.targets, weights, train.tasks))
             if loss is None:
                 continue
             optimizer.zero_grad()
@@ -225,10 +335,12 @@ def fit(model: nn.Module, train: TaskDataset, val: TaskDataset | None = None,
 def predict_dataset(model: Head, dataset: TaskDataset, batch_size: int = 64,
                     max_residues: int | None = 40_000, device: torch.device | str = "cpu"
                     ) -> dict[str, list[np.ndarray]]:
-    """Class probabilities, task -> one array per protein in dataset order.
+    """Predictions, task -> one array per protein in dataset order (padding cut).
 
-    Per-protein outputs give ``[C]`` arrays, per-residue outputs ``[L, C]`` (padding cut).
-    The model runs on ``device`` and is left there.
+    Class tasks give probabilities ``[C]`` or ``[L, C]`` (softmax); multi-label tasks the
+    probability of each label ``[C]`` or ``[L, C]`` (sigmoid); value tasks a number
+    ``[]`` or ``[L]`` in the units of the training targets. Tasks the dataset does not
+    name are treated as class tasks. The model runs on ``device`` and is left there.
     """
     model.to(device).eval()
     lengths = [ex.length for ex in dataset.examples]
@@ -236,7 +348,44 @@ def predict_dataset(model: Head, dataset: TaskDataset, batch_size: int = 64,
     for indices in batch_indices(lengths, batch_size, max_residues):
         batch = to_device(dataset.collate(indices), device)
         for task, logits in model(batch.x, batch.mask).items():
-            probs = torch.softmax(logits.float(), dim=-1).cpu().numpy()  # (B, C) or (B, L, C)
+            spec = dataset.tasks.get(task)
+            target = spec.kind.target if spec is not None else "class"
+            if target == "class":
+                out = torch.softmax(logits.float(), dim=-1).cpu().numpy()  # (B, C) or (B, L, C)
+            elif target == "multilabel":
+                out = torch.sigmoid(logits.float()).cpu().numpy()
+            else:
+                assert spec is not None  # a value task always has its spec
+                out = (logits.double()[..., 0] * spec.value_std + spec.value_mean).cpu().numpy()  # (B,) or (B, L)
+            residue_level = out.ndim == (3 if target != "value" else 2)
             for b, i in enumerate(indices):
-                results[task][i] = probs[b, : lengths[i]] if probs.ndim == 3 else probs[b]
+                results[task][i] = out[b, : lengths[i]] if residue_level else out[b]
     return results
+
+
+def choose_thresholds(model: Head, tasks: dict[str, TaskSpec], val: TaskDataset | None,
+                      config: FitConfig) -> dict[str, TaskSpec]:
+    """Multi-label tasks get the probability threshold with the best macro-F1 on ``val`` (0.5 without)."""
+    from sklearn.metrics import f1_score
+
+    out = dict(tasks)
+    multilabel = [t for t, s in tasks.items() if s.kind.target == "multilabel"]
+    if not multilabel or val is None or not len(val):
+        return out
+    predictions = predict_dataset(model, val, config.batch_size, config.max_residues)
+    for task in multilabel:
+        rows = [i for i, ex in enumerate(val.examples) if task in ex.targets]
+        k = len(tasks[task].classes)
+        truth = np.concatenate([np.asarray(val[i].targets[task], dtype=np.float32).reshape(-1, k) for i in rows])
+        prob = np.concatenate([np.asarray(predictions[task][i]).reshape(-1, k) for i in rows])
+        scored = np.isfinite(truth).all(1)
+        truth, prob = truth[scored].astype(int), prob[scored]
+        if not len(truth):
+            continue
+        grid = np.round(np.arange(0.05, 0.96, 0.05), 2)
+        scores = [f1_score(truth, (prob >= t).astype(int), average="macro", zero_division=0) for t in grid]
+        best = float(grid[int(np.argmax(scores))])
+        logger.info("task %s: threshold %.2f (validation macro-F1 %.3f; at 0.5: %.3f)", task, best, max(scores),
+                    scores[int(np.argmin(np.abs(grid - 0.5)))])
+        out[task] = replace(tasks[task], threshold=best)
+    return out

@@ -4,7 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from seqvec.cli.train import add_fit_arguments, fit_config, parse_head_options
+from seqvec.cli.common import positive_int
+from seqvec.cli.train import add_fit_arguments, add_label_arguments, fit_config, parse_head_options, user_label_options
 
 HELP = "compare encoders (LM, one-hot, BLOSUM62) and heads on tasks: train, test, table + plot"
 DESCRIPTION = """Embed the training and test proteins with each encoder, train each head on every
@@ -14,7 +15,11 @@ compare.png. Embeddings and finished heads under OUT are reused when the command
 again. Several label files per --train/--test are merged by id, so protein and residue
 tasks can be compared in one run.
 
-example:
+Your own task: --train your labels file (biotrainer FASTA, labels FASTA with --sequences,
+CSV); without --test, its records marked SET=test (test2, ...) are the test proteins.
+
+examples:
+  seqvec compare --train three_vs_rest.fasta.gz --heads fnn,la -o gb1_compare
   seqvec compare --encoders lm,onehot,blosum62 --heads fnn,la,cnn \\
       --tasks localization,membrane,ss3,ss8,disorder \\
       --train deeploc_our_val_set.fasta --train netsurfp/flip_trainval \\
@@ -22,24 +27,24 @@ example:
 """
 
 
-COMPARE_FIT = ("epochs", "lr", "batch_size", "max_residues", "patience", "seed")  # FitConfig fields offered
+COMPARE_FIT = ("epochs", "lr", "batch_size", "max_residues", "patience", "class_weights", "seed")  # FitConfig fields
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from seqvec.classifiers.heads import HEADS
-    from seqvec.classifiers.tasks import LABEL_FORMATS, TASKS
+    from seqvec.classifiers.tasks import TASKS
     from seqvec.cli.common import add_device_argument, add_download_argument
     from seqvec.embeddings.options import DTYPE_CHOICES, ENCODER_CHOICES
 
     parser.add_argument("--encoders", default=",".join(ENCODER_CHOICES),
                         help=f"comma-separated, from: {', '.join(ENCODER_CHOICES)}")
     parser.add_argument("--heads", default="fnn,la,cnn", help=f"comma-separated, from: {', '.join(HEADS)}")
-    parser.add_argument("--tasks", required=True,
-                        help=f"comma-separated tasks (both levels allowed), from: {', '.join(TASKS)}")
+    parser.add_argument("--tasks", help=f"comma-separated tasks (both levels allowed): the task of your label file "
+                                        f"(default) or presets from: {', '.join(TASKS)}")
     parser.add_argument("--train", type=Path, action="append", required=True, metavar="FILE",
                         help="training label file (repeat to merge)")
-    parser.add_argument("--test", type=Path, action="append", required=True, metavar="FILE",
-                        help="test label file (repeat to merge)")
+    parser.add_argument("--test", type=Path, action="append", metavar="FILE",
+                        help="test label file (repeat to merge; default: the SET=test records of --train)")
     parser.add_argument("--val", type=Path, action="append", metavar="FILE",
                         help="validation label file(s) (default: marked records or a --val-fraction split)")
     parser.add_argument("--val-fraction", type=float, help="validation share of a seeded split (default 0.1)")
@@ -48,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "training clusters (docs/heads.md; written to OUT/split.tsv)")
     parser.add_argument("--groups", type=Path, metavar="TSV", help="validation by your own clusters (id, cluster)")
     parser.add_argument("--split", type=Path, metavar="TSV", help="reuse a split.tsv (fold train/val)")
-    parser.add_argument("--label-format", choices=LABEL_FORMATS, help="format of all label files (default: detected)")
+    add_label_arguments(parser, files=False)
     parser.add_argument("-o", "--output", type=Path, required=True, help="output folder")
     parser.add_argument("--model", help="language model for the lm encoder (default: the bundled model)")
     add_download_argument(parser)
@@ -56,7 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--head-option", action="append", default=[], metavar="HEAD:KEY=VALUE",
                         help="hyper-parameter of one head, e.g. la:hidden_dim=64; repeatable")
     add_fit_arguments(parser.add_argument_group("training"), COMPARE_FIT)
-    parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap draws for the intervals")
+    parser.add_argument("--bootstrap", type=positive_int, default=1000, help="bootstrap draws for the intervals")
     add_device_argument(parser)
 
 
@@ -75,10 +80,6 @@ def run(args: argparse.Namespace) -> int:
     heads = [h.strip() for h in args.heads.split(",") if h.strip()]
     for h in heads:
         head_class(h)
-    names = [t.strip() for t in args.tasks.split(",") if t.strip()]
-    unknown = [t for t in names if t not in TASKS]
-    if unknown or not names:
-        raise SeqVecError(f"unknown task(s) {unknown}; choose from {', '.join(TASKS)}")
     hparams: dict[str, dict] = {}
     for item in args.head_option:
         head, sep, option = item.partition(":")
@@ -86,9 +87,18 @@ def run(args: argparse.Namespace) -> int:
             raise SeqVecError(f"--head-option {item!r}: expected HEAD:KEY=VALUE")
         hparams.setdefault(head, {}).update(parse_head_options([option]))
     config = fit_config(args, COMPARE_FIT)
-    train = read_labels(args.train, args.label_format)
-    test = read_labels(args.test, args.label_format)
-    val = read_labels(args.val, args.label_format) if args.val else None
+    options = user_label_options(args)
+    train = read_labels(args.train, args.label_format, **options)
+    known = {**TASKS, **train.specs}
+    names = [t.strip() for t in (args.tasks or ",".join(train.specs)).split(",") if t.strip()]
+    unknown = [t for t in names if t not in known]
+    if unknown or not names:
+        raise SeqVecError(f"unknown task(s) {unknown}; choose from {', '.join(known)}")
+    for name in names:  # a test file of the user's task reads as that task
+        if name in train.specs:
+            options.update(task_name=options["task_name"] or name, kind=options["kind"] or train.specs[name].kind.value)
+    test = read_labels(args.test, args.label_format, **options) if args.test else None
+    val = read_labels(args.val, args.label_format, **options) if args.val else None
     split_plan = None
     if args.split_by_identity is not None or args.groups is not None or args.split is not None:
         from seqvec.classifiers.crossval import SplitPlan
@@ -97,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
             raise SeqVecError("--val gives the validation proteins; leave out --split-by-identity, --groups, --split")
         split_plan = SplitPlan(val_fraction=args.val_fraction, identity=args.split_by_identity,
                                groups_file=args.groups, split_file=args.split, seed=args.seed)
-    results = run_comparison(train, test, {t: TASKS[t] for t in names}, args.output, encoders=encoders, heads=heads,
+    results = run_comparison(train, test, {t: known[t] for t in names}, args.output, encoders=encoders, heads=heads,
                              config=config, model=args.model, val=val, val_fraction=args.val_fraction,
                              hparams=hparams, n_bootstrap=args.bootstrap, dtype=args.dtype, split_plan=split_plan,
                              progress=not args.quiet, device=args.device)

@@ -5,17 +5,29 @@ import argparse
 import json
 from pathlib import Path
 
-from seqvec.cli.train import add_embedding_arguments, add_label_arguments
+from seqvec.cli.common import positive_int
+from seqvec.cli.train import (
+    add_embedding_arguments,
+    add_label_arguments,
+    embedded_lengths,
+    non_negative_int,
+    user_label_options,
+)
 
 HELP = "score a trained head on embeddings and label files (metrics with 95% bootstrap CIs)"
 DESCRIPTION = """Score a head directory on labelled proteins and print the metrics.
 
-Q10/Q2 (per-protein accuracy), Q3/Q8 (per-residue accuracy over scored residues, and the
-mean over proteins), MCC (disorder's headline), per-class MCC and the confusion matrix;
-95% intervals from 1000 bootstrap draws over proteins. -o writes everything as JSON.
-If --embeddings does not exist, the label files' sequences are embedded into it first.
+Classes: accuracy (Q10/Q2/Q3/Q8 for the presets), balanced accuracy, macro-F1, MCC,
+per-class precision/recall/F1/MCC and the confusion matrix; multi-label: micro/macro-F1
+and per-label F1/MCC at the threshold chosen on validation; values: Spearman, Pearson,
+RMSE, MAE in the labels' units. 95% intervals from 1000 bootstrap draws over proteins.
+Records the files mark as test sets (SET=test, test2, ...) are scored, each set on its
+own; without such marks every record (except SET=pred). A head for your own task reads
+the labels as that task (its name and kind). -o writes everything as JSON. If
+--embeddings does not exist, the label files' sequences are embedded into it first.
 
-example:
+examples:
+  seqvec evaluate --head heads/my_task --embeddings my.h5 --labels my_task.fasta
   seqvec evaluate --head heads/ss --embeddings cb513.h5 --labels CB513_HHblits.csv -o cb513.json
 """
 
@@ -25,8 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--embeddings", type=Path, required=True, help="HDF5 embedding file (made if missing)")
     add_label_arguments(parser)
     parser.add_argument("-o", "--output", type=Path, help="write the metrics as JSON here")
-    parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap draws (default 1000)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap draws")
+    parser.add_argument("--bootstrap", type=positive_int, default=1000, help="bootstrap draws (default 1000)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the bootstrap draws")
     add_embedding_arguments(parser, "encoder used when an embedding file must be made (default: the one the "
                                     "head was trained on)")
 
@@ -34,21 +46,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from seqvec.classifiers import experiment
     from seqvec.classifiers.checkpoint import load_head
-    from seqvec.classifiers.evaluate import evaluate_head
+    from seqvec.classifiers.evaluate import evaluate_head, test_sets
     from seqvec.classifiers.labels import read_labels
     from seqvec.classifiers.metrics import format_result
+    from seqvec.classifiers.tasks import TASKS
 
     checkpoint = load_head(args.head)
-    labels = read_labels(args.labels, args.label_format)
+    options = user_label_options(args, embedded_lengths(args.embeddings))
+    own = [spec for name, spec in checkpoint.tasks.items() if name not in TASKS]
+    if len(own) == 1:  # a head of the user's own task reads the labels as that task
+        options["task_name"] = options["task_name"] or own[0].name
+        options["kind"] = options["kind"] or own[0].kind.value
+    labels = read_labels(args.labels, args.label_format, **options)
     encoder = args.encoder or checkpoint.embeddings.get("encoder") or "lm"
     embeddings = experiment.ensure_embeddings(labels, args.embeddings, encoder=encoder, model=args.model,
                                               dtype=args.dtype, progress=not args.quiet, device=args.device)
-    report = evaluate_head(checkpoint, labels, embeddings, identity=experiment.file_identity(embeddings),
-                           n_bootstrap=args.bootstrap, seed=args.seed, device=args.device)
-    print(f"head {args.head} ({checkpoint.name}) on {', '.join(map(str, args.labels))}; values are fractions, "
-          "as in the JSON report")
-    for result in report["tasks"].values():
-        print(format_result(result))
+    sets = test_sets(labels)
+    reports = {}
+    for name, ids in sets.items():
+        reports[name] = evaluate_head(checkpoint, labels, embeddings, identity=experiment.file_identity(embeddings),
+                                      n_bootstrap=args.bootstrap, seed=args.seed, ids=ids, device=args.device)
+        where = "" if name == "all" else f" (SET={name})"
+        print(f"head {args.head} ({checkpoint.name}) on {', '.join(map(str, args.labels))}{where}; values are "
+              "fractions, as in the JSON report")
+        for result in reports[name]["tasks"].values():
+            print(format_result(result))
+    report = next(iter(reports.values())) if len(reports) == 1 else {"sets": reports}
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(json.dumps(report, indent=1) + "\n")

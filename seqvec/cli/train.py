@@ -3,33 +3,74 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
-HELP = "train a task head (FNN, CNN, light attention, ...) on embeddings and label files"
+HELP = "train a task head (FNN, CNN, light attention, ...) on your labels or a benchmark's"
 DESCRIPTION = """Train a head for one or more tasks of the same level and save it to a directory.
 
-Tasks: localization, membrane (per protein); ss3, ss8, disorder (per residue). Several
-tasks of one level are trained together as outputs of one head (--task ss3,ss8,disorder).
-Label files are the native benchmark files (DeepLoc FASTA/JSON, NetSurfP/CB513 CSV, FLIP
-folder, TAPE CSV, CheZOD scores); give --labels several times to merge files by id.
-If --embeddings does not exist, the label files' sequences are embedded into it first
-(--encoder, --model). Validation: --val-labels/--val-embeddings, else the validation
-records the files mark (FLIP), else a seeded stratified --val-fraction split (0.1).
+Your own labels (docs/tasks.md): a biotrainer FASTA (TARGET= SET= MASK= in the headers),
+biotrainer's labels FASTA with --sequences, or a CSV/TSV (id,label[,set]). The kind
+(protein/residue x class/multilabel/value) is inferred or given with --kind; the task is
+named after the labels file unless --task-name is given. SET=train/val are trained and
+validated on; test sets and SET=pred records are left for evaluate and predict.
+Presets: localization, membrane (per protein); ss3, ss8, disorder (per residue), read from
+the benchmarks' files (DeepLoc FASTA/JSON, NetSurfP/CB513 CSV, FLIP folder, TAPE CSV,
+CheZOD); several preset tasks of one level train together (--task ss3,ss8,disorder).
+Give --labels several times to merge files by id. If --embeddings does not exist, the
+labels' sequences are embedded into it first (--encoder, --model). Validation:
+--val-labels, else the records the files mark (SET=val, VALIDATION=True), else a seeded
+stratified --val-fraction split (0.1).
 
-example:
+examples:
+  seqvec train --labels my_task.fasta --embeddings my.h5 -o heads/my_task
+  seqvec train --labels labels.csv --sequences seqs.fasta --kind protein_value \\
+      --embeddings my.h5 --head la -o heads/stability
   seqvec train --task localization,membrane --head la --embeddings pool.h5 \\
       --labels deeploc_our_val_set.fasta --labels deeploc_valid_6000.fasta \\
       --labels deeploc_labels_q2.json -o heads/location
 """
 
 
-def add_label_arguments(parser: argparse.ArgumentParser, required: bool = True) -> None:
-    """--labels (repeatable) and --label-format, shared with evaluate and compare."""
-    from seqvec.classifiers.tasks import LABEL_FORMATS
+def add_label_arguments(parser: argparse.ArgumentParser, required: bool = True, files: bool = True) -> None:
+    """--labels (repeatable), --label-format and the options of user label files, shared with evaluate and compare."""
+    from seqvec.classifiers.tasks import KIND_NAMES, LABEL_FORMATS
 
-    parser.add_argument("--labels", type=Path, action="append", required=required, metavar="FILE",
-                        help="label file or FLIP folder (repeat to merge files by id)")
+    if files:
+        parser.add_argument("--labels", type=Path, action="append", required=required, metavar="FILE",
+                            help="label file or FLIP folder (repeat to merge files by id)")
     parser.add_argument("--label-format", choices=LABEL_FORMATS, help="format of the label files (default: detected)")
+    parser.add_argument("--sequences", type=Path, metavar="FASTA",
+                        help="sequences of a labels FASTA (biotrainer's two-file convention) or of a CSV")
+    parser.add_argument("--masks", type=Path, metavar="FASTA", help="0/1 per residue for a labels FASTA (1 = scored)")
+    parser.add_argument("--kind", choices=KIND_NAMES, help="task kind of your labels (default: inferred)")
+    parser.add_argument("--task-name", help="name of the task of your labels (default: the labels file's stem)")
+    parser.add_argument("--label-map", metavar="JSON",
+                        help='classes -> labels, e.g. \'{"0": [], "1": ["metal"], "3": ["nucleic", "metal"]}\' '
+                             "(inline or a file): reads class labels as multi-label")
+
+
+def user_label_options(args: argparse.Namespace, lengths: dict[str, int] | None = None) -> dict:
+    """The keyword options of :func:`seqvec.classifiers.labels.read_labels` for user label files."""
+    from seqvec.classifiers.userlabels import parse_label_map
+
+    return {"kind": args.kind, "task_name": args.task_name, "sequences": args.sequences, "masks": args.masks,
+            "label_map": parse_label_map(args.label_map) if args.label_map else None, "lengths": lengths}
+
+
+def embedded_lengths(path: Path) -> dict[str, int] | None:
+    """Residue counts of an existing embedding file (to check per-residue labels), else None."""
+    from seqvec.embeddings.h5 import read_h5_lengths
+
+    return read_h5_lengths(path) if path.is_file() else None
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
 
 
 # FitConfig fields offered as options (type, default and choices come from FitConfig itself)
@@ -41,7 +82,8 @@ FIT_HELP = {
     "max_residues": "padded residues per batch (per-residue input)",
     "patience": "epochs without improvement of the monitored value before stopping",
     "monitor": "early-stopping criterion: validation loss (lower is better) or mean accuracy (higher)",
-    "class_weights": "weight each class by n / (classes x n_class) in the loss",
+    "class_weights": "balanced: weight each class by n / (classes x n_class) in the loss (multi-label: the "
+                     "positives of each label by negatives / positives); the training counts are printed either way",
     "seed": "seed of the validation split, shuffling, dropout and initialisation",
 }
 
@@ -55,10 +97,16 @@ def add_fit_arguments(parser: argparse._ActionsContainer, names: tuple[str, ...]
 
 
 def fit_config(args: argparse.Namespace, names: tuple[str, ...] = tuple(FIT_HELP)):
-    """The :class:`~seqvec.classifiers.train.FitConfig` of the parsed options ``names``."""
-    from seqvec.classifiers.train import FitConfig
+    """The :class:`~seqvec.classifiers.train.FitConfig` of the parsed options ``names``; an error naming
+    every option that cannot train (``--epochs 0``, ``--lr -1``, ``--batch-size 0``, ...)."""
+    from seqvec.classifiers.train import FitConfig, config_problems
+    from seqvec.errors import SeqVecError
 
-    return FitConfig(**{name: getattr(args, name) for name in names})
+    config = FitConfig(**{name: getattr(args, name) for name in names})
+    problems = config_problems(config)
+    if problems:
+        raise SeqVecError("; ".join(f"--{field.replace('_', '-')} {text}" for field, text in problems.items()))
+    return config
 
 
 def add_embedding_arguments(parser: argparse.ArgumentParser, encoder_help: str) -> None:
@@ -79,7 +127,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from seqvec.classifiers.heads import HEADS
     from seqvec.classifiers.tasks import TASKS
 
-    parser.add_argument("--task", required=True, help=f"task(s), comma-separated: {', '.join(TASKS)}")
+    parser.add_argument("--task", help=f"task(s), comma-separated: the task of your labels (default) or the "
+                                       f"presets {', '.join(TASKS)}")
     parser.add_argument("--embeddings", type=Path, required=True, help="HDF5 embedding file (made if missing)")
     add_label_arguments(parser)
     parser.add_argument("-o", "--output", type=Path, required=True, help="head directory to write")
@@ -132,12 +181,19 @@ def parse_head_options(items: list[str]) -> dict:
     options = {}
     for item in items:
         key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise SeqVecError(f"--head-option {item!r}: expected KEY=VALUE")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise SeqVecError(f"--head-option {item!r}: expected KEY=VALUE with a name as KEY")
         try:
             options[key] = json.loads(value)
         except json.JSONDecodeError:
             options[key] = value
+        value = options[key]
+        items_ = value if isinstance(value, list) else [value]
+        if not items_ or not all(isinstance(v, (int, float, str, bool)) for v in items_) or \
+                any(isinstance(v, float) and not math.isfinite(v) for v in items_):
+            raise SeqVecError(f"--head-option {item!r}: the value must be a finite number, true/false, a string "
+                              "or a list of numbers")
     return options
 
 
@@ -149,24 +205,25 @@ def run(args: argparse.Namespace) -> int:
     from seqvec.classifiers.tasks import get_tasks
     from seqvec.errors import SeqVecError
 
-    tasks = get_tasks(args.task)
+    config = fit_config(args)  # bad settings fail here, before any file is read
+    hparams = parse_head_options(args.head_option)
+    options = user_label_options(args, embedded_lengths(args.embeddings))
+    labels = read_labels(args.labels, args.label_format, **options)
+    tasks = get_tasks(args.task, labels.specs)
     level = next(iter(tasks.values())).level
     head = args.head or experiment.DEFAULT_HEAD[level]
     input_level = head_class(head).input_level
-    labels = read_labels(args.labels, args.label_format)
     embed = dict(encoder=args.encoder or "lm", model=args.model, dtype=args.dtype, progress=not args.quiet,
                  device=args.device)
     embeddings = experiment.ensure_embeddings(labels, args.embeddings, **embed)
-    val_labels = read_labels(args.val_labels, args.label_format) if args.val_labels else None
+    val_labels = read_labels(args.val_labels, args.label_format, **options) if args.val_labels else None
     val_embeddings = args.val_embeddings
     if val_labels is not None and val_embeddings is not None:
         val_embeddings = experiment.ensure_embeddings(val_labels, val_embeddings, **embed)
     plan = split_plan(args)
-    config = fit_config(args)
     info = {"labels": [str(p) for p in args.labels], "embeddings_file": str(embeddings),
             "val_labels": [str(p) for p in args.val_labels or []]}
     grid = parse_search(args.search)
-    hparams = parse_head_options(args.head_option)
 
     def train_fn(output, train, val, extra=None):
         def one(out, cfg, hp):
@@ -189,10 +246,13 @@ def run(args: argparse.Namespace) -> int:
         train, val = experiment.datasets(labels, embeddings, tasks, input_level, val_labels=val_labels,
                                          val_embeddings=val_embeddings, seed=args.seed)
     checkpoint, result = train_fn(args.output, train, val)
+    for name, per_class in checkpoint.training.get("class_counts", {}).items():
+        print(f"{name} training counts: " + ", ".join(f"{c} {n}" for c, n in per_class.items()))
     best = checkpoint.training["best"]
-    summary = ", ".join(f"{k} {v:.4f}" for k, v in best.items() if k.startswith("val_"))
-    print(f"saved {head} head for {', '.join(tasks)} to {args.output} "
-          f"(best epoch {result.best_epoch} of {len(result.history)}{'; ' + summary if summary else ''})")
+    summary = ", ".join(f"{k} {v:.4f}" for k, v in best.items() if k.startswith("val_") and math.isfinite(v))
+    print(f"saved {head} head for {', '.join(tasks)} ({', '.join(s.kind.value for s in checkpoint.tasks.values())}) "
+          f"to {args.output} (best epoch {result.best_epoch} of {len(result.history)}"
+          f"{'; ' + summary if summary else ''})")
     if "search" in checkpoint.training:
         print(f"search: chose {checkpoint.training['search']['chosen']} "
               f"({checkpoint.training['search']['metric']} {checkpoint.training['search']['score']:.4f})")

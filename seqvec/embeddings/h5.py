@@ -155,6 +155,16 @@ def read_h5(path: str | os.PathLike, view: str = "per_residue",
     return dict(iter_h5(path, view, ids))
 
 
+def read_h5_lengths(path: str | os.PathLike) -> dict[str, int]:
+    """``{record id: residues}`` of every record of an embedding file (from the ``length`` attributes)."""
+    with _open(path) as f:
+        view = next((v for v in VIEWS if v in f), None)
+        if view is None:
+            return {}
+        return {str(ds.attrs.get("id", key_to_id(key))): int(ds.attrs.get("length", ds.shape[-2] if ds.ndim > 1 else 0))
+                for key, ds in f[view].items()}
+
+
 def read_h5_attrs(path: str | os.PathLike) -> dict:
     """Root attributes of an embedding file (``fingerprint`` decoded from JSON)."""
     with _open(path) as f:

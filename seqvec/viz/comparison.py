@@ -15,6 +15,7 @@ def plot_comparison(results: dict, path: str | os.PathLike, dpi: int = DEFAULT_D
     """One bar chart per task of a ``run_comparison`` result: the headline metric of each
     (encoder, head) run with its 95% bootstrap interval as an error bar."""
     from seqvec.classifiers.compare import cell
+    from seqvec.classifiers.metrics import is_percent
 
     check_output(path)
     tasks = [t for t, s in results["tasks"].items() if any(cell(r, t, s) for r in results["runs"])]
@@ -30,7 +31,7 @@ def plot_comparison(results: dict, path: str | os.PathLike, dpi: int = DEFAULT_D
                    linewidth=0.5, yerr=[[v - lo], [hi - v]], capsize=3)
         ax.set_xticks(range(len(rows)), [f"{r['model']} {r['head']}" for r, _ in rows], rotation=35, ha="right")
         ax.set_title(f"{task} ({spec['metric']})")
-        ax.set_ylabel("MCC" if spec["metric"] == "MCC" else f"{spec['metric']} (%)")
+        ax.set_ylabel(f"{spec['metric']} (%)" if is_percent(spec["metric"]) else spec["metric"])
     fig.suptitle("test set, 95% bootstrap intervals over proteins")
     add_caption(fig, caption)
     return save_figure(fig, path, dpi)
