@@ -2,6 +2,7 @@
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -146,3 +147,156 @@ def test_two_processes_match_one(data_dir, small_options, tmp_path):
     assert len(one) == len(two) == 6
     np.testing.assert_allclose(two, one, atol=1e-4, rtol=0)
     assert one[0] != one[-1]  # the steps really changed the model
+
+
+def _settings(**kw) -> TrainSettings:
+    base = dict(epochs=1, window=64, max_tokens=512, lr=1e-2, warmup_steps=2, val_fraction=0.1, dropout=0.0,
+                checkpoint_every=1000, log_every=2, max_steps=8)
+    return TrainSettings(**{**base, **kw})
+
+
+def _rows(run: Path) -> list[dict]:
+    with open(run / "log.csv") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_warm_start_imports_exactly_and_continues(data_dir, small_options, tmp_path, one_thread):
+    """--init: BiLM.from_pretrained is the exact inverse of the export; the tokens add up."""
+    torch.manual_seed(0)
+    bilm = BiLM(SeqVecConfig.from_json(small_options), dropout=0.0)
+    for p in bilm.parameters():
+        torch.nn.init.normal_(p, std=0.1)
+    again = BiLM.from_pretrained(bilm.to_seqvec_lm(), bilm.softmax, dropout=0.0)
+    for name, value in bilm.state_dict().items():
+        if "bias_" not in name:  # the export sums nn.LSTM's two biases into one
+            torch.testing.assert_close(again.state_dict()[name], value,
+                                       atol=1e-6, rtol=0, msg=name)
+    types, lengths = encode_batch(["MKTAYIAKQRQISFVKSHFSRQ", "SEQWENCE"])
+    with torch.no_grad():
+        torch.testing.assert_close(again(types, lengths), bilm(types, lengths), atol=1e-4, rtol=0)
+
+    corpus = data_dir / "lm_corpus.fasta"
+    first = train_lm(corpus, tmp_path / "first", SeqVecConfig.from_json(small_options), _settings(max_steps=3),
+                     progress=False)
+    second = train_lm(corpus, tmp_path / "second", settings=_settings(max_steps=2), init=str(first), progress=False)
+    assert second is not None and first is not None
+    options = [json.loads((d / "options.json").read_text()) for d in (first, second)]
+    assert options[1]["warm_start"] == "model" and options[1]["lstm"] == options[0]["lstm"]
+    step_residues = int(_rows(tmp_path / "second")[-1]["residues"])
+    assert options[1]["n_train_tokens"] == options[0]["n_train_tokens"] + step_residues
+
+
+def test_resume_of_a_finished_run_trains_nothing(data_dir, small_options, tmp_path, one_thread):
+    corpus, run = data_dir / "lm_corpus.fasta", tmp_path / "run"
+    config = SeqVecConfig.from_json(small_options)
+    out = train_lm(corpus, run, config, _settings(), progress=False)
+    assert out is not None
+    weights = (out / "weights.hdf5").read_bytes()
+    rows = _rows(run)
+    for _ in range(2):
+        train_lm(corpus, run, resume=True, progress=False)
+        assert load_checkpoint(run / "checkpoint.pt")["position"]["step"] == 8
+        assert _rows(run) == rows
+    reloaded = h5_arrays(out / "weights.hdf5")
+    assert all(np.array_equal(v, h5_arrays_from_bytes(weights, tmp_path)[k]) for k, v in reloaded.items())
+
+
+def h5_arrays(path: Path) -> dict:
+    import h5py
+
+    out = {}
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda name, obj: out.__setitem__(name, obj[...]) if isinstance(obj, h5py.Dataset) else None)
+    return out
+
+
+def h5_arrays_from_bytes(data: bytes, tmp_path: Path) -> dict:
+    path = tmp_path / "before.hdf5"
+    path.write_bytes(data)
+    return h5_arrays(path)
+
+
+def test_resume_honours_more_steps_and_refuses_other_settings(data_dir, small_options, tmp_path, one_thread):
+    from seqvec.errors import OutputMismatchError
+
+    corpus, run = data_dir / "lm_corpus.fasta", tmp_path / "run"
+    train_lm(corpus, run, SeqVecConfig.from_json(small_options), _settings(max_steps=4), progress=False)
+    with pytest.raises(OutputMismatchError, match="lr 0.01 -> 0.5"):
+        train_lm(corpus, run, resume=True, changes={"lr": 0.5}, progress=False)
+    with pytest.raises(OutputMismatchError, match="window"):
+        train_lm(corpus, run, resume=True, changes={"window": 32, "max_steps": 9}, progress=False)
+    with pytest.raises(OutputMismatchError, match="shape"):
+        train_lm(corpus, run, PRESETS["tiny"], resume=True, progress=False)
+    other = tmp_path / "other.fasta"
+    other.write_text((data_dir / "lm_corpus.fasta").read_text().replace("M", "A", 1))
+    with pytest.raises(OutputMismatchError, match="not the corpus"):
+        train_lm(other, run, resume=True, progress=False)
+    assert load_checkpoint(run / "checkpoint.pt")["position"]["step"] == 4
+    train_lm(corpus, run, resume=True, changes={"max_steps": 6, "lr": 1e-2}, progress=False)  # same lr: fine
+    state = load_checkpoint(run / "checkpoint.pt")
+    assert state["position"]["step"] == 6 and state["settings"]["max_steps"] == 6
+    assert [int(r["step"]) for r in _rows(run) if r["train_loss"]] == [2, 4, 6]
+
+
+def test_new_run_forgets_the_log_of_a_run_killed_before_its_first_checkpoint(data_dir, small_options, tmp_path,
+                                                                            one_thread):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "log.csv").write_text("step,epoch,residues,train_loss,val_loss,val_perplexity,lr,residues_per_s,"
+                                 "elapsed_s\n2,0,100,3.1,,,1e-3,10,1.0\n4,0,200,3.0,,,1e-3,10,2.0\n")
+    train_lm(data_dir / "lm_corpus.fasta", run, SeqVecConfig.from_json(small_options), _settings(max_steps=4),
+             resume=True, progress=False)
+    steps = [int(r["step"]) for r in _rows(run) if r["train_loss"]]
+    assert steps == [2, 4] and _rows(run)[0]["train_loss"] != "3.1"
+
+
+def test_first_loss_after_resume_matches_uninterrupted(data_dir, small_options, tmp_path, one_thread, monkeypatch):
+    """--checkpoint-every 3, --log-every 2, killed after step 5: the row at step 4 covers steps 3 and 4."""
+    import seqvec.lm.train as train_module
+
+    corpus, config = data_dir / "lm_corpus.fasta", SeqVecConfig.from_json(small_options)
+    settings = _settings(checkpoint_every=3, log_every=2, max_steps=8)
+    train_lm(corpus, tmp_path / "full", config, settings, progress=False)
+
+    real_step, calls = train_module._train_step, []
+
+    def dying_step(*args):
+        calls.append(1)
+        if len(calls) == 6:
+            raise KeyboardInterrupt
+        real_step(*args)
+
+    monkeypatch.setattr(train_module, "_train_step", dying_step)
+    with pytest.raises(KeyboardInterrupt):
+        train_lm(corpus, tmp_path / "killed", config, settings, progress=False)
+    monkeypatch.setattr(train_module, "_train_step", real_step)
+    assert [int(r["step"]) for r in _rows(tmp_path / "killed")] == [2, 4]
+    assert load_checkpoint(tmp_path / "killed" / "checkpoint.pt")["position"]["step"] == 3
+    train_lm(corpus, tmp_path / "killed", resume=True, progress=False)
+
+    def losses(run):
+        return [(r["step"], r["train_loss"], r["val_loss"]) for r in _rows(run)]
+
+    assert losses(tmp_path / "killed") == losses(tmp_path / "full")
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--epochs", "0", "epochs must be at least 1"),
+    ("--window", "0", "window must be at least 2"),
+    ("--window", "1", "window must be at least 2"),
+    ("--checkpoint-every", "0", "checkpoint_every must be at least 1"),
+    ("--log-every", "0", "log_every must be at least 1"),
+    ("--threads", "-1", "--threads must be 0"),
+    ("--dropout", "2", r"dropout must be in \[0, 1\)"),
+    ("--val-fraction", "1", r"val_fraction must be in \(0, 1\)"),
+    ("--lr", "nan", "lr must be a positive number"),
+    ("--max-steps", "-1", "max_steps must be 0"),
+])
+def test_train_lm_rejects_nonsense_settings(data_dir, tmp_path, caplog, seqvec_logs_to_caplog, option, value,
+                                           message):
+    from seqvec.cli.main import main
+
+    code = main(["train-lm", str(data_dir / "lm_corpus.fasta"), "-o", str(tmp_path / "run"), "-q", option, value])
+    assert code != 0
+    assert any(re.search(message, r.getMessage()) for r in caplog.records), caplog.text
+    assert not (tmp_path / "run").exists()

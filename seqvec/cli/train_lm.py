@@ -19,6 +19,7 @@ allennlp layout, plus softmax.hdf5). After a crash, rerun with --resume.
 examples:
   seqvec train-lm corpus.fasta.gz -o run --config mini --epochs 3
   seqvec train-lm corpus.fasta.gz -o run --resume
+  seqvec train-lm corpus.fasta.gz -o run2 --init seqvec-mini --lr 5e-4 --warmup-steps 5 --max-steps 60
 Several processes (DistributedDataParallel; gloo on CPU, NCCL on GPU):
   torchrun --nproc-per-node 4 -m seqvec train-lm corpus.fasta -o run --device cuda
 """
@@ -26,52 +27,77 @@ Several processes (DistributedDataParallel; gloo on CPU, NCCL on GPU):
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from seqvec.cli.common import add_device_argument
-    from seqvec.lm.config import TrainSettings
+    from seqvec.lm.config import PRESETS, TrainSettings
+    from seqvec.lm.train import RESUMABLE
 
     d = TrainSettings()
     parser.add_argument("corpus", type=Path, help="FASTA file (.gz accepted)")
     parser.add_argument("-o", "--output", type=Path, required=True, metavar="RUN_DIR", help="run directory")
-    parser.add_argument("--config", default="mini",
-                        help="model shape: a preset (mini, seqvec, tiny) or an options.json file (default: mini)")
-    parser.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR from its checkpoint")
-    parser.add_argument("--epochs", type=int, default=d.epochs, help=f"passes over the data (default {d.epochs})")
-    parser.add_argument("--max-steps", type=int, default=d.max_steps, help="stop after N steps (0: no limit)")
+    parser.add_argument("--config", help=f"model shape of a new run: a preset ({', '.join(PRESETS)}) or an "
+                                         f"options.json file (default: mini)")
+    parser.add_argument("--init", metavar="MODEL",
+                        help="start a new run from this model's weights (a name such as seqvec-mini, or a "
+                             "directory with options.json, weights.hdf5 and softmax.hdf5) instead of random "
+                             "ones; its shape replaces --config")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in RUN_DIR from its checkpoint, with its shape, corpus and "
+                             f"settings; only {', '.join('--' + k.replace('_', '-') for k in sorted(RESUMABLE))} "
+                             "may be given anew (e.g. more epochs); a finished run is not trained further")
+    setting = _setting_adder(parser, d)
+    setting("epochs", int, "passes over the training windows")
+    setting("max_steps", int, "stop after N optimizer steps in total (0: no limit)")
     parser.add_argument("--max-minutes", type=float, default=0,
-                        help="stop (checkpoint and export) after this many minutes of this invocation")
-    parser.add_argument("--window", type=int, default=d.window, help=f"tokens per window (default {d.window})")
-    parser.add_argument("--max-tokens", type=int, default=d.max_tokens,
-                        help=f"padded tokens per global batch (default {d.max_tokens})")
-    parser.add_argument("--lr", type=float, default=d.lr, help=f"peak learning rate (default {d.lr})")
-    parser.add_argument("--warmup-steps", type=int, default=d.warmup_steps,
-                        help="steps of linear learning-rate warm-up from 0 to --lr")
-    parser.add_argument("--dropout", type=float, default=d.dropout, help="dropout on the token representations and the top LSTM outputs while training")
-    parser.add_argument("--val-fraction", type=float, default=d.val_fraction,
-                        help="share of the sequences held out for validation")
-    parser.add_argument("--val-every", type=int, default=d.val_every,
-                        help="also validate every N steps (default: after each epoch only)")
-    parser.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every, help="steps between checkpoints")
-    parser.add_argument("--log-every", type=int, default=d.log_every, help="steps per training-loss row in log.csv")
-    parser.add_argument("--seed", type=int, default=d.seed,
-                        help="seed of the validation split, the batch order, dropout and initialisation")
+                        help="stop (validate, checkpoint and export) after this many minutes of this "
+                             "invocation (default 0: no limit)")
+    setting("window", int, "tokens per window")
+    setting("max_tokens", int, "padded tokens per global batch")
+    setting("lr", float, "peak learning rate (Adam; linear warm-up, then cosine decay to 5%%)")
+    setting("warmup_steps", int, "steps of linear learning-rate warm-up")
+    setting("weight_decay", float, "Adam weight decay")
+    setting("dropout", float, "dropout on the token vectors and the top LSTM layer")
+    setting("val_fraction", float, "share of the sequences held out for validation (fixed by --seed)")
+    setting("val_every", int, "also validate every N steps (0: after each epoch only)")
+    setting("checkpoint_every", int, "steps between checkpoints")
+    setting("log_every", int, "steps per training-loss row in log.csv")
+    setting("seed", int, "seed of the validation split, the data order and the initialisation")
     add_device_argument(parser, "; under torchrun, cuda means one GPU per process (cuda:LOCAL_RANK)")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads per process (0: torch's default)")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads per process (default 0: torch's default)")
+
+
+def _setting_adder(parser: argparse.ArgumentParser, defaults):
+    """``--name`` for a TrainSettings field; default None so that a resume can tell what was given."""
+    def add(name: str, kind: type, text: str) -> None:
+        parser.add_argument("--" + name.replace("_", "-"), type=kind, default=None, metavar=name.upper(),
+                            help=f"{text} (default {getattr(defaults, name)})")
+    return add
 
 
 def run(args: argparse.Namespace) -> int:
+    from dataclasses import fields
+
     import torch
 
+    from seqvec.errors import ConfigError
     from seqvec.lm.config import PRESETS, SeqVecConfig, TrainSettings
     from seqvec.lm.train import train_lm
 
+    if args.threads < 0:
+        raise ConfigError(f"--threads must be 0 (torch's default) or more, got {args.threads}", field="threads",
+                          value=args.threads)
+    if args.max_minutes < 0:
+        raise ConfigError(f"--max-minutes must be 0 (no limit) or more, got {args.max_minutes}",
+                          field="max_minutes", value=args.max_minutes)
     if args.threads:
         torch.set_num_threads(args.threads)
-    config = PRESETS[args.config] if args.config in PRESETS else SeqVecConfig.from_json(args.config)
-    settings = TrainSettings(
-        epochs=args.epochs, window=args.window, max_tokens=args.max_tokens, lr=args.lr,
-        warmup_steps=args.warmup_steps, dropout=args.dropout, val_fraction=args.val_fraction,
-        val_every=args.val_every, checkpoint_every=args.checkpoint_every, log_every=args.log_every, max_steps=args.max_steps, seed=args.seed)
-    out = train_lm(args.corpus, args.output, config, settings, device=args.device, resume=args.resume,
-                   max_minutes=args.max_minutes, progress=not args.quiet)
+    config = None
+    if args.config is not None:
+        config = PRESETS[args.config] if args.config in PRESETS else SeqVecConfig.from_json(args.config)
+    given = {f.name: getattr(args, f.name) for f in fields(TrainSettings)
+             if getattr(args, f.name, None) is not None}
+    if not args.resume:
+        TrainSettings(**given)  # out-of-range values fail here, before the corpus is read
+    out = train_lm(args.corpus, args.output, config, device=args.device, resume=args.resume,
+                   max_minutes=args.max_minutes, progress=not args.quiet, init=args.init, changes=given)
     if out is not None:  # the main process, after the run
         from seqvec.viz.curves import plot_lm_curve, read_lm_log
 

@@ -69,6 +69,19 @@ class FastBiLSTM(nn.Module):
                     target.bias.copy_(_tf_gates(w["bias_ih_l0"] + w["bias_hh_l0"]) - target.forget_offset)
                     target.projection_weight.copy_(w["weight_hr_l0"].T)
 
+    def import_from(self, stack: BiLSTMStack) -> None:
+        """Inverse of :meth:`export_to`: load an inference stack's weights (the gate map is its own inverse)."""
+        with torch.no_grad():
+            for lstms, sources in zip(self.directions, stack.directions):
+                for module, layer in zip(cast(nn.ModuleList, lstms), cast(nn.ModuleList, sources)):
+                    w = dict(module.named_parameters())
+                    source = cast(ProjectedLSTM, layer)
+                    w["weight_ih_l0"].copy_(_tf_gates(source.input_weight.T))
+                    w["weight_hh_l0"].copy_(_tf_gates(source.recurrent_weight.T))
+                    w["bias_ih_l0"].copy_(_tf_gates(source.bias + source.forget_offset))
+                    w["bias_hh_l0"].zero_()
+                    w["weight_hr_l0"].copy_(source.projection_weight.T)
+
 
 def direction_losses(softmax: nn.Module, top: torch.Tensor, targets: torch.Tensor, lengths: torch.Tensor
                      ) -> torch.Tensor:
@@ -113,6 +126,18 @@ class BiLM(nn.Module):
         top = out[-1] if isinstance(self.lstm, FastBiLSTM) else out[0][-1]
         top = self.dropout(top)
         return direction_losses(self.softmax, top, self.type_to_vocab[types], lengths)
+
+    @classmethod
+    def from_pretrained(cls, lm: SeqVecLM, softmax: nn.Linear, dropout: float = 0.1) -> BiLM:
+        """A training model that starts from an exported model and its LM softmax (warm start)."""
+        model = cls(lm.config, dropout)
+        model.char_cnn.load_state_dict(lm.char_cnn.state_dict())
+        if isinstance(model.lstm, FastBiLSTM):
+            model.lstm.import_from(lm.lstm)
+        else:
+            model.lstm.load_state_dict(lm.lstm.state_dict())
+        model.softmax.load_state_dict(softmax.state_dict())
+        return model
 
     def to_seqvec_lm(self) -> SeqVecLM:
         """The inference model with these weights (exportable as allennlp files)."""

@@ -227,6 +227,28 @@ class TrainSettings:
     max_steps: int = 0  # stop after this many optimizer steps in total (0: no limit)
     seed: int = 0
 
+    def __post_init__(self):
+        import math
+
+        checks = [("epochs", self.epochs >= 1, "at least 1"),
+                  ("window", self.window >= 2, "at least 2 (a window must hold a pair of tokens to predict)"),
+                  ("max_tokens", self.max_tokens >= self.window, f"at least the window ({self.window})"),
+                  ("lr", math.isfinite(self.lr) and self.lr > 0, "a positive number"),
+                  ("warmup_steps", self.warmup_steps >= 0, "0 or more"),
+                  ("weight_decay", math.isfinite(self.weight_decay) and self.weight_decay >= 0, "0 or more"),
+                  ("dropout", 0 <= self.dropout < 1, "in [0, 1)"),
+                  ("clip_norm", math.isfinite(self.clip_norm) and self.clip_norm > 0, "a positive number"),
+                  ("val_fraction", 0 < self.val_fraction < 1, "in (0, 1): some sequences must train, some validate"),
+                  ("val_every", self.val_every >= 0, "0 (after each epoch only) or more"),
+                  ("checkpoint_every", self.checkpoint_every >= 1, "at least 1"),
+                  ("log_every", self.log_every >= 1, "at least 1"),
+                  ("max_steps", self.max_steps >= 0, "0 (no limit) or more"),
+                  ("seed", self.seed >= 0, "0 or more")]
+        for name, ok, expected in checks:
+            if not ok:
+                raise ConfigError(f"{name} must be {expected}, got {getattr(self, name)!r}", field=name,
+                                  value=getattr(self, name))
+
 
 def _json_number(x: float) -> int | float:
     return int(x) if float(x).is_integer() else x
