@@ -300,3 +300,27 @@ def test_train_lm_rejects_nonsense_settings(data_dir, tmp_path, caplog, seqvec_l
     assert code != 0
     assert any(re.search(message, r.getMessage()) for r in caplog.records), caplog.text
     assert not (tmp_path / "run").exists()
+
+
+def test_evaluate_scores_per_protein_with_an_interval(one_thread):
+    """evaluate-lm's per-protein sums add up to the batched loss; the interval brackets the estimate."""
+    from seqvec.lm.bilm import direction_losses
+    from seqvec.lm.evaluate import format_scores, model_types_to_vocab, score
+    from seqvec.lm.lm_head import load_softmax
+    from seqvec.lm.pretrained import model_dir
+
+    model = load_model("seqvec-mini")
+    softmax_path = model_dir("seqvec-mini") / "softmax.hdf5"
+    seqs = ["MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ", "SEQWENCE", "MADEEKLPPGWEKRMSRSSGRVYYFNHITNASQWERPSG", "GG"]
+    scores = score(model, softmax_path, seqs, max_residues=60)
+    types, lengths = encode_batch(seqs)
+    softmax, _ = load_softmax(softmax_path, model.config.projection_dim)
+    with torch.no_grad():
+        fwd, bwd = direction_losses(softmax, model(types, lengths)[0][-1], model_types_to_vocab(types), lengths)
+    n = sum(len(s) + 1 for s in seqs)
+    assert scores.n_predictions == n and scores.n_proteins == 4
+    assert scores.forward == pytest.approx(float(fwd) / n, abs=1e-5)
+    assert scores.backward == pytest.approx(float(bwd) / n, abs=1e-5)
+    low, high = scores.both_ci
+    assert low < scores.both < high and scores.unigram_ci[0] < scores.unigram < scores.unigram_ci[1]
+    assert "95% CI" in format_scores(scores)

@@ -24,6 +24,9 @@ class LMScores:
     backward: float
     unigram: float  # residue-frequency baseline (frequencies from the training corpus when given)
     n_predictions: int
+    both_ci: tuple[float, float] = (math.nan, math.nan)  # 95% bootstrap interval over proteins (nats)
+    unigram_ci: tuple[float, float] = (math.nan, math.nan)
+    n_proteins: int = 0
 
     @property
     def both(self) -> float:
@@ -43,19 +46,34 @@ def score(model: SeqVecLM, softmax_path: str | Path, sequences: list[str], *, ma
     if vocab != corpus.VOCAB:
         raise ValueError(f"{softmax_path}: unexpected vocabulary {vocab}")
     softmax = softmax.to(next(model.parameters()).device)
-    totals = torch.zeros(2, dtype=torch.float64)
-    count = 0
+    per_protein = np.zeros((len(sequences), 2))  # summed nats of each direction
     for group in budget_batches([len(s) + 2 for s in sequences], max_residues):  # + <S>, </S>
         types, lengths = encode_batch([sequences[i] for i in group])
         types, lengths = types.to(softmax.weight.device), lengths.to(softmax.weight.device)
-        layers, _ = model(types, lengths)
-        totals += direction_losses(softmax, layers[-1], model_types_to_vocab(types), lengths).double().cpu()
-        count += int((lengths - 1).sum())
+        top, targets = model(types, lengths)[0][-1], model_types_to_vocab(types)
+        for row, i in enumerate(group):
+            n = int(lengths[row])
+            per_protein[i] = direction_losses(softmax, top[row: row + 1, :n], targets[row: row + 1, :n],
+                                              lengths[row: row + 1]).double().cpu().numpy()
+    predictions = np.array([len(s) + 1 for s in sequences], dtype=np.float64)  # per direction
+    count = int(predictions.sum())
     counts = corpus.unigram_counts(unigram_from if unigram_from is not None else sequences)
     freqs = (counts + 0.5) / (counts + 0.5).sum()  # add-half smoothing: unseen letters stay finite
-    test_counts = corpus.unigram_counts(sequences)
-    unigram = float(-(test_counts * np.log(freqs)).sum() / test_counts.sum())
-    return LMScores(float(totals[0]) / count, float(totals[1]) / count, unigram, count)
+    unigram_per_protein = np.array([-(corpus.unigram_counts([s]) * np.log(freqs)).sum() / 2 for s in sequences])
+    unigram = float(unigram_per_protein.sum() / count)
+    return LMScores(float(per_protein[:, 0].sum()) / count, float(per_protein[:, 1].sum()) / count, unigram, count,
+                    both_ci=protein_bootstrap(per_protein.mean(axis=1), predictions),
+                    unigram_ci=protein_bootstrap(unigram_per_protein, predictions), n_proteins=len(sequences))
+
+
+def protein_bootstrap(nats: np.ndarray, predictions: np.ndarray, draws: int = 1000, seed: int = 0
+                      ) -> tuple[float, float]:
+    """95% interval of ``sum(nats) / sum(predictions)`` over proteins drawn with replacement."""
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(len(nats), size=(draws, len(nats)))
+    ratios = nats[picks].sum(axis=1) / predictions[picks].sum(axis=1)
+    low, high = np.percentile(ratios, [2.5, 97.5])
+    return float(low), float(high)
 
 
 def model_types_to_vocab(types: torch.Tensor) -> torch.Tensor:
@@ -65,8 +83,11 @@ def model_types_to_vocab(types: torch.Tensor) -> torch.Tensor:
 
 def format_scores(scores: LMScores) -> str:
     """A small table: nats, bits per residue and perplexity."""
-    lines = [f"{'':18s} {'nats':>8s} {'bits':>8s} {'perplexity':>11s}"]
+    intervals = {"both": scores.both_ci, "unigram baseline": scores.unigram_ci}
+    lines = [f"{'':18s} {'nats':>8s} {'bits':>8s} {'perplexity':>11s}  95% CI over proteins"]
     for name, nats in scores.rows():
-        lines.append(f"{name:18s} {nats:8.4f} {nats / math.log(2):8.4f} {math.exp(nats):11.3f}")
-    lines.append(f"({scores.n_predictions:,} predictions per direction)")
+        low, high = intervals.get(name, (math.nan, math.nan))
+        ci = f"  {math.exp(low):.3f}-{math.exp(high):.3f}" if math.isfinite(low) else ""
+        lines.append(f"{name:18s} {nats:8.4f} {nats / math.log(2):8.4f} {math.exp(nats):11.3f}{ci}")
+    lines.append(f"({scores.n_predictions:,} predictions per direction, {scores.n_proteins:,} proteins)")
     return "\n".join(lines)
