@@ -14,7 +14,14 @@ About --val-fraction of the sequences (fixed by --seed) are held out for validat
 
 RUN_DIR receives checkpoint.pt (every --checkpoint-every steps and per epoch),
 log.csv/log.json, learning_curve.png and model/ (options.json + weights.hdf5 in the
-allennlp layout, plus softmax.hdf5). After a crash, rerun with --resume.
+allennlp layout, plus softmax.hdf5). After a crash, rerun with --resume: it continues
+from the last checkpoint with the run's own shape, corpus and settings (another corpus or
+another --lr, --window, ... is refused; more --epochs or --max-steps extend the run, the
+cosine schedule stretched to the new length); a finished run is not trained further.
+
+--init MODEL continues training an existing model (e.g. seqvec-mini) on the corpus with a
+new optimizer and schedule. Keep the --seed and --val-fraction of the run that trained
+MODEL, or sequences it trained on end up in your validation set.
 
 examples:
   seqvec train-lm corpus.fasta.gz -o run --config mini --epochs 3
