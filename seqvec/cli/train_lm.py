@@ -34,8 +34,7 @@ Several processes (DistributedDataParallel; gloo on CPU, NCCL on GPU):
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from seqvec.cli.common import add_device_argument
-    from seqvec.lm.config import PRESETS, TrainSettings
-    from seqvec.lm.train import RESUMABLE
+    from seqvec.lm.config import PRESETS, RESUMABLE, TrainSettings
 
     d = TrainSettings()
     parser.add_argument("corpus", type=Path, help="FASTA file (.gz accepted)")

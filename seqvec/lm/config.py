@@ -208,6 +208,10 @@ class SeqVecConfig:
         return cls(**d)
 
 
+# TrainSettings fields a resumed run may change: when to stop, log, validate and checkpoint
+RESUMABLE = frozenset({"epochs", "max_steps", "val_every", "checkpoint_every", "log_every"})
+
+
 @dataclass(frozen=True)
 class TrainSettings:
     """Optimisation and data settings of a run (stored in the checkpoint)."""

@@ -35,13 +35,11 @@ from seqvec.io import World
 from seqvec.lm import corpus
 from seqvec.lm.allennlp_io import save_allennlp
 from seqvec.lm.bilm import BiLM
-from seqvec.lm.config import PRESETS, SeqVecConfig, TrainSettings
+from seqvec.lm.config import PRESETS, RESUMABLE, SeqVecConfig, TrainSettings
 from seqvec.lm.lm_head import save_softmax
 
 logger = logging.getLogger(__name__)
 FORMAT_VERSION = 2  # 1 lacked the corpus fingerprint and the log window; still read
-# settings a resumed run may change: when to stop, log, validate and checkpoint
-RESUMABLE = frozenset({"epochs", "max_steps", "val_every", "checkpoint_every", "log_every"})
 LOG_FIELDS = ["step", "epoch", "residues", "train_loss", "val_loss", "val_perplexity", "lr", "residues_per_s",
               "elapsed_s"]
 
