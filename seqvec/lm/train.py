@@ -252,7 +252,7 @@ def _load_state(run_dir: Path, resume: bool, config: SeqVecConfig | None, init: 
         raise OutputMismatchError(f"the model shape given differs from the one of the run in {run_dir}: "
                                   f"a resumed run keeps its shape (leave out --config)", path=run_dir,
                                   differences={"config": (saved, config)})
-    if init is not None and init != state.get("init", ""):
+    if init is not None and "init" in state and init != state["init"]:  # format 1 did not record it
         raise OutputMismatchError(f"--init {init}: the run in {run_dir} started from "
                                   f"{state.get('init') or 'random weights'}; a resumed run continues from its "
                                   f"checkpoint", path=run_dir, differences={"init": (state.get("init", ""), init)})
