@@ -38,15 +38,16 @@ class LMScores:
 
 
 @torch.no_grad()
-def score(model: SeqVecLM, softmax_path: str | Path, sequences: list[str], *, max_residues: int = 8000,
-          unigram_from: list[str] | None = None) -> LMScores:
-    """Score whole proteins: the forward LM predicts residue t+1 (and </S>) from the prefix,
-    the backward LM residue t-1 (and <S>) from the suffix."""
+def protein_losses(model: SeqVecLM, softmax_path: str | Path, sequences: list[str], *, max_residues: int = 8000
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Summed cross-entropy (nats) of each protein, ``(N, 2)`` [forward, backward], and its number of
+    predictions per direction ``(N,)``: the forward LM predicts residue t+1 (and </S>) from the
+    prefix, the backward LM residue t-1 (and <S>) from the suffix."""
     softmax, vocab = load_softmax(softmax_path, model.config.projection_dim)
     if vocab != corpus.VOCAB:
         raise ValueError(f"{softmax_path}: unexpected vocabulary {vocab}")
     softmax = softmax.to(next(model.parameters()).device)
-    per_protein = np.zeros((len(sequences), 2))  # summed nats of each direction
+    per_protein = np.zeros((len(sequences), 2))
     for group in budget_batches([len(s) + 2 for s in sequences], max_residues):  # + <S>, </S>
         types, lengths = encode_batch([sequences[i] for i in group])
         types, lengths = types.to(softmax.weight.device), lengths.to(softmax.weight.device)
@@ -55,7 +56,13 @@ def score(model: SeqVecLM, softmax_path: str | Path, sequences: list[str], *, ma
             n = int(lengths[row])
             per_protein[i] = direction_losses(softmax, top[row: row + 1, :n], targets[row: row + 1, :n],
                                               lengths[row: row + 1]).double().cpu().numpy()
-    predictions = np.array([len(s) + 1 for s in sequences], dtype=np.float64)  # per direction
+    return per_protein, np.array([len(s) + 1 for s in sequences], dtype=np.float64)
+
+
+def score(model: SeqVecLM, softmax_path: str | Path, sequences: list[str], *, max_residues: int = 8000,
+          unigram_from: list[str] | None = None) -> LMScores:
+    """Score whole proteins (see :func:`protein_losses`), with 95% intervals over proteins."""
+    per_protein, predictions = protein_losses(model, softmax_path, sequences, max_residues=max_residues)
     count = int(predictions.sum())
     counts = corpus.unigram_counts(unigram_from if unigram_from is not None else sequences)
     freqs = (counts + 0.5) / (counts + 0.5).sum()  # add-half smoothing: unseen letters stay finite
