@@ -98,6 +98,19 @@ def test_two_file_convention_with_masks_and_named_test_sets(biotrainer):
     assert labels.sequences["Seq3"] == "SEQVENCEPROTEI"
 
 
+def test_a_flip_file_with_sequences_is_the_two_file_convention(data_dir):
+    flip = data_dir / "tasks" / "flip_small"
+    assert read_labels(flip / "sampled.fasta").tasks() == ["ss3", "disorder"]  # the FLIP preset folder
+    pair = read_labels(flip / "sampled.fasta", sequences=flip / "sequences.fasta", masks=flip / "mask.fasta")
+    spec = pair.specs["sampled"]
+    assert spec.kind == TaskKind.RESIDUE_CLASS and spec.classes == ("C", "E", "H")
+    preset = read_labels(flip)
+    for rid, ss3 in preset.labels["ss3"].items():  # the same residues scored, the same letters
+        letters = np.array(["H", "E", "C"])[ss3[ss3 != IGNORE]]
+        np.testing.assert_array_equal(np.array(spec.classes)[pair.labels["sampled"][rid][ss3 != IGNORE]], letters)
+        assert (pair.labels["sampled"][rid][ss3 == IGNORE] == IGNORE).all()
+
+
 def test_kind_is_inferred_and_can_be_forced(biotrainer, user, tmp_path):
     bind = read_labels(user / "bind_labels.fasta", sequences=user / "bind_sequences.fasta")
     assert bind.specs["bind_labels"].kind == TaskKind.RESIDUE_CLASS

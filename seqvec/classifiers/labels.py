@@ -82,7 +82,10 @@ def read_label_file(path: str | os.PathLike, fmt: str | None = None, **user) -> 
     path = Path(path)
     if not path.exists():
         raise LabelFormatError(f"label file {path} does not exist")
-    fmt = fmt or detect_format(path)
+    if fmt is None:
+        fmt = detect_format(path)
+        if fmt == "flip" and path.is_file() and (user.get("sequences") or user.get("masks")):
+            fmt = "biotrainer-labels"  # one file of a FLIP folder given with --sequences: the two-file convention
     if fmt in USER_FORMATS:
         labels = read_user_labels(path, fmt, **user)
     elif fmt in READERS:
