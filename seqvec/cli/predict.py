@@ -5,7 +5,8 @@ import argparse
 import json
 from pathlib import Path
 
-HELP = "predict location, membrane, 3/8-state secondary structure and disorder for proteins in a FASTA file"
+HELP = ("predict location, membrane, 3/8-state secondary structure and disorder (bundled heads), or your own "
+        "tasks (--heads), for proteins in a FASTA file")
 DESCRIPTION = """Embed the proteins and apply task heads (by default the bundled heads, trained on the
 bundled seqvec-mini model; offline). Proteins are embedded the way the heads' training data
 was (same model, or one-hot/BLOSUM62 for baseline heads).
@@ -14,12 +15,16 @@ JSON output (default): a "_provenance" entry (model, heads and, for the bundled 
 their test-set scores with 95% intervals beside published ones), then one object per
 record id with location, location_probabilities,
 membrane, membrane_probability, ss3, ss8 (strings as long as the sequence) and disorder
-(per-residue probabilities). TSV output: a per-protein table (-o FILE.tsv) and a
+(per-residue probabilities). A head of your own task (seqvec train --labels your file)
+adds the task's name with, by its kind: the class (and <task>_probabilities), the list
+of labels, a number, a string of one class per residue, or a list of numbers per
+residue (docs/tasks.md). TSV output: a per-protein table (-o FILE.tsv) and a
 per-residue table beside it (FILE.residues.tsv).
 
 example:
   seqvec predict proteins.fasta -o predictions.json
   seqvec predict proteins.fasta -o predictions.tsv --heads my_heads/
+  seqvec predict proteins.fasta -o predictions.json --heads heads/my_task
 """
 
 
