@@ -360,3 +360,20 @@ def test_filter_activations_average_over_residues(trained):
     per_protein = [head.first_layer_activations(encoder.embed_batch([s])[0])[0] for s in sequences]
     expected = torch.cat(per_protein).double().mean(0).numpy()
     assert np.allclose(mean_activations(head, encoder, sequences), expected)
+
+
+@pytest.mark.parametrize("suffix", [".png", ".pdf"])
+def test_comparison_chart_and_lm_curve(tmp_path, suffix):
+    from seqvec.viz.comparison import plot_comparison
+    from seqvec.viz.curves import plot_lm_curve
+
+    def run(model, head, value):
+        return {"model": model, "head": head, "tasks": {"localization": {"metrics": {"Q10": {
+            "value": value, "ci95": [value - 0.02, value + 0.02]}}}}}
+
+    results = {"tasks": {"localization": {"metric": "Q10", "level": "protein"}},
+               "runs": [run("onehot", "fnn", 0.44), run("seqvec-mini", "la", 0.49)]}
+    assert_image(plot_comparison(results, tmp_path / f"c{suffix}", caption="test: DeepLoc"))
+    rows = [{"residues": str(1000 * i), "train_loss": str(3 - 0.1 * i), "val_loss": str(3 - 0.08 * i) if i % 3 == 0
+             else ""} for i in range(1, 10)]
+    assert_image(plot_lm_curve(rows, tmp_path / f"lm{suffix}"))
