@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from seqvec.cli.common import HelpFormatter, verbosity_parent
+from seqvec.cli.common import HelpFormatter, add_download_argument, verbosity_parent
 
 HELP = "plot attention, conv filters, embedding projections, confusion matrices, learning curves"
 DESCRIPTION = """Draw one figure; the output suffix picks the format: .png (300 dpi unless --dpi),
@@ -116,6 +116,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--labels", type=Path, help="true classes: a label file or CSV/TSV table (default: --fasta's "
                                                "headers when they carry labels)")
     p.add_argument("--model", help="language model for a head on LM embeddings (default: the one it was trained on)")
+    add_download_argument(p)
 
     p = parsers["filters"]
     p.add_argument("--head", type=Path, required=True, help="head directory (convlstm on onehot or blosum62)")
