@@ -67,9 +67,14 @@ def class_style(k: int) -> dict:
 
 
 def add_caption(fig, text: str | None) -> None:
-    """A small line under the figure (e.g. which model and data made it)."""
-    if text:
-        fig.text(0.0, 0.0, text, ha="left", va="top", fontsize=MIN_FONT, color="0.25", wrap=True)
+    """A small line just under everything drawn so far (call it last), e.g. which model and data made it."""
+    if not text:
+        return
+    fig.draw_without_rendering()  # lay the figure out, so that its drawn extent is known
+    box = fig.get_tightbbox()  # inches
+    width, height = fig.get_size_inches()
+    fig.text(max(box.x0, 0) / width, box.y0 / height - 0.04 / height, text, ha="left", va="top",
+             fontsize=MIN_FONT, color="0.25", wrap=True)
 
 
 def check_output(path: str | os.PathLike) -> Path:
