@@ -3,8 +3,8 @@
 A filter's weights ``W [D, k]`` act on the encoding of residues. The response of the
 filter to residue ``a`` at offset ``j`` is ``sum_d T[a, d] W[d, j]`` with ``T`` the
 encoder's table (the identity for one-hot, BLOSUM62 rows for BLOSUM62): that
-``[A, k]`` residue score matrix is what the heatmap shows (purple raises the output,
-orange lowers it; the colour bar is labelled). The logo shows, at each offset, the residues that raise the output more than
+``[A, k]`` residue score matrix is what the heatmap shows (orange raises the output,
+purple lowers it; the colour bar is labelled). The logo shows, at each offset, the residues that raise the output more than
 the average residue does: the positive part of the centred scores (scores minus their
 mean over residues), each letter as tall as its score, the largest on top.
 

@@ -100,9 +100,9 @@ def plot_projection(projections: Sequence[Projection], labels: Sequence[str], pa
     if any(len(p.xy) != len(label_array) for p in projections):
         raise SeqVecError(f"{len(projections[0].xy)} embeddings but {len(label_array)} labels")
     classes, counts = _classes(list(labels))
-    fig = new_figure(5.0 * len(projections) + 2.4, 5)
+    fig = new_figure(3.8 * len(projections) + 2.3, 4.1)
     axes = fig.subplots(1, len(projections), squeeze=False)
-    size = 28 if len(label_array) < 300 else 8
+    size = 24 if len(label_array) < 300 else 5
     for ax, projection in zip(axes[0], projections):
         for k, c in enumerate(classes):
             sel = label_array == c
