@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from collections import defaultdict
 
 import pytest
@@ -147,3 +148,24 @@ def test_compare_splits_by_groups_once_for_every_run(pool, data_dir, tmp_path):
     for encoder in ("onehot", "blosum62"):
         config = json.loads((out / "heads" / f"{encoder}-fnn" / "config.json").read_text())
         assert config["training"]["n_val"] == len(val) and config["training"]["split"]
+
+
+@pytest.mark.skipif(shutil.which("mmseqs") is None,
+                    reason="MMseqs2 (`mmseqs`) is not on PATH: apt-get install mmseqs2 (CI installs it)")
+def test_cv_by_identity_on_user_labels_keeps_homologs_in_one_fold(data_dir, tmp_path, capsys):
+    from Bio import SeqIO
+
+    from seqvec.classifiers.splits import identity_hits
+
+    slice_dir = data_dir / "splits"
+    out = tmp_path / "cv"
+    assert main(["train", "-q", "--labels", str(slice_dir / "multiloc_slice_classes.tsv"), "--sequences",
+                 str(slice_dir / "multiloc_slice.fasta"), "--embeddings", str(tmp_path / "ml.h5"), "--encoder",
+                 "onehot", "--cv", "3", "--split-by-identity", "0.3", "--epochs", "2", "--bootstrap", "50",
+                 "-o", str(out)]) == 0
+    assert "3-fold cross-validation x 1 (MMseqs2 clusters at 30% identity), 150 proteins" in capsys.readouterr().out
+    folds, clusters = read_split(out / "split.tsv")
+    assert len(set(clusters.values())) < 150  # homologs share clusters
+    sequences = {r.id: str(r.seq) for r in SeqIO.parse(slice_dir / "multiloc_slice.fasta", "fasta")}
+    linked = [(q, t) for q, t, _ in identity_hits(sequences, sequences, 0.3) if q != t]
+    assert linked and all(folds[q] == folds[t] for q, t in linked)

@@ -143,3 +143,16 @@ def test_a_second_run_on_the_same_output_fails_at_once(data_dir, tmp_path, capsy
         assert main(["run", path]) == 1
     assert "is being written by another run" in capsys.readouterr().err
     assert not (tmp_path / "out" / "embeddings").exists()
+
+
+def test_user_labels_without_a_test_set_are_scored_on_validation(data_dir, tmp_path):
+    slice_dir = data_dir / "splits"
+    data = {"output": "out", "input": {"labels": [str(slice_dir / "multiloc_slice_classes.tsv")],
+                                       "sequences": str(slice_dir / "multiloc_slice.fasta"), "kind": "protein_class"},
+            "encoders": ["onehot"], "heads": ["fnn"], "training": {"epochs": 2},
+            "report": {"bootstrap": 50, "plots": False}}
+    assert main(["run", write_pipeline(tmp_path / "p.yaml", data)]) == 0
+    metrics = json.loads((tmp_path / "out" / "evaluate" / "onehot-fnn" / "metrics.json").read_text())
+    assert metrics["source"] == "validation proteins (no test set; optimistic)"
+    assert metrics["tasks"]["multiloc_slice_classes"]["n_proteins"] == 15  # 10% of 150
+    assert "| onehot | fnn |" in (tmp_path / "out" / "report" / "compare.md").read_text()

@@ -50,11 +50,12 @@ def read_inputs(config: PipelineConfig) -> Inputs:
     from seqvec.classifiers.tasks import get_tasks
 
     spec = config.input
-    labels = read_labels([Path(p) for p in spec.labels], spec.label_format)
-    tasks = get_tasks(list(spec.tasks) or labels.tasks())
+    user = {k: v for k, v in (("kind", spec.kind), ("sequences", spec.sequences and Path(spec.sequences))) if v is not None}
+    labels = read_labels([Path(p) for p in spec.labels], spec.label_format, **user)
+    tasks = get_tasks(list(spec.tasks) or (None if labels.specs else labels.tasks()), labels.specs)
     files = [t for t in spec.test if Path(t).exists()]
     names = [t for t in spec.test if not Path(t).exists()]
-    test = read_labels([Path(p) for p in files], spec.label_format) if files else None
+    test = read_labels([Path(p) for p in files], spec.label_format, **user) if files else None
     if names:
         named = subset(labels, sorted(test_proteins(labels, names)))
         test = named if test is None else merge(test, named)
