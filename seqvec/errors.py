@@ -214,3 +214,77 @@ class DownloadError(SeqVecError, OSError):
 
 class MissingProgramError(SeqVecError, FileNotFoundError):
     """An external program seqvec calls (MMseqs2) is not installed."""
+
+
+class UsageError(SeqVecError, ValueError):
+    """A setting, or a combination of settings, that cannot work.
+
+    ``option``: the option or parameter at fault (``"--cv"``, ``"val_fraction"``), where one is;
+    ``value``: the value given.
+    """
+
+    def __init__(self, message: str, *, option: str | None = None, value: object = None):
+        super().__init__(message)
+        self.option = option
+        self.value = value
+
+
+class TaskError(SeqVecError, ValueError):
+    """A task, a head and the data that do not fit together (levels, kinds, classes, outputs).
+
+    ``task``: the task's name, where one is at fault; ``head``: the head's registry name.
+    """
+
+    def __init__(self, message: str, *, task: str | None = None, head: str | None = None):
+        super().__init__(message)
+        self.task = task
+        self.head = head
+
+
+class DataError(SeqVecError, ValueError):
+    """The proteins and labels given cannot support what was asked (none to test, too few to split, ...).
+
+    ``ids``: the protein ids concerned, where the error names some.
+    """
+
+    def __init__(self, message: str, *, ids: list[str] | None = None):
+        super().__init__(message)
+        self.ids = list(ids or [])
+
+
+class InputFileError(SeqVecError, ValueError):
+    """A file given as input other than FASTA or labels (split, groups, training log, evaluation JSON)
+    is missing or malformed.
+
+    ``path``: the file; ``row``: the 1-based row at fault, where one is.
+    """
+
+    def __init__(self, message: str, *, path: str | os.PathLike, row: int | None = None):
+        super().__init__(message)
+        self.path = str(path)
+        self.row = row
+
+
+class MissingDependencyError(SeqVecError, ImportError):
+    """An optional Python package needed for what was asked is not installed.
+
+    ``package``: the package to install.
+    """
+
+    def __init__(self, message: str, *, package: str):
+        super().__init__(message)
+        self.package = package
+
+
+class ExternalProgramError(SeqVecError, RuntimeError):
+    """An external program seqvec calls (MMseqs2) ran and failed.
+
+    ``program``: the command; ``returncode``: its exit status.
+    """
+
+    exit_status = 1
+
+    def __init__(self, message: str, *, program: str, returncode: int):
+        super().__init__(message)
+        self.program = program
+        self.returncode = returncode

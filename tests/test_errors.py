@@ -9,7 +9,7 @@ import pytest
 
 import seqvec
 from seqvec import errors
-from seqvec.errors import ConfigError, SeqVecError, WeightFileError
+from seqvec.errors import ConfigError, InputFileError, SeqVecError, UsageError, WeightFileError
 from seqvec.lm.config import SeqVecConfig
 
 PACKAGE = Path(seqvec.__file__).parent
@@ -32,7 +32,8 @@ def test_each_error_is_also_a_builtin(cls):
     builtin = [base for base in cls.__mro__ if base.__module__ == "builtins" and base not in (Exception, BaseException,
                                                                                             object)]
     assert builtin, f"{cls.__name__} resembles no builtin exception"
-    environment = (errors.OutputWriteError, errors.OutputLockedError, errors.OutOfMemoryError, errors.DownloadError)
+    environment = (errors.OutputWriteError, errors.OutputLockedError, errors.OutOfMemoryError, errors.DownloadError,
+                   errors.ExternalProgramError)
     assert cls.exit_status == (1 if issubclass(cls, environment) else 2)  # 1: retry; 2: fix the input
 
 
@@ -58,3 +59,25 @@ def test_a_config_built_by_hand_is_not_a_weight_file_error(tmp_path):
     with pytest.raises(WeightFileError) as err:  # the same problems in a file name the file
         SeqVecConfig.from_json(options)
     assert err.value.path == str(options)
+
+
+def test_no_code_raises_the_bare_base_class():
+    """Callers tell errors apart by class: every raise names a specific one."""
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call):
+                assert getattr(node.exc.func, "id", None) != "SeqVecError", f"{path}:{node.lineno} raises SeqVecError"
+
+
+def test_errors_carry_the_fields_a_caller_tests(tmp_path):
+    from seqvec.classifiers.heads import head_class
+    from seqvec.classifiers.splits import read_split
+
+    with pytest.raises(UsageError) as err:
+        head_class("nope")
+    assert (err.value.option, err.value.value) == ("--head", "nope") and isinstance(err.value, ValueError)
+    split = tmp_path / "split.tsv"
+    split.write_text("id\tcluster\tfold\na\tc1\ttrain\nb\tc2\n")
+    with pytest.raises(InputFileError) as err:
+        read_split(split)
+    assert (err.value.path, err.value.row) == (str(split), 3)

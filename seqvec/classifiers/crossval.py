@@ -43,7 +43,7 @@ from seqvec.classifiers.splits import (
 )
 from seqvec.classifiers.tasks import TaskSpec
 from seqvec.classifiers.train import predict_dataset
-from seqvec.errors import SeqVecError
+from seqvec.errors import DataError, InputFileError, UsageError
 
 logger = logging.getLogger(__name__)
 
@@ -66,13 +66,15 @@ class SplitPlan:
 
     def __post_init__(self):
         if sum(x is not None for x in (self.identity, self.groups_file, self.split_file)) > 1:
-            raise SeqVecError("--split-by-identity, --groups and --split exclude each other")
+            raise UsageError("--split-by-identity, --groups and --split exclude each other",
+                             option="--split-by-identity")
         if self.repeat < 1:
-            raise SeqVecError(f"--repeat must be >= 1, got {self.repeat}")
+            raise UsageError(f"--repeat must be >= 1, got {self.repeat}", option="--repeat", value=self.repeat)
         if self.repeat > 1 and not self.cv:
-            raise SeqVecError("--repeat needs --cv")
+            raise UsageError("--repeat needs --cv", option="--repeat", value=self.repeat)
         if self.repeat > 1 and self.split_file is not None:
-            raise SeqVecError("--repeat makes new folds per seed; it cannot reuse one --split file")
+            raise UsageError("--repeat makes new folds per seed; it cannot reuse one --split file",
+                             option="--repeat", value=self.repeat)
 
     @property
     def fraction(self) -> float:
@@ -106,8 +108,8 @@ def clusters(labels: LabelSet, ids: list[str], plan: SplitPlan, threads: int = 1
     if plan.identity is not None:
         missing = [i for i in ids if not labels.sequences.get(i)]
         if missing:
-            raise SeqVecError(f"--split-by-identity needs the sequences; {len(missing)} proteins have none in "
-                              f"the label files (e.g. {missing[:3]})")
+            raise DataError(f"--split-by-identity needs the sequences; {len(missing)} proteins have none in "
+                            f"the label files (e.g. {missing[:3]})", ids=missing)
         return cluster_by_identity({i: labels.sequences[i] for i in ids}, plan.identity, threads=threads)
     return None
 
@@ -149,11 +151,13 @@ def holdout(labels: LabelSet, tasks: dict[str, TaskSpec], plan: SplitPlan, outpu
 def _from_split_file(folds: dict[str, str], ids: list[str], names: tuple[str, ...], path) -> tuple[list[str], ...]:
     missing = [i for i in ids if i not in folds]
     if missing:
-        raise SeqVecError(f"{path}: {len(missing)} labelled proteins are not in the split, e.g. {missing[:5]}")
+        raise InputFileError(f"{path}: {len(missing)} labelled proteins are not in the split, e.g. {missing[:5]}",
+                             path=path)
     unknown = sorted({folds[i] for i in ids} - set(names) - {"test"})
     if unknown:
-        raise SeqVecError(f"{path}: folds {unknown} where {', '.join(names)} were expected "
-                          f"({'a cross-validation split needs --cv' if names[0] == 'train' else 'a train/val split'})")
+        needs = "a cross-validation split needs --cv" if names[0] == "train" else "a train/val split"
+        raise InputFileError(f"{path}: folds {unknown} where {', '.join(names)} were expected ({needs})",
+                             path=path)
     return tuple([i for i in ids if folds[i] == name] for name in names)
 
 
@@ -216,7 +220,7 @@ def cross_validate(train_fn, tasks: dict[str, TaskSpec], labels: LabelSet, datas
     """
     output = Path(output)
     if not plan.cv or plan.cv < 2:
-        raise SeqVecError(f"cross-validation needs --cv >= 2, got {plan.cv}")
+        raise UsageError(f"cross-validation needs --cv >= 2, got {plan.cv}", option="--cv", value=plan.cv)
     ids, assignments, groups = fold_assignments(labels, tasks, plan, test_ids, threads)
     present = set(dataset.ids)
     ids = [i for i in ids if i in present]
@@ -375,6 +379,7 @@ def test_proteins(labels: LabelSet, names: list[str]) -> set[str]:
     empty = [n for n in names if not any(labels.partition.get(i) == n for i in labels.ids)]
     if empty:
         sets = sorted(set(labels.partition.values()) - {"train", "validation", "pred"})
-        raise SeqVecError(f"--test-set {', '.join(empty)}: no protein of the label files is in that set "
-                          f"(their test sets: {', '.join(sets) or 'none'}); give a test set's name or label file")
+        raise UsageError(f"--test-set {', '.join(empty)}: no protein of the label files is in that set "
+                         f"(their test sets: {', '.join(sets) or 'none'}); give a test set's name or label file",
+                         option="--test-set", value=empty)
     return found

@@ -20,7 +20,7 @@ import torch
 
 from seqvec.classifiers.readers import LabelSet
 from seqvec.classifiers.tasks import IGNORE, TaskSpec
-from seqvec.errors import EmbeddingFileError, LabelFormatError, MissingViewError, SeqVecError
+from seqvec.errors import EmbeddingFileError, LabelFormatError, MissingViewError, UsageError
 from seqvec.io import budget_batches
 
 logger = logging.getLogger(__name__)
@@ -271,7 +271,8 @@ def split_ids(ids: list[str], strata: dict[str, object] | None = None, fraction:
     does not depend on the order of ``ids``.
     """
     if not 0 < fraction < 1:
-        raise SeqVecError(f"validation fraction must lie in (0, 1), got {fraction}")
+        raise UsageError(f"validation fraction must lie in (0, 1), got {fraction}",
+                         option="val_fraction", value=fraction)
     strata = strata or {}
     groups: dict[str, list[str]] = {}
     for rid in sorted(set(ids)):

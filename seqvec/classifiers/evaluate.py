@@ -11,7 +11,7 @@ from seqvec.classifiers.readers import LabelSet
 from seqvec.classifiers.tasks import TASKS
 from seqvec.classifiers.train import predict_dataset
 from seqvec.classifiers.userlabels import align_classes
-from seqvec.errors import CheckpointError, SeqVecError
+from seqvec.errors import CheckpointError, TaskError
 
 logger = logging.getLogger(__name__)
 
@@ -80,8 +80,8 @@ def evaluate_head(checkpoint: HeadCheckpoint, labels: LabelSet, embeddings: str 
                                   f"the label files use {TASKS[task].classes}")
         tasks[task] = spec
     if not tasks:
-        raise SeqVecError(f"the labels ({', '.join(labels.sources)}) have none of the head's tasks "
-                          f"({', '.join(checkpoint.tasks)})")
+        raise TaskError(f"the labels ({', '.join(labels.sources)}) have none of the head's tasks "
+                        f"({', '.join(checkpoint.tasks)})")
     check_inputs_match(checkpoint, identity or {})
     dataset = build_dataset(labels, embeddings, tasks, checkpoint.head.input_level, ids=ids)
     check_inputs_match(checkpoint, identity or {}, dataset.input_dim)

@@ -29,7 +29,7 @@ from seqvec.classifiers.train import (
     seed_everything,
     standardise_values,
 )
-from seqvec.errors import SeqVecError
+from seqvec.errors import DataError, SeqVecError, TaskError, UsageError
 
 logger = logging.getLogger(__name__)
 
@@ -96,8 +96,8 @@ def datasets(labels: LabelSet, embeddings: str | os.PathLike, tasks: dict[str, T
         val = build_dataset(val_labels, val_embeddings or embeddings, tasks, input_level)
         overlap = set(train.ids) & set(val.ids)
         if overlap:
-            raise SeqVecError(f"{len(overlap)} proteins are in both the training and the validation labels, "
-                              f"e.g. {sorted(overlap)[:3]}")
+            raise DataError(f"{len(overlap)} proteins are in both the training and the validation labels, "
+                            f"e.g. {sorted(overlap)[:3]}", ids=sorted(overlap))
         return train, val
     train_ids, val_ids = validation_ids(labels, tasks, val_fraction, seed)
     everything = build_dataset(labels, embeddings, tasks, input_level, ids=train_ids + val_ids)
@@ -115,12 +115,12 @@ def train_head(head: str, tasks: dict[str, TaskSpec], train: TaskDataset, val: T
     cls = head_class(head)
     for name, spec in tasks.items():
         if spec.level != cls.output_level:
-            raise SeqVecError(f"head {head!r} predicts per-{cls.output_level} outputs; task {name!r} is "
-                              f"per-{spec.level} (use {DEFAULT_HEAD[spec.level]!r})")
+            raise TaskError(f"head {head!r} predicts per-{cls.output_level} outputs; task {name!r} is "
+                            f"per-{spec.level} (use {DEFAULT_HEAD[spec.level]!r})", task=name, head=head)
     check_config(config)
     for name, spec in tasks.items():
         if spec.kind.target == "class" and len(spec.classes) < 2:
-            raise SeqVecError(f"task {name!r} has one class only ({spec.classes[0]!r}): nothing to learn")
+            raise TaskError(f"task {name!r} has one class only ({spec.classes[0]!r}): nothing to learn", task=name)
     tasks = standardise_values(tasks, train)
     train.tasks = dict(tasks)
     if val is not None:
@@ -132,11 +132,13 @@ def train_head(head: str, tasks: dict[str, TaskSpec], train: TaskDataset, val: T
     takes = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "input_dim", "outputs")]
     unknown = sorted(set(hparams or {}) - set(takes))
     if unknown:
-        raise SeqVecError(f"head {head!r} does not take these options {unknown}; its options: {', '.join(takes)}")
+        raise UsageError(f"head {head!r} does not take these options {unknown}; its options: {', '.join(takes)}",
+                         option="--head-option", value=unknown)
     try:
         model = cls(train.input_dim, {t: s.n_outputs for t, s in tasks.items()}, **(hparams or {}))
     except (TypeError, ValueError, RuntimeError) as err:
-        raise SeqVecError(f"head {head!r}: bad option value in {hparams}: {err}") from None
+        raise UsageError(f"head {head!r}: bad option value in {hparams}: {err}",
+                         option="--head-option", value=hparams) from None
     logger.info("training %s head (%d parameters) on %d proteins, validating on %d", head,
                 sum(p.numel() for p in model.parameters()), len(train), len(val) if val is not None else 0)
     result = fit(model, train, val, config, run_dir=output, progress=progress, device=device)

@@ -12,7 +12,7 @@ from seqvec.classifiers.cnn import CNNHead
 from seqvec.classifiers.convlstm import ConvLSTMHead
 from seqvec.classifiers.ffn import FNNHead
 from seqvec.classifiers.light_attention import LightAttentionHead
-from seqvec.errors import SeqVecError
+from seqvec.errors import TaskError, UsageError
 
 HEADS: dict[str, type[Head]] = {
     "fnn": FNNHead,  # per-protein embedding -> per-protein classes
@@ -25,7 +25,7 @@ HEADS: dict[str, type[Head]] = {
 def head_class(name: str) -> type[Head]:
     """The class registered under ``name``."""
     if name not in HEADS:
-        raise SeqVecError(f"unknown head {name!r}; choose from {', '.join(HEADS)}")
+        raise UsageError(f"unknown head {name!r}; choose from {', '.join(HEADS)}", option="--head", value=name)
     return HEADS[name]
 
 
@@ -34,4 +34,4 @@ def head_name(head: Head) -> str:
     for name, cls in HEADS.items():
         if type(head) is cls:
             return name
-    raise SeqVecError(f"{type(head).__name__} is not in the head registry")
+    raise TaskError(f"{type(head).__name__} is not in the head registry", head=type(head).__name__)

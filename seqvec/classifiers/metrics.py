@@ -34,7 +34,7 @@ import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, matthews_corrcoef
 
 from seqvec.classifiers.tasks import IGNORE, TaskSpec
-from seqvec.errors import SeqVecError
+from seqvec.errors import UsageError
 
 N_BOOTSTRAP = 1000
 
@@ -85,7 +85,7 @@ def _value(value: float | np.ndarray, draws: np.ndarray) -> dict:
 def _bootstrap_counts(n: int, n_bootstrap: int, seed: int) -> np.ndarray:
     """How often each of ``n`` proteins is drawn in each bootstrap sample, ``[draws, n]``."""
     if n_bootstrap < 1:
-        raise SeqVecError(f"bootstrap draws must be >= 1, got {n_bootstrap}")
+        raise UsageError(f"bootstrap draws must be >= 1, got {n_bootstrap}", option="--bootstrap", value=n_bootstrap)
     rng = np.random.default_rng(seed)
     return np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(n_bootstrap)])
 

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from seqvec.classifiers.checkpoint import CONFIG_FILE, HeadCheckpoint, load_head
-from seqvec.errors import CheckpointError, SeqVecError
+from seqvec.errors import CheckpointError, UsageError
 from seqvec.progress import progress_bar
 
 logger = logging.getLogger(__name__)
@@ -75,7 +75,8 @@ def embedding_source(heads: list[HeadCheckpoint], model=None, device: str = "cpu
     layers = _one(heads, "layers", "sum")
     if encoder != "lm":
         if model is not None:
-            raise SeqVecError(f"the heads take {encoder} encodings, not a language model: drop --model")
+            raise UsageError(f"the heads take {encoder} encodings, not a language model: drop --model",
+                             option="--model")
         return encoder, None, layers
     from seqvec.lm.pretrained import load_model
 

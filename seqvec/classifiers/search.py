@@ -29,7 +29,7 @@ from seqvec.classifiers.data import TaskDataset
 from seqvec.classifiers.metrics import score_task
 from seqvec.classifiers.tasks import TaskSpec
 from seqvec.classifiers.train import FitConfig, FitResult, predict_dataset
-from seqvec.errors import SeqVecError
+from seqvec.errors import DataError, UsageError
 
 logger = logging.getLogger(__name__)
 
@@ -46,12 +46,13 @@ def parse_search(items: list[str] | None) -> dict[str, list]:
         key, sep, values = item.partition("=")
         key = key.strip()
         if not sep or not key or not values.strip():
-            raise SeqVecError(f"--search {item!r}: expected KEY=VALUE1,VALUE2,... (e.g. lr=1e-3,3e-4)")
+            raise UsageError(f"--search {item!r}: expected KEY=VALUE1,VALUE2,... (e.g. lr=1e-3,3e-4)",
+                             option="--search", value=item)
         if key in grid:
-            raise SeqVecError(f"--search names {key!r} twice")
+            raise UsageError(f"--search names {key!r} twice", option="--search", value=key)
         if key == "seed":
-            raise SeqVecError("--search seed=...: choosing the seed on validation data is not a hyper-parameter "
-                              "search; use --repeat for several seeds")
+            raise UsageError("--search seed=...: choosing the seed on validation data is not a hyper-parameter "
+                             "search; use --repeat for several seeds", option="--search", value="seed")
         parsed = []
         for value in values.split(","):
             try:
@@ -73,7 +74,7 @@ def apply(point: dict, config: FitConfig, hparams: dict | None) -> tuple[FitConf
     try:
         config = replace(config, **fit_part)
     except TypeError as err:
-        raise SeqVecError(f"--search: {err}") from None
+        raise UsageError(f"--search: {err}", option="--search") from None
     return config, {**(hparams or {}), **{k: v for k, v in point.items() if k not in FIT_KEYS}}
 
 
@@ -93,7 +94,7 @@ def selection_score(checkpoint: HeadCheckpoint, dataset: TaskDataset, batch_size
         if name is not None:
             values.append(result["metrics"][name]["value"])
     if not values:
-        raise SeqVecError("the validation proteins have no label for the head's tasks: nothing to choose by")
+        raise DataError("the validation proteins have no label for the head's tasks: nothing to choose by")
     return float(np.nanmean(values))
 
 
@@ -109,7 +110,7 @@ def train_searched(train_fn, grid: dict[str, list], config: FitConfig, hparams: 
     if len(points) == 1 and not grid:
         return train_fn(output, config, hparams)
     if val is None or not len(val):
-        raise SeqVecError("--search needs validation proteins to choose by")
+        raise DataError("--search needs validation proteins to choose by")
     trials = []
     for n, point in enumerate(points):
         point_config, point_hparams = apply(point, config, hparams)

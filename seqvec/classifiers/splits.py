@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seqvec.errors import MissingProgramError, SeqVecError
+from seqvec.errors import DataError, ExternalProgramError, InputFileError, MissingProgramError, UsageError
 
 logger = logging.getLogger(__name__)
 
@@ -61,9 +61,10 @@ def find_mmseqs() -> str:
 def mmseqs_options(min_identity: float, coverage: float = COVERAGE) -> list[str]:
     """The alignment criteria shared by clustering and by checking a split (``easy-search``)."""
     if not 0 < min_identity <= 1:
-        raise SeqVecError(f"minimum sequence identity must lie in (0, 1], got {min_identity}")
+        raise UsageError(f"minimum sequence identity must lie in (0, 1], got {min_identity}",
+                         option="--split-by-identity", value=min_identity)
     if not 0 <= coverage <= 1:
-        raise SeqVecError(f"coverage must lie in [0, 1], got {coverage}")
+        raise UsageError(f"coverage must lie in [0, 1], got {coverage}", option="coverage", value=coverage)
     return ["--min-seq-id", str(min_identity), "-c", str(coverage), "--cov-mode", "0", "-s", str(SENSITIVITY)]
 
 
@@ -73,8 +74,8 @@ def write_fasta(sequences: Mapping[str, str], path: str | os.PathLike) -> Path:
     with path.open("w") as f:
         for rid, seq in sequences.items():
             if not rid or any(c.isspace() for c in rid):
-                raise SeqVecError(f"protein id {rid!r} cannot be written to FASTA for MMseqs2 (empty or "
-                                  "holds whitespace)")
+                raise DataError(f"protein id {rid!r} cannot be written to FASTA for MMseqs2 (empty or "
+                                "holds whitespace)", ids=[rid])
             f.write(f">{rid}\n{seq}\n")
     return path
 
@@ -86,7 +87,8 @@ def run_mmseqs(args: list[str], work_dir: Path, threads: int) -> None:
     done = subprocess.run(command, cwd=work_dir, capture_output=True, text=True)
     if done.returncode != 0:
         tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
-        raise SeqVecError(f"mmseqs {args[0]} failed (exit {done.returncode}):\n{tail}")
+        raise ExternalProgramError(f"mmseqs {args[0]} failed (exit {done.returncode}):\n{tail}",
+                                   program=f"mmseqs {args[0]}", returncode=done.returncode)
 
 
 def cluster_by_identity(sequences: Mapping[str, str], min_identity: float, *, coverage: float = COVERAGE,
@@ -97,7 +99,7 @@ def cluster_by_identity(sequences: Mapping[str, str], min_identity: float, *, co
     identity over at least ``coverage`` of both proteins (see the module docstring).
     """
     if not sequences:
-        raise SeqVecError("no sequences to cluster")
+        raise DataError("no sequences to cluster")
     options = mmseqs_options(min_identity, coverage)
     with tempfile.TemporaryDirectory(prefix="seqvec-mmseqs-") as tmp:
         work = Path(tmp)
@@ -110,7 +112,7 @@ def cluster_by_identity(sequences: Mapping[str, str], min_identity: float, *, co
                 clusters[member] = representative
     missing = [rid for rid in sequences if rid not in clusters]
     if missing:
-        raise SeqVecError(f"MMseqs2 returned no cluster for {len(missing)} proteins, e.g. {missing[:3]}")
+        raise DataError(f"MMseqs2 returned no cluster for {len(missing)} proteins, e.g. {missing[:3]}", ids=missing)
     logger.info("%d proteins in %d clusters at %.0f%% identity (coverage %.0f%%)", len(clusters),
                 len(set(clusters.values())), 100 * min_identity, 100 * coverage)
     return {rid: clusters[rid] for rid in sequences}
@@ -137,7 +139,7 @@ def identity_hits(query: Mapping[str, str], target: Mapping[str, str], min_ident
 
 def _read_tsv(path: Path) -> list[list[str]]:
     if not path.is_file():
-        raise SeqVecError(f"{path}: no such file")
+        raise InputFileError(f"{path}: no such file", path=path)
     with path.open(newline="") as f:
         return [row for row in csv.reader(f, delimiter="\t") if row and any(cell.strip() for cell in row)]
 
@@ -152,7 +154,7 @@ def read_groups(path: str | os.PathLike) -> dict[str, str]:
     path = Path(path)
     rows = _read_tsv(path)
     if not rows:
-        raise SeqVecError(f"{path}: empty groups file (expected columns id, cluster)")
+        raise InputFileError(f"{path}: empty groups file (expected columns id, cluster)", path=path)
     header = [cell.strip() for cell in rows[0]]
     if "id" in header and "cluster" in header:
         id_col, cluster_col = header.index("id"), header.index("cluster")
@@ -162,10 +164,12 @@ def read_groups(path: str | os.PathLike) -> dict[str, str]:
     groups: dict[str, str] = {}
     for n, row in enumerate(rows, first_line):
         if len(row) <= max(id_col, cluster_col):
-            raise SeqVecError(f"{path}, row {n}: expected tab-separated columns id, cluster; got {row}")
+            raise InputFileError(f"{path}, row {n}: expected tab-separated columns id, cluster; got {row}",
+                                 path=path, row=n)
         rid, cluster = row[id_col].strip(), row[cluster_col].strip()
         if groups.get(rid, cluster) != cluster:
-            raise SeqVecError(f"{path}, row {n}: protein {rid!r} is in cluster {groups[rid]!r} and {cluster!r}")
+            raise InputFileError(f"{path}, row {n}: protein {rid!r} is in cluster {groups[rid]!r} and {cluster!r}",
+                                 path=path, row=n)
         groups[rid] = cluster
     return groups
 
@@ -174,7 +178,8 @@ def check_groups(groups: Mapping[str, str], ids: Sequence[str], source: str = "t
     """Raise unless every protein of ``ids`` has a cluster."""
     missing = [rid for rid in ids if rid not in groups]
     if missing:
-        raise SeqVecError(f"{len(missing)} of {len(ids)} proteins have no cluster in {source}, e.g. {missing[:5]}")
+        raise DataError(f"{len(missing)} of {len(ids)} proteins have no cluster in {source}, e.g. {missing[:5]}",
+                        ids=missing)
 
 
 def write_split(path: str | os.PathLike, folds: Mapping[str, str | int],
@@ -197,17 +202,19 @@ def read_split(path: str | os.PathLike) -> tuple[dict[str, str], dict[str, str]]
     path = Path(path)
     rows = _read_tsv(path)
     if not rows or [c.strip() for c in rows[0][:3]] != list(SPLIT_COLUMNS):
-        raise SeqVecError(f"{path}: not a split file (the first row must be {', '.join(SPLIT_COLUMNS)})")
+        raise InputFileError(f"{path}: not a split file (the first row must be {', '.join(SPLIT_COLUMNS)})",
+                             path=path, row=1)
     folds: dict[str, str] = {}
     groups: dict[str, str] = {}
     for n, row in enumerate(rows[1:], 2):
         if len(row) < 3:
-            raise SeqVecError(f"{path}, row {n}: expected 3 tab-separated columns, got {row}")
+            raise InputFileError(f"{path}, row {n}: expected 3 tab-separated columns, got {row}", path=path, row=n)
         rid, cluster, fold = (cell.strip() for cell in row[:3])
         if rid in folds:
-            raise SeqVecError(f"{path}, row {n}: protein {rid!r} appears twice")
+            raise InputFileError(f"{path}, row {n}: protein {rid!r} appears twice", path=path, row=n)
         if fold not in ("train", "val", "test") and not fold.isdigit():
-            raise SeqVecError(f"{path}, row {n}: fold {fold!r} is not train, val, test or a fold number")
+            raise InputFileError(f"{path}, row {n}: fold {fold!r} is not train, val, test or a fold number",
+                                 path=path, row=n)
         folds[rid], groups[rid] = fold, cluster
     return folds, groups
 
@@ -239,13 +246,13 @@ def kfold(ids: Sequence[str], k: int, *, strata: Mapping[str, Hashable] | None =
 
     ids = sorted(set(ids))
     if k < 2:
-        raise SeqVecError(f"cross-validation needs at least 2 folds, got {k}")
+        raise UsageError(f"cross-validation needs at least 2 folds, got {k}", option="--cv", value=k)
     y = _strata_array(ids, strata)
     g = _group_array(ids, groups) if groups is not None else None
     units = len(set(g.tolist())) if g is not None else len(ids)
     if units < k:
-        raise SeqVecError(f"{k} folds need at least {k} {'clusters' if g is not None else 'proteins'}; "
-                          f"there are {units}")
+        raise DataError(f"{k} folds need at least {k} {'clusters' if g is not None else 'proteins'}; "
+                        f"there are {units}")
     if y is not None and max(Counter(y.tolist()).values()) < k:
         logger.info("every class has fewer than %d proteins: folds are not stratified", k)
         y = None
@@ -276,11 +283,12 @@ def grouped_split(ids: Sequence[str], fraction: float, groups: Mapping[str, str]
     indivisible). Ids keep their order.
     """
     if not 0 < fraction < 1:
-        raise SeqVecError(f"validation fraction must lie in (0, 1), got {fraction}")
+        raise UsageError(f"validation fraction must lie in (0, 1), got {fraction}",
+                         option="val_fraction", value=fraction)
     check_groups(groups, ids)
     n_clusters = len({groups[i] for i in ids})
     if n_clusters < 2:
-        raise SeqVecError(f"a train/validation split by clusters needs at least 2 clusters; the {len(ids)} "
-                          f"proteins form {n_clusters}")
+        raise DataError(f"a train/validation split by clusters needs at least 2 clusters; the {len(ids)} "
+                        f"proteins form {n_clusters}")
     folds = kfold(ids, max(2, min(round(1 / fraction), n_clusters)), strata=strata, groups=groups, seed=seed)
     return [i for i in ids if folds[i] != 0], [i for i in ids if folds[i] == 0]

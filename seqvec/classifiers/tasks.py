@@ -26,7 +26,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from seqvec.errors import SeqVecError
+from seqvec.errors import TaskError, UsageError
 
 IGNORE = -1  # class target of a protein or residue that is not scored for a task
 # label file formats that seqvec.classifiers.readers reads (here so that --help stays light)
@@ -65,7 +65,8 @@ class TaskKind(str, enum.Enum):
         try:
             return cls(text)
         except ValueError:
-            raise SeqVecError(f"unknown task kind {text!r}; choose from {', '.join(k.value for k in cls)}") from None
+            raise UsageError(f"unknown task kind {text!r}; choose from {', '.join(k.value for k in cls)}",
+                             option="--kind", value=text) from None
 
 
 KIND_NAMES = tuple(k.value for k in TaskKind)
@@ -99,7 +100,7 @@ class TaskSpec:
         if not self.metric:
             object.__setattr__(self, "metric", HEADLINE[self.kind.target])
         if self.kind.target != "value" and not self.classes:
-            raise SeqVecError(f"task {self.name!r} ({self.kind.value}) needs its class or label names")
+            raise TaskError(f"task {self.name!r} ({self.kind.value}) needs its class or label names", task=self.name)
 
     @property
     def level(self) -> str:
@@ -148,12 +149,12 @@ def get_tasks(names: str | list[str] | tuple[str, ...] | None,
     known = {**TASKS, **user}
     unknown = [n for n in names if n not in known]
     if unknown or not names:
-        raise SeqVecError(f"unknown task(s) {', '.join(map(repr, unknown)) or '(none given)'}; "
-                          f"choose from {', '.join(known)}" + ("" if user else
-                          " (or give a label file of your own: biotrainer FASTA or CSV)"))
+        raise TaskError(f"unknown task(s) {', '.join(map(repr, unknown)) or '(none given)'}; "
+                        f"choose from {', '.join(known)}" + ("" if user else
+                        " (or give a label file of your own: biotrainer FASTA or CSV)"))
     specs = {n: known[n] for n in dict.fromkeys(names)}
     levels = {s.level for s in specs.values()}
     if len(levels) > 1:
-        raise SeqVecError(f"tasks {', '.join(specs)} mix per-protein and per-residue outputs; "
-                          "train them as separate heads")
+        raise TaskError(f"tasks {', '.join(specs)} mix per-protein and per-residue outputs; "
+                        "train them as separate heads")
     return specs

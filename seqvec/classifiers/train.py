@@ -36,7 +36,7 @@ from torch.nn import functional as F
 from seqvec.classifiers.base import Head
 from seqvec.classifiers.data import Batch, TaskDataset, batch_indices
 from seqvec.classifiers.tasks import IGNORE, TaskSpec
-from seqvec.errors import SeqVecError
+from seqvec.errors import DataError, TaskError, UsageError
 from seqvec.progress import progress_bar
 
 logger = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ def check_config(config: FitConfig) -> None:
     """Raise a clear error naming every setting that cannot train."""
     problems = config_problems(config)
     if problems:
-        raise SeqVecError("; ".join(f"{field} {text}" for field, text in problems.items()))
+        raise UsageError("; ".join(f"{field} {text}" for field, text in problems.items()), value=problems)
 
 
 def seed_everything(seed: int) -> None:
@@ -153,7 +153,7 @@ def standardise_values(tasks: dict[str, TaskSpec], train: TaskDataset) -> dict[s
                                  for ex in train.examples if name in ex.targets] or [np.empty(0)])
         values = values[np.isfinite(values)]
         if not len(values):
-            raise SeqVecError(f"task {name!r}: no training protein has a value")
+            raise TaskError(f"task {name!r}: no training protein has a value", task=name)
         std = float(values.std())
         out[name] = replace(spec, value_mean=float(values.mean()), value_std=std if std > 0 else 1.0)
         logger.info("task %s: training values mean %.4g, sd %.4g (trained standardised)", name, values.mean(), std)
@@ -272,13 +272,14 @@ def fit(model: nn.Module, train: TaskDataset, val: TaskDataset | None = None,
     returned on the CPU.
     """
     if len(train) < 1:
-        raise SeqVecError("no training proteins")
+        raise DataError("no training proteins")
     check_config(config)
     if config.monitor == "accuracy" and not any(s.kind.target == "class" for s in train.tasks.values()):
-        raise SeqVecError("--monitor accuracy needs a class task; monitor the validation loss instead")
+        raise UsageError("--monitor accuracy needs a class task; monitor the validation loss instead",
+                         option="--monitor", value="accuracy")
     missing = set(train.tasks) - set(getattr(model, "outputs", train.tasks))
     if missing:
-        raise SeqVecError(f"the head has no output for task(s) {', '.join(sorted(missing))}")
+        raise TaskError(f"the head has no output for task(s) {', '.join(sorted(missing))}", task=sorted(missing)[0])
     seed_everything(config.seed)
     rng = np.random.default_rng(config.seed)
     model.to(device)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from seqvec.cli.common import positive_int
 from seqvec.cli.train import add_fit_arguments, add_label_arguments, fit_config, parse_head_options, user_label_options
+from seqvec.errors import UsageError
 
 HELP = "compare encoders (LM, one-hot, BLOSUM62) and heads on tasks: train, test, table + plot"
 DESCRIPTION = """Embed the training and test proteins with each encoder, train each head on every
@@ -71,12 +72,12 @@ def run(args: argparse.Namespace) -> int:
     from seqvec.classifiers.labels import read_labels
     from seqvec.classifiers.tasks import TASKS
     from seqvec.embeddings.options import ENCODER_CHOICES
-    from seqvec.errors import SeqVecError
 
     encoders = [e.strip() for e in args.encoders.split(",") if e.strip()]
     bad = [e for e in encoders if e not in ENCODER_CHOICES]
     if bad or not encoders:
-        raise SeqVecError(f"unknown encoder(s) {bad}; choose from {', '.join(ENCODER_CHOICES)}")
+        raise UsageError(f"unknown encoder(s) {bad}; choose from {', '.join(ENCODER_CHOICES)}",
+                         option="--encoders", value=bad)
     heads = [h.strip() for h in args.heads.split(",") if h.strip()]
     for h in heads:
         head_class(h)
@@ -84,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     for item in args.head_option:
         head, sep, option = item.partition(":")
         if not sep:
-            raise SeqVecError(f"--head-option {item!r}: expected HEAD:KEY=VALUE")
+            raise UsageError(f"--head-option {item!r}: expected HEAD:KEY=VALUE", option="--head-option", value=item)
         hparams.setdefault(head, {}).update(parse_head_options([option]))
     config = fit_config(args, COMPARE_FIT)
     options = user_label_options(args)
@@ -93,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     names = [t.strip() for t in (args.tasks or ",".join(train.specs)).split(",") if t.strip()]
     unknown = [t for t in names if t not in known]
     if unknown or not names:
-        raise SeqVecError(f"unknown task(s) {unknown}; choose from {', '.join(known)}")
+        raise UsageError(f"unknown task(s) {unknown}; choose from {', '.join(known)}", option="--tasks", value=unknown)
     for name in names:  # a test file of the user's task reads as that task
         if name in train.specs:
             options.update(task_name=options["task_name"] or name, kind=options["kind"] or train.specs[name].kind.value)
@@ -104,7 +105,8 @@ def run(args: argparse.Namespace) -> int:
         from seqvec.classifiers.crossval import SplitPlan
 
         if val is not None:
-            raise SeqVecError("--val gives the validation proteins; leave out --split-by-identity, --groups, --split")
+            raise UsageError("--val gives the validation proteins; leave out --split-by-identity, --groups, --split",
+                             option="--val")
         split_plan = SplitPlan(val_fraction=args.val_fraction, identity=args.split_by_identity,
                                groups_file=args.groups, split_file=args.split, seed=args.seed)
     results = run_comparison(train, test, {t: known[t] for t in names}, args.output, encoders=encoders, heads=heads,

@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from seqvec.cli.common import HelpFormatter, add_download_argument, verbosity_parent
+from seqvec.errors import DataError, LabelFormatError, TaskError, UsageError
 
 HELP = "plot attention, conv filters, embedding projections, confusion matrices, learning curves"
 DESCRIPTION = """Draw one figure; the output suffix picks the format: .png (300 dpi unless --dpi),
@@ -164,21 +165,21 @@ def _attention(args):
     from seqvec.classifiers.labels import class_labels
     from seqvec.classifiers.predict import embedding_source
     from seqvec.embeddings.pipeline import embed_sequences
-    from seqvec.errors import LabelFormatError, SeqVecError
     from seqvec.io.fasta import read_fasta
     from seqvec.viz.attention import attention_tracks, plot_attention
 
     checkpoint = load_head(args.head)
     if not checkpoint.head.has_attention:
-        raise SeqVecError(f"{args.head} is a {checkpoint.name} head, which has no attention weights; "
-                          "attention maps need a head with attention (la or convlstm)")
+        raise TaskError(f"{args.head} is a {checkpoint.name} head, which has no attention weights; "
+                        "attention maps need a head with attention (la or convlstm)", head=checkpoint.name)
     if args.task not in checkpoint.tasks:
-        raise SeqVecError(f"{args.head} has no task {args.task!r} (it has {', '.join(checkpoint.tasks)})")
+        raise TaskError(f"{args.head} has no task {args.task!r} (it has {', '.join(checkpoint.tasks)})",
+                        task=args.task, head=checkpoint.name)
     sequences = read_fasta(args.fasta)
     ids = args.ids or list(sequences)[: args.n]
     missing = [i for i in ids if i not in sequences]
     if missing:
-        raise SeqVecError(f"ids not in {args.fasta}: {', '.join(missing)}")
+        raise DataError(f"ids not in {args.fasta}: {', '.join(missing)}", ids=missing)
     chosen = {i: sequences[i] for i in ids}
     encoder, model, layers = embedding_source([checkpoint], args.model)
     embeddings = dict(embed_sequences(chosen, model, encoder=encoder, layers=layers))
@@ -198,15 +199,14 @@ def _attention(args):
 def _filters(args):
     from seqvec.classifiers.checkpoint import load_head
     from seqvec.embeddings.encoders import ALPHABET, ENCODERS
-    from seqvec.errors import SeqVecError
     from seqvec.io.fasta import read_fasta
     from seqvec.viz.filters import filter_scores, mean_activations, plot_filters
 
     checkpoint = load_head(args.head)
     encoder_name = checkpoint.embeddings.get("encoder")
     if not checkpoint.head.has_filters or encoder_name not in ENCODERS:
-        raise SeqVecError(f"{args.head} is a {checkpoint.name} head on {encoder_name or 'unrecorded'} input; "
-                          f"filter logos need a convlstm head on {' or '.join(ENCODERS)}")
+        raise TaskError(f"{args.head} is a {checkpoint.name} head on {encoder_name or 'unrecorded'} input; "
+                        f"filter logos need a convlstm head on {' or '.join(ENCODERS)}", head=checkpoint.name)
     encoder = ENCODERS[encoder_name]()
     table = encoder.embed_batch([ALPHABET])[0][0].numpy()  # (A, D): each letter's encoding
     activation = mean_activations(checkpoint.head, encoder, read_fasta(args.fasta).values()) if args.fasta else None
@@ -249,7 +249,6 @@ def _projection(args):
 
 def _confusion(args):
     from seqvec.classifiers.labels import class_labels
-    from seqvec.errors import SeqVecError
     from seqvec.viz.confusion import (
         ConfusionPanel,
         confusion_from_labels,
@@ -266,12 +265,12 @@ def _confusion(args):
         true, column = class_labels(args.labels, args.column)
         ids = [i for i in predicted if i in true]
         if not ids:
-            raise SeqVecError(f"no id of {args.predictions} has a label in {args.labels}")
+            raise DataError(f"no id of {args.predictions} has a label in {args.labels}")
         counts, classes = confusion_from_labels([true[i] for i in ids], [predicted[i] for i in ids])
         panels = [ConfusionPanel(column, counts, classes)]
         caption = f"predictions: {args.predictions.name}; true classes: {args.labels.name}"
     else:
-        raise SeqVecError("give an evaluation JSON, or --predictions and --labels")
+        raise UsageError("give an evaluation JSON, or --predictions and --labels", option="--predictions")
     plot_confusion(panels, args.output, dpi=args.dpi, caption=_caption(args, caption))
 
 
@@ -283,13 +282,12 @@ def _curves(args):
 
 
 def run(args: argparse.Namespace) -> int:
-    from seqvec.errors import SeqVecError
     from seqvec.viz.common import check_output
 
     if not (args.kind == "projection" and args.output.suffix.lower() == ".html"):
         check_output(args.output)  # fail on a bad suffix before any work
     if args.dpi < 10:
-        raise SeqVecError(f"--dpi must be at least 10, got {args.dpi}")
+        raise UsageError(f"--dpi must be at least 10, got {args.dpi}", option="--dpi", value=args.dpi)
     {"attention": _attention, "filters": _filters, "projection": _projection,
      "confusion": _confusion, "curves": _curves}[args.kind](args)
     print(f"wrote {args.output}")

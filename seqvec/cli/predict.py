@@ -5,6 +5,8 @@ import argparse
 import json
 from pathlib import Path
 
+from seqvec.errors import InputFileError
+
 HELP = ("predict location, membrane, 3/8-state secondary structure and disorder (bundled heads), or your own "
         "tasks (--heads), for proteins in a FASTA file")
 DESCRIPTION = """Embed the proteins and apply task heads (by default the bundled heads, trained on the
@@ -76,14 +78,13 @@ def describe_scores(record: dict) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from seqvec.classifiers.predict import load_heads, predict_sequences, write_tsv
-    from seqvec.errors import SeqVecError
     from seqvec.io.fasta import read_fasta
 
     fmt = args.format or ("tsv" if args.output.suffix.lower() == ".tsv" else "json")
     sequences = read_fasta(args.fasta, id_field=args.id_field, split_char=args.split_char)
     if fmt == "json" and PROVENANCE_KEY in sequences:
-        raise SeqVecError(f"a record of {args.fasta} is called {PROVENANCE_KEY!r}, the JSON output's provenance "
-                          "entry; rename it or write --format tsv")
+        raise InputFileError(f"a record of {args.fasta} is called {PROVENANCE_KEY!r}, the JSON output's provenance "
+                             "entry; rename it or write --format tsv", path=args.fasta)
     heads = load_heads(args.heads)
     predictions = predict_sequences(sequences, heads, args.model, progress=not args.quiet,
                                     device=args.device)

@@ -5,6 +5,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from seqvec.errors import UsageError
+
 HELP = "run a whole job from one YAML file: embed -> train -> evaluate -> report -> plots (resumable)"
 DESCRIPTION = """Run every stage a pipeline file describes, under its output folder:
 embeddings per encoder, heads per (encoder, head) (one split, or cross-validation),
@@ -28,14 +30,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from seqvec.errors import SeqVecError
     from seqvec.pipeline.config import EXAMPLE
 
     if args.example:
         sys.stdout.write(EXAMPLE)
         return 0
     if args.pipeline is None:
-        raise SeqVecError("give a pipeline file (seqvec run pipeline.yaml), or --example for a starter file")
+        raise UsageError("give a pipeline file (seqvec run pipeline.yaml), or --example for a starter file",
+                         option="config")
     from seqvec.pipeline.config import load_config
     from seqvec.pipeline.run import run_pipeline
 

@@ -6,6 +6,8 @@ import json
 import math
 from pathlib import Path
 
+from seqvec.errors import UsageError
+
 HELP = "train a task head (FNN, CNN, light attention, ...) on your labels or a benchmark's"
 DESCRIPTION = """Train a head for one or more tasks of the same level and save it to a directory.
 
@@ -100,12 +102,12 @@ def fit_config(args: argparse.Namespace, names: tuple[str, ...] = tuple(FIT_HELP
     """The :class:`~seqvec.classifiers.train.FitConfig` of the parsed options ``names``; an error naming
     every option that cannot train (``--epochs 0``, ``--lr -1``, ``--batch-size 0``, ...)."""
     from seqvec.classifiers.train import FitConfig, config_problems
-    from seqvec.errors import SeqVecError
 
     config = FitConfig(**{name: getattr(args, name) for name in names})
     problems = config_problems(config)
     if problems:
-        raise SeqVecError("; ".join(f"--{field.replace('_', '-')} {text}" for field, text in problems.items()))
+        raise UsageError("; ".join(f"--{field.replace('_', '-')} {text}" for field, text in problems.items()),
+                         value=problems)
     return config
 
 
@@ -176,14 +178,14 @@ def add_split_arguments(parser: argparse.ArgumentParser) -> None:
 
 def parse_head_options(items: list[str]) -> dict:
     """``["hidden_dim=64", "dropout=0.1"]`` -> ``{"hidden_dim": 64, "dropout": 0.1}``."""
-    from seqvec.errors import SeqVecError
 
     options = {}
     for item in items:
         key, sep, value = item.partition("=")
         key = key.strip()
         if not sep or not key.isidentifier():
-            raise SeqVecError(f"--head-option {item!r}: expected KEY=VALUE with a name as KEY")
+            raise UsageError(f"--head-option {item!r}: expected KEY=VALUE with a name as KEY",
+                             option="--head-option", value=item)
         try:
             options[key] = json.loads(value)
         except json.JSONDecodeError:
@@ -192,8 +194,8 @@ def parse_head_options(items: list[str]) -> dict:
         items_ = value if isinstance(value, list) else [value]
         if not items_ or not all(isinstance(v, (int, float, str, bool)) for v in items_) or \
                 any(isinstance(v, float) and not math.isfinite(v) for v in items_):
-            raise SeqVecError(f"--head-option {item!r}: the value must be a finite number, true/false, a string "
-                              "or a list of numbers")
+            raise UsageError(f"--head-option {item!r}: the value must be a finite number, true/false, a string "
+                             "or a list of numbers", option="--head-option", value=item)
     return options
 
 
@@ -203,7 +205,6 @@ def run(args: argparse.Namespace) -> int:
     from seqvec.classifiers.labels import read_labels
     from seqvec.classifiers.search import parse_search, train_searched
     from seqvec.classifiers.tasks import get_tasks
-    from seqvec.errors import SeqVecError
 
     config = fit_config(args)  # bad settings fail here, before any file is read
     hparams = parse_head_options(args.head_option)
@@ -235,14 +236,15 @@ def run(args: argparse.Namespace) -> int:
 
     if plan.cv:
         if val_labels is not None:
-            raise SeqVecError("--cv makes its own validation proteins in each fold; leave out --val-labels")
+            raise UsageError("--cv makes its own validation proteins in each fold; leave out --val-labels",
+                             option="--val-labels")
         return run_cv(args, plan, train_fn, tasks, labels, embeddings, input_level, embed)
     if val_labels is None:
         train, val = crossval.holdout_datasets(labels, embeddings, tasks, input_level, plan, args.output)
     else:
         if plan != crossval.SplitPlan(val_fraction=args.val_fraction, seed=args.seed):
-            raise SeqVecError("--val-labels gives the validation proteins; leave out --split-by-identity, "
-                              "--groups and --split")
+            raise UsageError("--val-labels gives the validation proteins; leave out --split-by-identity, "
+                             "--groups and --split", option="--val-labels")
         train, val = experiment.datasets(labels, embeddings, tasks, input_level, val_labels=val_labels,
                                          val_embeddings=val_embeddings, seed=args.seed)
     checkpoint, result = train_fn(args.output, train, val)

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from seqvec.errors import SeqVecError
+from seqvec.errors import UsageError
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +81,8 @@ def check_output(path: str | os.PathLike) -> Path:
     """The output path, after checking its suffix names a supported format."""
     path = Path(path)
     if path.suffix.lower() not in FORMATS:
-        raise SeqVecError(f"cannot tell the image format of {str(path)!r}: use a {', '.join(FORMATS)} suffix")
+        raise UsageError(f"cannot tell the image format of {str(path)!r}: use a {', '.join(FORMATS)} suffix",
+                         option="output", value=str(path))
     return path
 
 

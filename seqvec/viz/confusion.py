@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seqvec.errors import SeqVecError
+from seqvec.errors import DataError, InputFileError
 from seqvec.viz.common import DEFAULT_DPI, SEQUENTIAL, add_caption, check_output, new_figure, save_figure, styled
 
 
@@ -19,7 +19,7 @@ def confusion_from_labels(true: Sequence, predicted: Sequence, classes: Sequence
     from sklearn.metrics import confusion_matrix
 
     if len(true) != len(predicted):
-        raise SeqVecError(f"{len(true)} true labels but {len(predicted)} predictions")
+        raise DataError(f"{len(true)} true labels but {len(predicted)} predictions")
     if classes is None:
         classes = sorted({*map(str, true), *map(str, predicted)})
         true, predicted = list(map(str, true)), list(map(str, predicted))
@@ -39,15 +39,15 @@ def read_confusions(path: str | os.PathLike, task: str | None = None) -> list[Co
     """
     path = Path(path)
     if not path.is_file():
-        raise SeqVecError(f"evaluation file not found: {path}")
+        raise InputFileError(f"evaluation file not found: {path}", path=path)
     try:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as err:
-        raise SeqVecError(f"{path} is not JSON ({err})") from None
+        raise InputFileError(f"{path} is not JSON ({err})", path=path) from None
     entries = data["tasks"] if isinstance(data.get("tasks"), dict) else {data.get("task", path.stem): data}
     if task is not None:
         if task not in entries:
-            raise SeqVecError(f"{path} has no task {task!r} (it has: {', '.join(entries)})")
+            raise InputFileError(f"{path} has no task {task!r} (it has: {', '.join(entries)})", path=path)
         entries = {task: entries[task]}
     result = []
     for name, entry in entries.items():
@@ -59,7 +59,7 @@ def read_confusions(path: str | os.PathLike, task: str | None = None) -> list[Co
             counts, _ = confusion_from_labels(entry["confusion"]["labels"], entry["confusion"]["predictions"], classes)
             result.append(ConfusionPanel(name, counts, list(classes), unit))
     if not result:
-        raise SeqVecError(f"{path} holds no confusion matrix (expected 'seqvec evaluate -o' output)")
+        raise InputFileError(f"{path} holds no confusion matrix (expected 'seqvec evaluate -o' output)", path=path)
     return result
 
 

@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from seqvec.errors import SeqVecError
+from seqvec.errors import InputFileError
 from seqvec.viz.common import DEFAULT_DPI, add_caption, check_output, class_style, new_figure, save_figure, styled
 
 
@@ -17,7 +17,7 @@ def read_history(path: str | os.PathLike) -> list[dict[str, float]]:
     if path.is_dir():
         path = path / "history.json" if (path / "history.json").is_file() else path / "history.csv"
     if not path.is_file():
-        raise SeqVecError(f"training log not found: {path}")
+        raise InputFileError(f"training log not found: {path}", path=path)
     if path.suffix == ".json":
         rows = json.loads(path.read_text())
         rows = rows.get("history", rows) if isinstance(rows, dict) else rows
@@ -27,9 +27,9 @@ def read_history(path: str | os.PathLike) -> list[dict[str, float]]:
     try:
         history = [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in rows]
     except (TypeError, ValueError, AttributeError) as err:
-        raise SeqVecError(f"{path} is not a training log with numeric columns ({err})") from None
+        raise InputFileError(f"{path} is not a training log with numeric columns ({err})", path=path) from None
     if not history or "epoch" not in history[0]:
-        raise SeqVecError(f"{path} has no rows with an 'epoch' column")
+        raise InputFileError(f"{path} has no rows with an 'epoch' column", path=path)
     return history
 
 
@@ -82,11 +82,11 @@ def read_lm_log(path: str | os.PathLike) -> list[dict[str, str]]:
     if path.is_dir():
         path = path / "log.csv"
     if not path.is_file():
-        raise SeqVecError(f"language-model training log not found: {path}")
+        raise InputFileError(f"language-model training log not found: {path}", path=path)
     with open(path, newline="") as handle:
         rows = list(csv.DictReader(handle))
     if not rows or "residues" not in rows[0]:
-        raise SeqVecError(f"{path} is not a train-lm log.csv (no 'residues' column)")
+        raise InputFileError(f"{path} is not a train-lm log.csv (no 'residues' column)", path=path)
     return rows
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seqvec.errors import SeqVecError
+from seqvec.errors import DataError, MissingDependencyError, UsageError
 from seqvec.viz.common import DEFAULT_DPI, add_caption, check_output, class_style, new_figure, save_figure, styled
 
 logger = logging.getLogger(__name__)
@@ -53,9 +53,10 @@ def project(x: np.ndarray, method: str, seed: int = 0) -> Projection:
     from sklearn.preprocessing import StandardScaler
 
     if method not in METHODS:
-        raise SeqVecError(f"unknown projection {method!r}; choose from {', '.join(METHODS)}")
+        raise UsageError(f"unknown projection {method!r}; choose from {', '.join(METHODS)}",
+                         option="method", value=method)
     if len(x) < 3:
-        raise SeqVecError(f"need at least 3 proteins to project, got {len(x)}")
+        raise DataError(f"need at least 3 proteins to project, got {len(x)}")
     z = StandardScaler().fit_transform(x)
     if method == "pca":
         from sklearn.decomposition import PCA
@@ -76,7 +77,8 @@ def project(x: np.ndarray, method: str, seed: int = 0) -> Projection:
     try:
         import umap
     except ImportError:
-        raise SeqVecError("UMAP needs umap-learn (pip install 'seqvec[plots]')") from None
+        raise MissingDependencyError("UMAP needs umap-learn (pip install 'seqvec[plots]')",
+                                     package="umap-learn") from None
     return Projection(method, umap.UMAP(n_components=2, random_state=seed).fit_transform(z), ("UMAP 1", "UMAP 2"))
 
 
@@ -98,7 +100,7 @@ def plot_projection(projections: Sequence[Projection], labels: Sequence[str], pa
     check_output(path)
     label_array = np.asarray(labels)
     if any(len(p.xy) != len(label_array) for p in projections):
-        raise SeqVecError(f"{len(projections[0].xy)} embeddings but {len(label_array)} labels")
+        raise DataError(f"{len(projections[0].xy)} embeddings but {len(label_array)} labels")
     classes, counts = _classes(list(labels))
     fig = new_figure(3.8 * len(projections) + 2.3, 4.1)
     axes = fig.subplots(1, len(projections), squeeze=False)
@@ -144,8 +146,8 @@ def write_html(path: str | os.PathLike, ids: Sequence[str], labels: Sequence[str
         import plotly.graph_objects as go
         from plotly.subplots import make_subplots
     except ImportError:
-        raise SeqVecError("interactive HTML output needs plotly: pip install 'seqvec[interactive]' "
-                          "(or write a .png/.pdf/.svg instead)") from None
+        raise MissingDependencyError("interactive HTML output needs plotly: pip install 'seqvec[interactive]' "
+                                     "(or write a .png/.pdf/.svg instead)", package="plotly") from None
     from seqvec.viz.common import MARKERS, OKABE_ITO
 
     symbols = {"o": "circle", "s": "square", "^": "triangle-up", "D": "diamond", "v": "triangle-down",
@@ -184,5 +186,5 @@ def load_projection_inputs(h5_path: str | os.PathLike, labels: dict[str, str]) -
     if missing:
         logger.warning("%d of %d proteins in %s have no label and are left out", missing, len(embeddings), h5_path)
     if not ids:
-        raise SeqVecError(f"no protein of {h5_path} has a label in the label file")
+        raise DataError(f"no protein of {h5_path} has a label in the label file")
     return np.stack([np.asarray(embeddings[i], dtype=np.float32) for i in ids]), ids, [labels[i] for i in ids]
