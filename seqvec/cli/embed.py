@@ -100,8 +100,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_device_argument(run_group, "; under torchrun, cuda means cuda:LOCAL_RANK")
     run_group.add_argument("--precision", choices=PRECISION_CHOICES, default="float32",
                            help="LSTM matrix products in float32 (default; exact to allennlp) or bf16 "
-                                "(bfloat16 products, float32 state: 1.8-2.1x faster measured on a CPU with AMX, "
-                                "not exact: per-protein cosine to float32 > 0.9999; see docs/performance.md)")
+                                "(bfloat16 products, float32 state; not exact: per-protein cosine to float32 > 0.9999). "
+                                "bf16 is faster only on CPUs with bfloat16 instructions (AMX: 1.8-2.1x measured; "
+                                "AVX512_BF16); 'seqvec info' shows what this CPU has. See docs/performance.md")
     run_group.add_argument("--threads", type=_thread_count, metavar="N",
                            help=f"CPU threads for torch, at most the {os.cpu_count()} CPUs of this machine "
                                 f"(default: torch's choice)")

@@ -296,12 +296,13 @@ def warn_if_bf16_is_slow(device: torch.device) -> None:
 
 
 def measure_lstm_products(input_dim: int, cell_dim: int, proj_dim: int, dtype: torch.dtype,
-                          max_proteins: int = 32) -> dict[str, str]:
-    """Measure (again) every product an LSTM layer of this shape runs, for 1 to ``max_proteins`` proteins.
+                          max_proteins: int = 256, remeasure: bool = True) -> dict[str, str]:
+    """Measure every product an LSTM layer of this shape runs, for 1 to ``max_proteins`` proteins.
 
     Random weights and inputs of the real shapes: the recurrent and projection products
     at 1, 2, 4, ... rows, the input products of a chunk of time steps at 1, 2, 4, ...
-    proteins times the chunk length. Returns ``str(Shape)`` -> the kernel kept.
+    proteins times the chunk length. ``remeasure=False`` measures only the shapes that are
+    not cached yet. Returns ``str(Shape)`` -> the kernel kept.
     """
     from seqvec.lm.bilstm import TIME_CHUNK
 
@@ -318,13 +319,18 @@ def measure_lstm_products(input_dim: int, cell_dim: int, proj_dim: int, dtype: t
         product = MatrixProduct(weight, dtype)
         for rows, add_kind in runs:
             rows = min(rows, LARGE_ROWS)
-            if str(Shape.of(dtype, rows, k, n)) in chosen:
+            shape = str(Shape.of(dtype, rows, k, n))
+            cached = CACHE.entries().get(shape)
+            if shape in chosen:
+                continue
+            if cached and not remeasure:
+                chosen[shape] = cached["kernel"]
                 continue
             a = torch.randn(rows, k, generator=generator)
             add = None
             if add_kind is not None:
                 add = torch.randn(*((rows, n) if add_kind == "state" else (n,)), generator=generator)
-            chosen[str(Shape.of(dtype, rows, k, n))] = product.measure(a, add)
+            chosen[shape] = product.measure(a, add)
     return chosen
 
 
