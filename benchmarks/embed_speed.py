@@ -16,6 +16,8 @@ at the better of the two float32 GEMM rates) and ratios, and how far bf16 embedd
 from float32 ones (max abs difference, per-protein cosine similarity of the mean vectors
 of the summed layers, worst per-residue cosine).
 
+With --compare-kernels batched float32 and bf16 also run with each kernel forced
+(SEQVEC_KERNEL=mkl, onednn), to compare with the measured choice in the same run.
 With --repeat N every case runs N times, the cases interleaved, and the medians count
 (for a shared machine). With --allennlp PYTHON BENCH.py (an environment with allennlp 0.9
 and its timing script, e.g. the project's reference kit) allennlp's ElmoEmbedder runs the
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -116,6 +119,10 @@ def prepare_kernels(case: dict) -> dict:
 def run_case(case: dict) -> dict:
     """Embed in this process; returns residues/s and peak RSS (the case runs in a subprocess)."""
     from seqvec.io.batching import make_batches
+    from seqvec.lm.kernels import KERNEL_ENV
+
+    if case.get("kernel"):
+        os.environ[KERNEL_ENV] = case["kernel"]
 
     t0 = time.perf_counter()
     model = build_model(case).set_precision(case["precision"])
@@ -261,6 +268,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="python of an environment with allennlp 0.9 and its timing script (bench.py of the "
                              "reference kit): run its batched and one-at-a-time recipes side by side (needs --weights)")
     parser.add_argument("--profile", action="store_true", help="profile one more batched float32 run")
+    parser.add_argument("--compare-kernels", action="store_true",
+                        help="also run batched float32 and bf16 with each kernel forced (SEQVEC_KERNEL=mkl, onednn), "
+                             "interleaved with the measured choice")
     parser.add_argument("--json", type=Path, default=None, help="write the results here too")
     args = parser.parse_args(argv)
     if args.allennlp and not args.weights:
@@ -285,6 +295,11 @@ def main(argv: list[str] | None = None) -> int:
         "batched bf16": dict(sequences=mix, precision="bf16", single=False),
         "one at a time float32": dict(sequences=single, precision="float32", single=True),
     }
+    if args.compare_kernels:
+        for precision in ("float32", "bf16"):
+            for kernel in ("mkl", "onednn"):
+                cases[f"batched {precision} [{kernel}]"] = dict(sequences=mix, precision=precision, single=False,
+                                                               kernel=kernel)
     if args.allennlp:
         recipe = allennlp_recipe_sequences()
         cases["allennlp recipe batched, float32"] = dict(sequences=recipe, precision="float32", single=False)
@@ -298,6 +313,12 @@ def main(argv: list[str] | None = None) -> int:
     summary = {"bf16 / float32": results["batched bf16"]["residues_per_s"] / base,
                "batched / one at a time": base / results["one at a time float32"]["residues_per_s"],
                "float32 of ceiling": base / ceiling}
+    if args.compare_kernels:
+        for precision in ("float32", "bf16"):
+            for kernel in ("mkl", "onednn"):
+                summary[f"measured choice / {kernel} only, {precision}"] = (
+                    results[f"batched {precision}"]["residues_per_s"]
+                    / results[f"batched {precision} [{kernel}]"]["residues_per_s"])
     if args.repeat > 1:
         per_round = [b["residues_per_s"] / f["residues_per_s"]
                      for f, b in zip(results["batched float32"]["runs"], results["batched bf16"]["runs"])]
