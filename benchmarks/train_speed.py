@@ -11,8 +11,8 @@ printed): on the 2026-12-03 Sapphire-Rapids host bf16 autocast made training slo
 ``nn.LSTM`` with projections has no oneDNN path and autocast only adds casts.
 
 ``heads``: residues per second of one training step of each head with its default
-hyper-parameters, on a batch of 64 random proteins whose lengths follow the DeepLoc test
-set (``--lengths-from``; default 64 proteins of 300-700 residues): the ConvLSTM (conv +
+hyper-parameters, on a batch of --head-batch (32) random proteins whose lengths follow
+the DeepLoc test set (``--lengths-from``; default 300-700 residues): the ConvLSTM (conv +
 torch.nn.LSTM + attention) on one-hot and on SeqVec-sized (1024) input, the CNN and the
 light-attention head on 1024-dimensional input. Each in float32 and under bfloat16
 autocast, with its FLOPs per step (torch's FLOP counter: matrix products and
@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         from seqvec.lm.kernels import cpu_info
 
         gemm = float32_gemm_rate()
-        lengths = head_lengths(args.lengths_from)
+        lengths = head_lengths(args.lengths_from, args.head_batch)
         print(f"heads: {cpu_info().model}, {torch.get_num_threads()} threads; batch of {len(lengths)} proteins, "
               f"{sum(lengths)} residues; float32 GEMM {gemm:.0f} GFLOP/s")
         for name in HEAD_CASES:

@@ -55,6 +55,7 @@ class FitConfig:
     monitor: Literal["loss", "accuracy"] = "loss"  # validation loss (lower) or mean accuracy (higher)
     class_weights: Literal["none", "balanced"] = "none"  # balanced: weight classes by n / (C * n_c) in training
     seed: int = 0  # shuffling, dropout and (via seed_everything) initialisation
+    precision: Literal["float32", "bf16"] = "float32"  # training forward pass in float32, or under bfloat16 autocast
 
 
 @dataclass
@@ -87,6 +88,8 @@ def config_problems(config: FitConfig) -> dict[str, str]:
         problems["monitor"] = f"must be 'loss' or 'accuracy' (got {config.monitor!r})"
     if config.class_weights not in ("none", "balanced"):
         problems["class_weights"] = f"must be 'none' or 'balanced' (got {config.class_weights!r})"
+    if config.precision not in ("float32", "bf16"):
+        problems["precision"] = f"must be 'float32' or 'bf16' (got {config.precision!r})"
     return problems
 
 
@@ -296,7 +299,8 @@ def fit(model: nn.Module, train: TaskDataset, val: TaskDataset | None = None,
         loss_sum, n_batches = 0.0, 0
         for cpu_batch in train.batches(config.batch_size, config.max_residues, shuffle=True, rng=rng):
             batch = to_device(cpu_batch, device)
-            with _frozen_batchnorm(model, len(batch.ids) < 2):
+            with _frozen_batchnorm(model, len(batch.ids) < 2), \
+                    torch.autocast(batch.x.device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16"):
                 loss = _batch_loss(task_losses(model(batch.x, batch.mask), batch.targets, weights, train.tasks))
             if loss is None:
                 continue

@@ -87,6 +87,9 @@ FIT_HELP = {
     "class_weights": "balanced: weight each class by n / (classes x n_class) in the loss (multi-label: the "
                      "positives of each label by negatives / positives); the training counts are printed either way",
     "seed": "seed of the validation split, shuffling, dropout and initialisation",
+    "precision": "training forward pass in float32, or under bfloat16 autocast (bf16: products and convolutions "
+                 "in bfloat16, weights and optimizer in float32; 2-3x faster on CPUs with bfloat16 instructions, "
+                 "see docs/performance.md; validation and prediction stay float32)",
 }
 
 

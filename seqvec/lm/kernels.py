@@ -180,7 +180,7 @@ class KernelCache:
 
     def __init__(self) -> None:
         self._entries: dict[tuple[Path, str], dict[str, dict]] = {}  # (file, host) -> shape -> entry
-        self._logged: set[tuple[str, str, str]] = set()
+        self._logged: set[str] = set()
         self._warned_busy = False
 
     def entries(self, path: Path | None = None, host: str | None = None) -> dict[str, dict]:
@@ -217,9 +217,10 @@ class KernelCache:
         return entry["kernel"]
 
     def _log(self, shape: str, entry: dict, source: str) -> None:
-        if (shape, entry["kernel"], source) in self._logged:
+        """One line per shape and process (a new measurement is always logged)."""
+        if source != "measured" and shape in self._logged:
             return
-        self._logged.add((shape, entry["kernel"], source))
+        self._logged.add(shape)
         times = ", ".join(f"{k} {v:.3f} ms" for k, v in sorted(entry.get("ms", {}).items()))
         logger.info("kernel for %s: %s (%s; %s)", shape, entry["kernel"], times, source)
 
