@@ -295,20 +295,7 @@ def fit(model: nn.Module, train: TaskDataset, val: TaskDataset | None = None,
     best_state, waited = None, 0
     for epoch in progress_bar(range(1, config.epochs + 1), desc="epochs", unit="epoch", enabled=progress, leave=False):
         start = time.perf_counter()
-        model.train()
-        loss_sum, n_batches = 0.0, 0
-        for cpu_batch in train.batches(config.batch_size, config.max_residues, shuffle=True, rng=rng):
-            batch = to_device(cpu_batch, device)
-            with _frozen_batchnorm(model, len(batch.ids) < 2), \
-                    torch.autocast(batch.x.device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16"):
-                loss = _batch_loss(task_losses(model(batch.x, batch.mask), batch.targets, weights, train.tasks))
-            if loss is None:
-                continue
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            loss_sum, n_batches = loss_sum + float(loss.detach()), n_batches + 1
-        row = {"epoch": epoch, "train_loss": loss_sum / max(n_batches, 1)}
+        row = {"epoch": epoch, "train_loss": _train_epoch(model, train, config, optimizer, weights, rng, device)}
         if val is not None and len(val):
             row.update(validate(model, val, config, weights, device))
         row["seconds"] = round(time.perf_counter() - start, 3)
@@ -334,6 +321,26 @@ def fit(model: nn.Module, train: TaskDataset, val: TaskDataset | None = None,
         model.load_state_dict(best_state)
     model.cpu().eval()
     return best
+
+
+def _train_epoch(model: nn.Module, train: TaskDataset, config: FitConfig, optimizer: torch.optim.Optimizer,
+                 weights: dict[str, torch.Tensor] | None, rng: np.random.Generator,
+                 device: torch.device | str) -> float:
+    """One pass over ``train`` in shuffled batches; returns the mean batch loss."""
+    model.train()
+    loss_sum, n_batches = 0.0, 0
+    for cpu_batch in train.batches(config.batch_size, config.max_residues, shuffle=True, rng=rng):
+        batch = to_device(cpu_batch, device)
+        with _frozen_batchnorm(model, len(batch.ids) < 2), \
+                torch.autocast(batch.x.device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16"):
+            loss = _batch_loss(task_losses(model(batch.x, batch.mask), batch.targets, weights, train.tasks))
+        if loss is None:
+            continue
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        loss_sum, n_batches = loss_sum + float(loss.detach()), n_batches + 1
+    return loss_sum / max(n_batches, 1)
 
 
 @torch.no_grad()

@@ -322,7 +322,6 @@ def build_label_set(records: list[RawRecord], path: str | os.PathLike, *, kind: 
         raise LabelFormatError(f"{path}: {err}") from None
     groups = _label_sets(path, label_map) if label_map is not None else None
     out = LabelSet(sources=[str(path)], native_ids=native_ids)
-    targets: dict[str, object] = {}
     labelled = [r for r in records if r.target is not None]
     for r in records:
         out.sequences[r.id] = r.sequence
@@ -330,56 +329,9 @@ def build_label_set(records: list[RawRecord], path: str | os.PathLike, *, kind: 
             out.partition[r.id] = r.set
     classes: tuple[str, ...] = ()
     if task_kind.target == "value":
-        for r in labelled:
-            if task_kind.level == "protein":
-                if r.mask is not None:
-                    logger.warning("%s: record %r: MASK= is ignored for a per-protein task", path, r.id)
-                targets[r.id] = _number(path, r.id, r.target)  # type: ignore[arg-type]
-            else:
-                values = np.array([_number(path, r.id, t) for t in _tokens(r.target or "")])
-                mask = _mask(path, r, _residue_length(path, r, len(values), lengths))
-                targets[r.id] = values if mask is None else np.where(mask, values, np.nan)
+        targets = _value_targets(path, labelled, task_kind, lengths)
     else:
-        per_residue = task_kind.level == "residue"
-        pieces: dict[str, list[str]] = {}
-        for r in labelled:
-            text = r.target or ""
-            if not text and not (task_kind.target == "multilabel" and not per_residue):
-                raise LabelFormatError(f"{path}: record {r.id!r} has an empty label")
-            pieces[r.id] = list(text) if per_residue else ([text] if groups is not None or
-                                                             task_kind.target == "class" else
-                                                             [t for t in _tokens(text) if t])
-            if per_residue:
-                _residue_length(path, r, len(text), lengths)
-        if groups is not None:
-            unknown = sorted({p for ps in pieces.values() for p in ps} - set(groups))
-            if unknown:
-                rid = next(i for i, ps in pieces.items() if unknown[0] in ps)
-                raise LabelFormatError(f"{path}: record {rid!r}: class {unknown[0]!r} is not in the label map "
-                                       f"(it maps {sorted(groups)})")
-            names = sorted({n for g in groups.values() for n in g})
-        else:
-            names = sorted({p for ps in pieces.values() for p in ps})
-        classes = tuple(names)
-        index = {c: i for i, c in enumerate(classes)}
-        for r in labelled:
-            ps = pieces[r.id]
-            if task_kind.target == "class":
-                value = np.fromiter((index[p] for p in ps), dtype=np.int64, count=len(ps))
-            else:
-                value = np.zeros((len(ps) if per_residue else 1, len(classes)), dtype=np.float32)
-                for i, p in enumerate(ps):
-                    for label in (groups[p] if groups is not None else ([p] if per_residue else ps)):
-                        value[i if per_residue else 0, index[label]] = 1.0
-            mask = _mask(path, r, len(ps)) if per_residue else None
-            if not per_residue:
-                if r.mask is not None:
-                    logger.warning("%s: record %r: MASK= is ignored for a per-protein task", path, r.id)
-                targets[r.id] = int(value[0]) if task_kind.target == "class" else value[0]
-            elif task_kind.target == "class":
-                targets[r.id] = value if mask is None else np.where(mask, value, IGNORE)
-            else:
-                targets[r.id] = value if mask is None else np.where(mask[:, None], value, np.nan).astype(np.float32)
+        classes, targets = _class_targets(path, labelled, task_kind, groups, lengths)
         _warn_test_only(path, name, task_kind, classes, labelled, targets)
     out.labels[name] = targets
     spec = TaskSpec(name, task_kind, classes, description=f"{task_kind.value} from {Path(path).name}")
@@ -389,6 +341,74 @@ def build_label_set(records: list[RawRecord], path: str | os.PathLike, *, kind: 
                 f", {len(classes)} classes" if classes else "", len(records),
                 ", ".join(f"{k} {v}" for k, v in counts.items()))
     return out
+
+
+def _value_targets(path: str | os.PathLike, labelled: list[RawRecord], task_kind: TaskKind,
+                   lengths: dict[str, int] | None) -> dict[str, object]:
+    """Targets of a value task: a float per protein, or ``[L]`` floats per residue (NaN = masked)."""
+    targets: dict[str, object] = {}
+    for r in labelled:
+        if task_kind.level == "protein":
+            if r.mask is not None:
+                logger.warning("%s: record %r: MASK= is ignored for a per-protein task", path, r.id)
+            targets[r.id] = _number(path, r.id, r.target)  # type: ignore[arg-type]
+        else:
+            values = np.array([_number(path, r.id, t) for t in _tokens(r.target or "")])
+            mask = _mask(path, r, _residue_length(path, r, len(values), lengths))
+            targets[r.id] = values if mask is None else np.where(mask, values, np.nan)
+    return targets
+
+
+def _class_targets(path: str | os.PathLike, labelled: list[RawRecord], task_kind: TaskKind,
+                   groups: dict[str, tuple[str, ...]] | None, lengths: dict[str, int] | None
+                   ) -> tuple[tuple[str, ...], dict[str, object]]:
+    """Class names and targets of a class or multi-label task (per protein or per residue).
+
+    Classes: an index per protein, or ``[L]`` indices per residue (IGNORE = masked).
+    Multi-label: ``[C]`` 0/1 per protein, or ``[L, C]`` per residue (NaN = masked).
+    """
+    per_residue = task_kind.level == "residue"
+    pieces: dict[str, list[str]] = {}
+    for r in labelled:
+        text = r.target or ""
+        if not text and not (task_kind.target == "multilabel" and not per_residue):
+            raise LabelFormatError(f"{path}: record {r.id!r} has an empty label")
+        pieces[r.id] = list(text) if per_residue else ([text] if groups is not None or
+                                                         task_kind.target == "class" else
+                                                         [t for t in _tokens(text) if t])
+        if per_residue:
+            _residue_length(path, r, len(text), lengths)
+    if groups is not None:
+        unknown = sorted({p for ps in pieces.values() for p in ps} - set(groups))
+        if unknown:
+            rid = next(i for i, ps in pieces.items() if unknown[0] in ps)
+            raise LabelFormatError(f"{path}: record {rid!r}: class {unknown[0]!r} is not in the label map "
+                                   f"(it maps {sorted(groups)})")
+        names = sorted({n for g in groups.values() for n in g})
+    else:
+        names = sorted({p for ps in pieces.values() for p in ps})
+    classes = tuple(names)
+    index = {c: i for i, c in enumerate(classes)}
+    targets: dict[str, object] = {}
+    for r in labelled:
+        ps = pieces[r.id]
+        if task_kind.target == "class":
+            value = np.fromiter((index[p] for p in ps), dtype=np.int64, count=len(ps))
+        else:
+            value = np.zeros((len(ps) if per_residue else 1, len(classes)), dtype=np.float32)
+            for i, p in enumerate(ps):
+                for label in (groups[p] if groups is not None else ([p] if per_residue else ps)):
+                    value[i if per_residue else 0, index[label]] = 1.0
+        mask = _mask(path, r, len(ps)) if per_residue else None
+        if not per_residue:
+            if r.mask is not None:
+                logger.warning("%s: record %r: MASK= is ignored for a per-protein task", path, r.id)
+            targets[r.id] = int(value[0]) if task_kind.target == "class" else value[0]
+        elif task_kind.target == "class":
+            targets[r.id] = value if mask is None else np.where(mask, value, IGNORE)
+        else:
+            targets[r.id] = value if mask is None else np.where(mask[:, None], value, np.nan).astype(np.float32)
+    return classes, targets
 
 
 def _warn_test_only(path, name: str, kind: TaskKind, classes: tuple[str, ...], labelled: list[RawRecord],
