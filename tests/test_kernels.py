@@ -87,7 +87,7 @@ def test_unreadable_cache_is_measured_again(tiny_model_dir, data_dir, caplog, se
     path = kernels.cache_path()
     path.parent.mkdir(parents=True)
     path.write_text('{"format": 1, "hosts": {"')  # a write cut short
-    with caplog.at_level(logging.INFO, logger="seqvec"):
+    with caplog.at_level(logging.DEBUG, logger="seqvec"):
         _assert_matches_allennlp(load_model(tiny_model_dir), data_dir)
     assert "ignoring the kernel cache" in caplog.text and "measured" in caplog.text
     assert json.loads(path.read_text())["hosts"][kernels.host_key()]  # rewritten whole
@@ -226,3 +226,13 @@ def test_bf16_warns_where_the_cpu_has_no_bfloat16(monkeypatch, caplog, seqvec_lo
     with caplog.at_level(logging.WARNING, logger="seqvec"):
         model.set_precision("float32").set_precision("bf16")
     assert "will not be faster" not in caplog.text
+
+
+def test_embed_logs_the_kernel_choices_with_v_only(tiny_model_dir, short_fasta, tmp_path, capsys, one_thread):
+    from seqvec.cli.main import main
+
+    for flags, shown in (([], False), (["-v"], True)):
+        CACHE.forget()  # each shape is logged once per process: start afresh
+        out = tmp_path / f"out{len(flags)}.h5"
+        assert main(["embed", str(short_fasta), "-o", str(out), "--model", str(tiny_model_dir), *flags]) == 0
+        assert ("kernel for float32 rows" in capsys.readouterr().err) == shown

@@ -96,7 +96,8 @@ class _DropWarnings(logging.Filter):
 
 
 def configure_logging(verbose: int, quiet: bool) -> None:
-    """Log to stderr: INFO (-q: WARNING, -vv: DEBUG with time and module).
+    """Log to stderr: INFO (-q: WARNING; -v: also the matrix-product kernels chosen; -vv: DEBUG with time
+    and module).
 
     Under torchrun (WORLD_SIZE > 1) each message starts with the process's rank, and
     ranks other than 0 do not repeat warnings, so a warning is printed once, not once per
@@ -113,6 +114,8 @@ def configure_logging(verbose: int, quiet: bool) -> None:
     package_logger = logging.getLogger("seqvec")
     package_logger.handlers[:] = [handler]
     package_logger.setLevel(level)
+    # the kernel choices (one line per product shape) are detail a user asks for with -v
+    logging.getLogger("seqvec.lm.kernels").setLevel(logging.DEBUG if verbose and not quiet else logging.NOTSET)
 
 
 def main(argv: list[str] | None = None) -> int:

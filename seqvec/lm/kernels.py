@@ -222,7 +222,7 @@ class KernelCache:
             return
         self._logged.add(shape)
         times = ", ".join(f"{k} {v:.3f} ms" for k, v in sorted(entry.get("ms", {}).items()))
-        logger.info("kernel for %s: %s (%s; %s)", shape, entry["kernel"], times, source)
+        logger.debug("kernel for %s: %s (%s; %s)", shape, entry["kernel"], times, source)
 
 
 CACHE = KernelCache()
