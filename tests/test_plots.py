@@ -377,3 +377,26 @@ def test_comparison_chart_and_lm_curve(tmp_path, suffix):
     rows = [{"residues": str(1000 * i), "train_loss": str(3 - 0.1 * i), "val_loss": str(3 - 0.08 * i) if i % 3 == 0
              else ""} for i in range(1, 10)]
     assert_image(plot_lm_curve(rows, tmp_path / f"lm{suffix}"))
+
+
+
+
+def test_caption_stays_under_the_axis_labels_when_saved(tmp_path, monkeypatch):
+    """The caption gets a band of its own: tick and axis labels are never drawn over it."""
+    from seqvec.viz import common, confusion
+
+    drawn = []  # caption and x-axis label extents at each draw, the saved image's last
+
+    def save_figure(fig, path, dpi):
+        ax = fig.axes[0]
+        fig.canvas.mpl_connect("draw_event", lambda event: drawn.append(
+            (fig.texts[-1].get_window_extent(event.renderer), ax.xaxis.label.get_window_extent(event.renderer))))
+        return common.save_figure(fig, path, dpi)
+
+    monkeypatch.setattr(confusion, "save_figure", save_figure)
+    classes = [f"compartment_{k}" for k in range(11)]
+    counts = np.random.default_rng(0).integers(0, 100, (11, 11))
+    confusion.plot_confusion([confusion.ConfusionPanel("test", counts, classes)], tmp_path / "c.png", dpi=60,
+                             caption="a caption naming the model and the data " * 4)
+    caption, label = drawn[-1]
+    assert caption.y1 < label.y0

@@ -67,14 +67,14 @@ def class_style(k: int) -> dict:
 
 
 def add_caption(fig, text: str | None) -> None:
-    """A small line just under everything drawn so far (call it last), e.g. which model and data made it."""
+    """A small line along the bottom of ``fig`` (e.g. which model and data made it), in a band
+    the layout keeps free, so that no axis label or tick label is drawn over it."""
     if not text:
         return
-    fig.draw_without_rendering()  # lay the figure out, so that its drawn extent is known
-    box = fig.get_tightbbox()  # inches
-    width, height = fig.get_size_inches()
-    fig.text(max(box.x0, 0) / width, box.y0 / height - 0.04 / height, text, ha="left", va="top",
-             fontsize=MIN_FONT, color="0.25", wrap=True)
+    caption = fig.text(0.005, 0.005, text, ha="left", va="bottom", fontsize=MIN_FONT, color="0.25", wrap=True)
+    fig.draw_without_rendering()  # wraps the text, so that its height is known
+    band = caption.get_window_extent().height / fig.bbox.height + 0.01
+    fig.get_layout_engine().set(rect=(0, band, 1, 1 - band))
 
 
 def check_output(path: str | os.PathLike) -> Path:
