@@ -48,11 +48,11 @@ sys.path.insert(0, str(ROOT))
 
 from seqvec.classifiers.checkpoint import load_head, save_head  # noqa: E402
 from seqvec.classifiers.compare import markdown_table, run_comparison, verdicts  # noqa: E402
-from seqvec.viz.comparison import plot_comparison  # noqa: E402
 from seqvec.classifiers.labels import read_labels  # noqa: E402
 from seqvec.classifiers.predict import BUNDLED_HEADS  # noqa: E402
 from seqvec.classifiers.tasks import TASKS  # noqa: E402
 from seqvec.classifiers.train import FitConfig  # noqa: E402
+from seqvec.viz.comparison import plot_comparison  # noqa: E402
 
 logger = logging.getLogger("benchmarks.tasks")
 

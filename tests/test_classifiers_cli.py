@@ -115,6 +115,30 @@ def test_predict_with_language_model_heads(tiny_model_dir, tasks_dir, data_dir, 
                  "--model", "/nonexistent/model"]) == 2
 
 
+
+def test_heads_train_and_predict_on_the_layers_side_by_side(tiny_model_dir, tasks_dir, data_dir, tmp_path):
+    """--layers concat: the head takes [L, 3D]; predict re-embeds with the view the head records."""
+    from seqvec.embeddings.h5 import read_h5, read_h5_attrs
+
+    def h5_layers(path):
+        return read_h5_attrs(path)["layers"]
+
+    cb, head = tmp_path / "cb.h5", tmp_path / "residue"
+    assert main(["train", "-q", "--task", "ss3", "--embeddings", str(cb), "--model", str(tiny_model_dir),
+                 "--layers", "concat", "--labels", str(tasks_dir / "CB513_small.csv"), "-o", str(head),
+                 "--epochs", "1"]) == 0
+    config = json.loads((head / "config.json").read_text())
+    width = next(iter(read_h5(cb).values())).shape[1]
+    assert config["embeddings"]["layers"] == "concat" and width == 3 * 2 * json.loads(
+        (tiny_model_dir / "options.json").read_text())["lstm"]["projection_dim"]
+    assert main(["evaluate", "-q", "--head", str(head), "--embeddings", str(tmp_path / "test.h5"),
+                 "--labels", str(tasks_dir / "CB513_small.csv"), "--model", str(tiny_model_dir)]) == 0
+    assert h5_layers(tmp_path / "test.h5") == "concat"  # evaluate embeds with the head's view
+    out = tmp_path / "p.json"
+    assert main(["predict", "-q", str(data_dir / "test.fasta"), "-o", str(out), "--heads", str(head),
+                 "--model", str(tiny_model_dir)]) == 0
+    assert all(len(p["ss3"]) == p["length"] for rid, p in json.loads(out.read_text()).items() if rid[0] != "_")
+
 def test_bad_labels_are_named(tmp_path, data_dir, capsys):
     code = main(["train", "--task", "ss3", "--embeddings", str(tmp_path / "e.h5"),
                  "--labels", str(data_dir / "test.fasta"), "-o", str(tmp_path / "h")])

@@ -43,7 +43,8 @@ def test_carry_state_matches_allennlp_readme_recipe(tmp_path, data_dir, tiny_mod
 
 
 @pytest.mark.parametrize("layers, select", [
-    ("sum", lambda x: x.sum(0)), ("cnn", lambda x: x[0]), ("lstm1", lambda x: x[1]), ("lstm2", lambda x: x[2])])
+    ("sum", lambda x: x.sum(0)), ("cnn", lambda x: x[0]), ("lstm1", lambda x: x[1]), ("lstm2", lambda x: x[2]),
+    ("concat", lambda x: np.hstack([x[0], x[1], x[2]]))])
 def test_layer_views(tmp_path, short_fasta, tiny_model_dir, fresh_all, layers, select):
     out = embed_fasta(short_fasta, tmp_path / "v.h5", tiny_model_dir, layers=layers)
     full = read_h5(fresh_all)

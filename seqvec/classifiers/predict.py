@@ -86,9 +86,12 @@ def embedding_source(heads: list[HeadCheckpoint], model=None, device: str = "cpu
         raise CheckpointError(f"the heads were trained on embeddings of model {_one(heads, 'model')!r} "
                               f"(weights sha256 {wanted[:12]}...), but {loaded.name!r} has {loaded.weights_sha256[:12]}...; "
                               "give the matching --model or other --heads")
-    dims = {h.head.input_dim for h in heads}
-    if dims != {loaded.output_dim}:
-        raise CheckpointError(f"the heads take {sorted(dims)}-dim inputs; model {loaded.name!r} gives {loaded.output_dim}")
+    from seqvec.embeddings.reduce import get_view
+
+    dims, width = {h.head.input_dim for h in heads}, get_view(layers, loaded.n_output_layers).width(loaded)
+    if dims != {width}:
+        raise CheckpointError(f"the heads take {sorted(dims)}-dim inputs; model {loaded.name!r} gives {width} "
+                              f"(layers={layers})")
     return encoder, loaded, layers
 
 

@@ -59,8 +59,10 @@ def run(args: argparse.Namespace) -> int:
         options["kind"] = options["kind"] or own[0].kind.value
     labels = read_labels(args.labels, args.label_format, **options)
     encoder = args.encoder or checkpoint.embeddings.get("encoder") or "lm"
+    layers = args.layers or checkpoint.embeddings.get("layers") or "sum"
     embeddings = experiment.ensure_embeddings(labels, args.embeddings, encoder=encoder, model=args.model,
-                                              dtype=args.dtype, progress=not args.quiet, device=args.device)
+                                              layers=layers, dtype=args.dtype, progress=not args.quiet,
+                                              device=args.device)
     sets = test_sets(labels)
     reports = {}
     for name, ids in sets.items():

@@ -20,7 +20,7 @@ Presets: localization, membrane (per protein); ss3, ss8, disorder (per residue),
 the benchmarks' files (DeepLoc FASTA/JSON, NetSurfP/CB513 CSV, FLIP folder, TAPE CSV,
 CheZOD); several preset tasks of one level train together (--task ss3,ss8,disorder).
 Give --labels several times to merge files by id. If --embeddings does not exist, the
-labels' sequences are embedded into it first (--encoder, --model). Validation:
+labels' sequences are embedded into it first (--encoder, --model, --layers). Validation:
 --val-labels, else the records the files mark (SET=val, VALIDATION=True), else a seeded
 stratified --val-fraction split (0.1).
 
@@ -115,14 +115,19 @@ def fit_config(args: argparse.Namespace, names: tuple[str, ...] = tuple(FIT_HELP
 
 
 def add_embedding_arguments(parser: argparse.ArgumentParser, encoder_help: str) -> None:
-    """--encoder/--model/--dtype/--device: how missing embedding files are made and where models run."""
+    """--encoder/--model/--layers/--dtype/--device: how missing embedding files are made and where models run."""
     from seqvec.cli.common import add_device_argument, add_download_argument
     from seqvec.embeddings.options import DTYPE_CHOICES, ENCODER_CHOICES
+    from seqvec.embeddings.reduce import VIEWS
 
     parser.add_argument("--encoder", choices=ENCODER_CHOICES, help=encoder_help)
     parser.add_argument("--model", help="language model name or directory for --encoder lm (default: the bundled "
                                         "model)")
     add_download_argument(parser)
+    parser.add_argument("--layers", choices=("sum", "concat"),
+                        help="per-residue view of embedding files made here (see 'seqvec embed --layers'): "
+                             f"sum: {VIEWS['sum'].description}; concat: {VIEWS['concat'].description} "
+                             "(default: sum, or for evaluate the one the head was trained on)")
     parser.add_argument("--dtype", choices=DTYPE_CHOICES, default="float32",
                         help="storage dtype of embedding files made here")
     add_device_argument(parser)
@@ -217,8 +222,8 @@ def run(args: argparse.Namespace) -> int:
     level = next(iter(tasks.values())).level
     head = args.head or experiment.DEFAULT_HEAD[level]
     input_level = head_class(head).input_level
-    embed = dict(encoder=args.encoder or "lm", model=args.model, dtype=args.dtype, progress=not args.quiet,
-                 device=args.device)
+    embed = dict(encoder=args.encoder or "lm", model=args.model, layers=args.layers or "sum", dtype=args.dtype,
+                 progress=not args.quiet, device=args.device)
     embeddings = experiment.ensure_embeddings(labels, args.embeddings, **embed)
     val_labels = read_labels(args.val_labels, args.label_format, **options) if args.val_labels else None
     val_embeddings = args.val_embeddings

@@ -5,7 +5,8 @@ Layout (DESIGN section 3)::
     /                     attrs: seqvec_version, model, model_sha256, encoder, layers, dtype,
                                  compression, per_protein_reduction, input_sha256, n_records,
                                  command, fingerprint (JSON: what decides the content)
-    per_residue/<key>     [L, D] (layers sum | cnn | lstm1 | lstm2) or [n_layers, L, D] (all)
+    per_residue/<key>     [L, D] (layers sum | cnn | lstm1 | lstm2), [L, n_layers * D] (concat)
+                          or [n_layers, L, D] (all)
     per_protein/<key>     [D]: the mean over residues of the per-residue view
                           (layers summed first for 'all', the SeqVec recipe)
 

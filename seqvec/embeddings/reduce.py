@@ -3,7 +3,10 @@
 A model (or baseline encoder) gives one float32 array ``[n_layers, L, D]`` per protein.
 ``--layers`` picks the per-residue view stored in the HDF5 file; the per-protein vector
 is always the mean over residues of that view, summing layers first where the view keeps
-them (``all``: ``x.sum(0).mean(0)``, the SeqVec recipe). Reductions run in float32;
+them (``all``: ``x.sum(0).mean(0)``, the SeqVec recipe). ``concat`` keeps the layers
+apart in one ``[L, n_layers * D]`` array that heads take as they take ``sum``: their first
+linear map can then weight each layer (ELMo's scalar mix is the special case of one
+weight per layer). Reductions run in float32;
 casting to the storage dtype comes after.
 """
 from __future__ import annotations
@@ -26,6 +29,11 @@ class LayerView:
     per_protein: Callable[[np.ndarray], np.ndarray]  # the per-residue view -> [D]
     reduction: str  # what per_protein computes, in words (stored in the HDF5 root attrs)
     layer_index: int | None = None  # the one LM layer it keeps (needs a 3-layer LM), else None
+    side_by_side: bool = False  # the layers' vectors are concatenated: n_layers * D values per residue
+
+    def width(self, embedder) -> int:
+        """Values per residue (the last axis) that this view gives for an :class:`~seqvec.Embedder`."""
+        return embedder.output_dim * (embedder.n_output_layers if self.side_by_side else 1)
 
 
 def _mean_over_residues(view: np.ndarray) -> np.ndarray:
@@ -34,6 +42,10 @@ def _mean_over_residues(view: np.ndarray) -> np.ndarray:
 
 def _sum_layers_then_mean(view: np.ndarray) -> np.ndarray:
     return view.sum(axis=0, dtype=np.float32).mean(axis=0, dtype=np.float32)  # [n, L, D] -> [D]
+
+
+def _side_by_side(layers: np.ndarray) -> np.ndarray:
+    return np.concatenate(list(layers), axis=1)  # [n, L, D] -> [L, n * D], layer 0 first
 
 
 def _one_layer(index: int) -> Callable[[np.ndarray], np.ndarray]:
@@ -48,6 +60,8 @@ VIEWS: dict[str, LayerView] = {
                   lambda layers: layers.sum(axis=0, dtype=np.float32), _mean_over_residues, _MEAN),
         LayerView("all", "every layer [n_layers, L, D]", lambda layers: layers, _sum_layers_then_mean,
                   "sum over layers, then mean over residues"),
+        LayerView("concat", "every layer side by side [L, n_layers * D] (layer 0 first), so that a head "
+                  "learns its own mix", _side_by_side, _mean_over_residues, _MEAN, side_by_side=True),
         LayerView("cnn", "the char-CNN layer (layer 0) [L, D]", _one_layer(0), _mean_over_residues, _MEAN, 0),
         LayerView("lstm1", "the first BiLSTM layer (layer 1) [L, D]", _one_layer(1), _mean_over_residues, _MEAN, 1),
         LayerView("lstm2", "the second BiLSTM layer (layer 2) [L, D]", _one_layer(2), _mean_over_residues, _MEAN, 2),
