@@ -245,11 +245,12 @@ def _numbers(path: Path, record_id: str, column: str, values: list[str]) -> np.n
     try:
         return np.asarray(values, dtype=float)
     except ValueError:
-        bad = next(v for v in values if not _is_float(v))
+        bad = next(v for v in values if not is_number(v))
         raise LabelFormatError(f"{path}: record {record_id!r}: {column} value {bad!r} is not a number") from None
 
 
-def _is_float(text: str) -> bool:
+def is_number(text: str) -> bool:
+    """True when ``float(text)`` accepts ``text``."""
     try:
         float(text)
     except ValueError:

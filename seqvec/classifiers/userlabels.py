@@ -51,6 +51,7 @@ from seqvec.classifiers.readers import (
     check_sequence,
     check_unique,
     fasta_records,
+    is_number,
     read_text,
 )
 from seqvec.classifiers.tasks import IGNORE, TaskKind, TaskSpec
@@ -214,14 +215,6 @@ def read_csv_labels(path: Path, sequences: Path | None = None) -> tuple[list[Raw
     return records, own_ids
 
 
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
 def _tokens(text: str) -> list[str]:
     return [t.strip() for t in text.split(";")]
 
@@ -239,9 +232,9 @@ def infer_kind(records: list[RawRecord], label_map: dict | None = None,
     if per_residue and max(len(t) for _, t in known) > 1:  # e.g. FLIP's binding digits, one per residue
         return TaskKind.RESIDUE_MULTILABEL if label_map is not None else TaskKind.RESIDUE_CLASS
     if label_map is None:
-        if all(_is_number(t) for _, t in targets):
+        if all(is_number(t) for _, t in targets):
             return TaskKind.PROTEIN_VALUE
-        if all(all(_is_number(x) for x in _tokens(t)) for _, t in targets):
+        if all(all(is_number(x) for x in _tokens(t)) for _, t in targets):
             return TaskKind.RESIDUE_VALUE
         if any(";" in t for _, t in targets):
             return TaskKind.PROTEIN_MULTILABEL
