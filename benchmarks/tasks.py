@@ -20,12 +20,16 @@ What it does (every choice is also written into ``docs/benchmarks.json``):
   proteins added unmasked); validation = FLIP ``VALIDATION=True`` (and the TAPE rows that
   repeat them); test = CB513 (Q3/Q8 on resolved residues inside the CB513 mask,
   disorder = unresolved residues, MCC over every residue). Head: the multi-task CNN.
-- encoders: one-hot, BLOSUM62 and the bundled language model (``seqvec-mini``) when it is
-  installed (``--encoders`` picks); the baselines run first.
+- encoders: one-hot, BLOSUM62 and language models (``--models``, default the bundled one),
+  each with its layers summed; ``--encoders`` picks; the baselines run first. ``--variants``
+  adds, for the last of ``--models``: ``concat`` (its three layers side by side),
+  ``blosum62`` (its summed layers with the BLOSUM62 rows appended, ``--encoder lm+blosum62``)
+  and ``class-weights`` (the per-protein heads again, classes weighted by
+  ``--class-weights balanced``).
 - metrics: 95% bootstrap intervals over test proteins (1000 draws, seed 0).
-- ``--bundle-heads``: copies the language-model heads (the CNN, and of FNN/LA the one
-  with the better validation accuracy) into ``seqvec/data/heads/`` (float16 weights), the
-  heads ``seqvec predict`` uses by default.
+- ``--bundle-heads``: copies heads of the last of ``--models`` into ``seqvec/data/heads/``
+  (float16 weights), the heads ``seqvec predict`` uses by default: per level (per-protein,
+  per-residue) the run of that model, variants included, with the best validation accuracy.
 
 Embeddings and trained heads are kept under ``--out`` and reused on a rerun, so a killed
 run resumes and adding the language model later re-trains nothing else. A retrained
@@ -41,13 +45,14 @@ import platform
 import shutil
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from seqvec.classifiers.checkpoint import load_head, save_head  # noqa: E402
-from seqvec.classifiers.compare import markdown_table, run_comparison, verdicts  # noqa: E402
+from seqvec.classifiers.compare import Encoding, markdown_table, run_comparison, verdicts  # noqa: E402
 from seqvec.classifiers.labels import read_labels  # noqa: E402
 from seqvec.classifiers.predict import BUNDLED_HEADS  # noqa: E402
 from seqvec.classifiers.tasks import TASKS  # noqa: E402
@@ -55,6 +60,8 @@ from seqvec.classifiers.train import FitConfig  # noqa: E402
 from seqvec.viz.comparison import plot_comparison  # noqa: E402
 
 logger = logging.getLogger("benchmarks.tasks")
+
+VARIANTS = ("concat", "blosum62", "class-weights")
 
 KEEP_MARKER = "<!-- sections below are not written by benchmarks/tasks.py and are kept when it rewrites this file -->\n"
 PUBLISHED = [  # other models, trained and tested on their own (complete) data; quoted, not re-measured
@@ -73,7 +80,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "benchmarks", help="work folder (reused)")
     p.add_argument("--report", type=Path, help="write the Markdown report here (and .json, .png beside it)")
     p.add_argument("--encoders", default="onehot,blosum62,lm", help="comma-separated; lm skipped if not installed")
-    p.add_argument("--model", help="language model for the lm encoder (default: the bundled seqvec-mini)")
+    p.add_argument("--models", help="comma-separated language models (names or directories) for the lm encoder "
+                                    "(default: the bundled default model)")
+    p.add_argument("--variants", default="", help="comma-separated, for the last of --models: " + ", ".join(VARIANTS))
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--patience", type=int, default=5)
     p.add_argument("--limit", type=int, help="smoke test: at most this many proteins per label set")
@@ -113,7 +122,7 @@ def load_data(data: Path, limit: int | None):
 
 
 def language_model_info(model) -> dict | None:
-    """Name, size and weight hash of the LM, or None if it is not installed."""
+    """Name, size and weight hash of a language model, or None if it is not installed."""
     from seqvec.errors import ModelNotFoundError
     from seqvec.lm.pretrained import load_model
 
@@ -126,25 +135,49 @@ def language_model_info(model) -> dict | None:
             "parameters": sum(p.numel() for p in lm.parameters())}
 
 
-def bundle(results: dict, out: Path) -> list[str]:
-    """Copy the LM heads into seqvec/data/heads (float16): the CNN and the better per-protein head."""
-    lm_runs = {r["head"]: r for r in results["runs"] if r["encoder"] == "lm"}
+VARIANT_ROWS = {  # variant: (row name suffix, description, encoder, layers)
+    "concat": (" concat", "its three layers side by side (`--layers concat`), so the head weights the layers",
+               "lm", "concat"),
+    "blosum62": ("+blosum62", "its summed layers with each residue's BLOSUM62 row appended (`--encoder lm+blosum62`)",
+                 "lm+blosum62", "sum"),
+    "class-weights": (" balanced", "its per-protein heads trained again with classes weighted by n / (C x n_c) "
+                      "(`--class-weights balanced`)", "lm", "sum"),
+}
+
+
+def class_weight_runs(train, test, tasks: dict, out: Path, lm: Encoding, config: FitConfig, progress: bool) -> list:
+    """The per-protein heads of ``lm`` trained again with balanced class weights (``OUT/class-weights``,
+    which shares ``OUT/embeddings``)."""
+    where = out / "class-weights"
+    where.mkdir(parents=True, exist_ok=True)
+    if not (where / "embeddings").exists():
+        (where / "embeddings").symlink_to(Path("..") / "embeddings")
+    protein = {t: s for t, s in tasks.items() if s.level == "protein"}
+    encoding = replace(lm, title=lm.key + VARIANT_ROWS["class-weights"][0])
+    return run_comparison(train, test, protein, where, encoders=[encoding], heads=["fnn", "la"],
+                          config=replace(config, class_weights="balanced"), dtype="float16",
+                          progress=progress)["runs"]
+
+
+def bundle(results: dict, keys: set[str]) -> list[str]:
+    """Copy heads of one language model into seqvec/data/heads (float16): per level, the run with the best
+    validation accuracy among its encodings (the variants included)."""
     chosen = []
-    protein = [h for h in ("la", "fnn") if h in lm_runs]
-    if protein:
-        val = {h: load_head(lm_runs[h]["head_dir"]).training["best"].get("val_accuracy", 0.0) for h in protein}
-        chosen.append(("protein", max(protein, key=val.get)))
-    if "cnn" in lm_runs:
-        chosen.append(("residue", "cnn"))
-    for folder, head in chosen:
-        checkpoint = load_head(lm_runs[head]["head_dir"])
+    for folder, heads in (("protein", ("la", "fnn")), ("residue", ("cnn",))):
+        runs = [r for r in results["runs"] if r["key"] in keys and r["head"] in heads]
+        if not runs:
+            continue
+        val = {r["head_dir"]: load_head(r["head_dir"]).training["best"].get("val_accuracy", 0.0) for r in runs}
+        best = max(runs, key=lambda r: val[r["head_dir"]])
+        checkpoint = load_head(best["head_dir"])
         target = BUNDLED_HEADS / folder
         shutil.rmtree(target, ignore_errors=True)
         save_head(target, checkpoint.head, checkpoint.tasks, embeddings=checkpoint.embeddings,
                   training=checkpoint.training, half=True)
-        shutil.copy(Path(lm_runs[head]["head_dir"]) / "history.json", target / "history.json")
-        logger.info("bundled %s head %s into %s", folder, head, target)
-    return [f"{folder}: {head}" for folder, head in chosen]
+        shutil.copy(Path(best["head_dir"]) / "history.json", target / "history.json")
+        logger.info("bundled %s head %s (%s) into %s", folder, best["head"], best["name"], target)
+        chosen.append(f"{folder}: {best['name']} {best['head']} (validation accuracy {val[best['head_dir']]:.3f})")
+    return chosen
 
 
 def report_text(results: dict, meta: dict) -> str:
@@ -158,12 +191,15 @@ def report_text(results: dict, meta: dict) -> str:
              f"({_n(results, 'localization')} proteins; Q2 on the {_n(results, 'membrane')} with an M/S label), "
              f"CB513 ({_n(results, 'disorder')} proteins; {_n(results, 'ss3')} of them have a residue scored "
              "for Q3/Q8).", "", markdown_table(results), ""]
-    lm = meta.get("language_model")
-    lines += ["Rows: `onehot` = 20 residues + X (21 dims), `blosum62` = BLOSUM62 rows (21 dims), "
-              + (f"`{lm['name']}` = the bundled language model ({lm['parameters']:,} parameters, "
-                 f"{lm['output_dim']} dims, layers summed; weights sha256 {lm['weights_sha256'][:12]}...), "
-                 "pretrained by seqvec on `pretraining/pretrain.fasta.gz` (about 8 M residues, no test protein)."
-                 if lm else "the language model was not installed when this report was made."), ""]
+    models = meta.get("language_models") or []
+    lines += ["Rows: `onehot` = 20 residues + X (21 dims), `blosum62` = BLOSUM62 rows (21 dims); "
+              + ("; ".join(f"`{lm['name']}` = language model with its layers summed ({lm['parameters']:,} "
+                           f"parameters, {lm['output_dim']} dims; weights sha256 {lm['weights_sha256'][:12]}...)"
+                           for lm in models)
+                 + ", pretrained by seqvec on `pretraining/pretrain.fasta.gz` (about 8 M residues, no test protein)."
+                 if models else "no language model was installed when this report was made."),
+              "", *(f"- `{models[-1]['name']}{VARIANT_ROWS[v][0]}` = {VARIANT_ROWS[v][1]}."
+                    for v in meta.get("variants", []) if models), ""]
     notes = verdicts(results)
     lines += ["## Does the language model beat the baselines?", ""]
     lines += [f"- {n}" for n in notes] if notes else ["- Not measured: no language-model rows in this run."]
@@ -186,7 +222,7 @@ def report_text(results: dict, meta: dict) -> str:
     for r in results["runs"]:
         history = _history(r["head_dir"])
         seconds = f"{sum(row['seconds'] for row in history):.0f}" if history else "?"
-        lines.append(f"| {r['model']} | {r['head']} | {r['n_train']} | {r['n_val']} | {r['best_epoch']} | "
+        lines.append(f"| {r['name']} | {r['head']} | {r['n_train']} | {r['n_val']} | {r['best_epoch']} | "
                      f"{len(history) or '?'} | {seconds} |")
     lines += ["", "Training time is the sum of the epochs' wall-clock time on the shared 2-core machine "
               "(validation included), so it also counts waiting for other jobs. Where the best epoch is the 30th, "
@@ -258,18 +294,35 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     start = time.time()
     encoders = [e for e in args.encoders.split(",") if e]
-    lm = language_model_info(args.model) if "lm" in encoders else None
-    if lm is None:
-        encoders = [e for e in encoders if e != "lm"]
+    variants = [v for v in args.variants.split(",") if v]
+    if set(variants) - set(VARIANTS):
+        raise SystemExit(f"--variants: choose from {', '.join(VARIANTS)}")
+    models = []
+    if "lm" in encoders:
+        found = [(m, language_model_info(m)) for m in (args.models.split(",") if args.models else [None])]
+        models = [(m, info) for m, info in found if info is not None]
     train, test = load_data(args.data, args.limit)
     config = FitConfig(epochs=args.epochs, patience=args.patience)
     tasks = {t: TASKS[t] for t in ("localization", "membrane", "ss3", "ss8", "disorder")}
-    results = run_comparison(train, test, tasks, args.out, encoders=encoders, heads=["fnn", "la", "cnn"],
-                             config=config, model=args.model, dtype="float16", progress=args.verbose)
-    bundled = bundle(results, args.out) if args.bundle_heads and lm else []
+    encodings = [Encoding(e, e) for e in encoders if e != "lm"]
+    encodings += [Encoding(info["name"], "lm", model) for model, info in models]
+    last = encodings[-1] if models else None
+    if last is not None:
+        for v in variants:
+            suffix, _, encoder, layers = VARIANT_ROWS[v]
+            if v != "class-weights":
+                encodings.append(Encoding(f"{last.key}-{v}", encoder, last.model, layers, title=last.key + suffix))
+    results = run_comparison(train, test, tasks, args.out, encoders=encodings, heads=["fnn", "la", "cnn"],
+                             config=config, dtype="float16", progress=args.verbose)
+    if last is not None and "class-weights" in variants:
+        results["runs"] += class_weight_runs(train, test, tasks, args.out, last, config, args.verbose)
+    bundled = []
+    if args.bundle_heads and last is not None:
+        bundled = bundle(results, {e.key for e in encodings if e.model == last.model})
     meta = {"command": "python benchmarks/tasks.py " + " ".join(argv if argv is not None else sys.argv[1:]),
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": platform.platform(),
-            "threads": args.threads, "minutes": (time.time() - start) / 60, "language_model": lm,
+            "threads": args.threads, "minutes": (time.time() - start) / 60,
+            "language_models": [info for _, info in models], "variants": variants if models else [],
             "protocol": PROTOCOL, "bundled": bundled, "limit": args.limit}
     if args.report:
         write_report(args.report, results, meta)

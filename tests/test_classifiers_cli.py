@@ -5,6 +5,7 @@ import json
 import pytest
 
 from seqvec.classifiers.tasks import TASKS
+from seqvec.classifiers.train import FitConfig
 from seqvec.cli.main import main
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -139,6 +140,25 @@ def test_heads_train_and_predict_on_the_layers_side_by_side(tiny_model_dir, task
                  "--model", str(tiny_model_dir)]) == 0
     assert all(len(p["ss3"]) == p["length"] for rid, p in json.loads(out.read_text()).items() if rid[0] != "_")
 
+def test_heads_on_language_model_plus_blosum62_predict_and_check_the_model(tiny_model_dir, tasks_dir, data_dir,
+                                                                          tmp_path, capsys):
+    """--encoder lm+blosum62: the head takes D + 21 values; predict rebuilds the stack and refuses another model."""
+    head = tmp_path / "residue"
+    assert main(["train", "-q", "--task", "ss3", "--embeddings", str(tmp_path / "cb.h5"), "--model",
+                 str(tiny_model_dir), "--encoder", "lm+blosum62", "--labels", str(tasks_dir / "CB513_small.csv"),
+                 "-o", str(head), "--epochs", "1"]) == 0
+    config = json.loads((head / "config.json").read_text())
+    lm_dim = 2 * json.loads((tiny_model_dir / "options.json").read_text())["lstm"]["projection_dim"]
+    assert config["embeddings"]["encoder"] == "lm+blosum62" and config["input_dim"] == lm_dim + 21
+    out = tmp_path / "p.json"
+    assert main(["predict", "-q", str(data_dir / "test.fasta"), "-o", str(out), "--heads", str(head),
+                 "--model", str(tiny_model_dir)]) == 0
+    assert all(len(p["ss3"]) == p["length"] for rid, p in json.loads(out.read_text()).items() if rid[0] != "_")
+    capsys.readouterr()
+    assert main(["predict", "-q", str(data_dir / "test.fasta"), "-o", str(out), "--heads", str(head)]) == 2
+    assert "trained on embeddings of model" in capsys.readouterr().err  # the bundled model is not theirs
+
+
 def test_bad_labels_are_named(tmp_path, data_dir, capsys):
     code = main(["train", "--task", "ss3", "--embeddings", str(tmp_path / "e.h5"),
                  "--labels", str(data_dir / "test.fasta"), "-o", str(tmp_path / "h")])
@@ -163,6 +183,24 @@ def test_compare_writes_table_json_plot_and_resumes(tasks_dir, tmp_path, capsys)
     assert main(args) == 0  # a second run reuses embeddings and heads: identical numbers
     again = json.loads((tmp_path / "cmp" / "compare.json").read_text())
     assert [r["tasks"] for r in again["runs"]] == [r["tasks"] for r in results["runs"]]
+
+
+def test_compare_holds_one_language_model_through_two_layer_views(tiny_model_dir, tasks_dir, tmp_path):
+    """Encodings: each its own folders and row name, its layer view recorded in the heads."""
+    from seqvec.classifiers.compare import Encoding, markdown_table, run_comparison
+    from seqvec.classifiers.labels import read_labels
+    from seqvec.embeddings.h5 import read_h5
+
+    train, test = read_labels([tasks_dir / "flip_small"]), read_labels([tasks_dir / "CB513_small.csv"])
+    encodings = [Encoding("sum", "lm", tiny_model_dir), Encoding("cat", "lm", tiny_model_dir, "concat", "tiny concat")]
+    results = run_comparison(train, test, {"ss3": TASKS["ss3"]}, tmp_path, encoders=encodings, heads=["cnn"],
+                             config=FitConfig(epochs=1), n_bootstrap=20)
+    assert [(r["key"], r["name"], r["head"]) for r in results["runs"]] == [
+        ("sum", tiny_model_dir.name, "cnn"), ("cat", "tiny concat", "cnn")]
+    widths = [next(iter(read_h5(tmp_path / "embeddings" / k / "test.h5").values())).shape[1] for k in ("sum", "cat")]
+    assert widths[1] == 3 * widths[0]
+    assert json.loads((tmp_path / "heads" / "cat-cnn" / "config.json").read_text())["embeddings"]["layers"] == "concat"
+    assert "| tiny concat | cnn |" in markdown_table(results)
 
 
 def test_bundled_heads_predict_offline_with_the_bundled_model(tmp_path, capsys):

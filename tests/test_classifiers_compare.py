@@ -2,8 +2,9 @@
 from seqvec.classifiers.compare import markdown_table, verdicts
 
 
-def run(encoder, head, value, lo, hi, task="ss3", metric="Q3"):
-    return {"encoder": encoder, "model": "seqvec-mini" if encoder == "lm" else encoder, "head": head,
+def run(encoder, head, value, lo, hi, task="ss3", metric="Q3", name=None):
+    model = "seqvec-mini" if encoder == "lm" else encoder
+    return {"encoder": encoder, "key": encoder, "model": model, "name": name or model, "head": head,
             "tasks": {task: {"metrics": {metric: {"value": value, "ci95": [lo, hi]}}}}}
 
 
@@ -29,3 +30,15 @@ def test_markdown_table_formats_percent_and_mcc():
     table = markdown_table(r)
     assert "| seqvec-mini | cnn | 72.3 [71.0, 73.0] | 0.412 [0.400, 0.430] |" in table
     assert table.splitlines()[0] == "| encoder | head | ss3 Q3 | disorder MCC |"
+
+
+def test_every_language_model_row_gets_its_verdict():
+    """Two models and a layer view of one: one line each, named by row, against the same best baseline."""
+    three = results(run("blosum62", "cnn", 0.67, 0.66, 0.68), run("lm", "cnn", 0.66, 0.65, 0.67),
+                    run("lm", "cnn", 0.72, 0.71, 0.73, name="seqvec-mini-v2 concat"),
+                    run("lm+blosum62", "cnn", 0.68, 0.67, 0.69, name="seqvec-mini+blosum62"))
+    lines = verdicts(three)
+    assert len(lines) == 3 and all("best baseline blosum62" in line for line in lines)
+    assert "seqvec-mini 66.0" in lines[0] and "does NOT beat" in lines[0]
+    assert lines[1].startswith("ss3 Q3 (cnn): seqvec-mini-v2 concat 72.0") and "beats every baseline" in lines[1]
+    assert "seqvec-mini+blosum62 68.0" in lines[2] and "not a clear win" in lines[2]

@@ -4,8 +4,6 @@ import argparse
 import pytest
 
 from seqvec.cli.main import build_parser, main
-from seqvec.embeddings.encoders import ENCODERS
-from seqvec.embeddings.options import ENCODER_CHOICES
 
 
 def _subparsers(parser: argparse.ArgumentParser, path=()):
@@ -42,10 +40,6 @@ def test_defaults_and_choices_are_shown():
     assert "Adam learning rate (default: 0.001)" in train
     assert "{fnn,cnn,la,convlstm}" in " ".join(train.split())
     assert "(default: auto)" in train
-
-
-def test_encoder_names_are_one_registry():
-    assert set(ENCODERS) == set(ENCODER_CHOICES) - {"lm"}
 
 
 @pytest.mark.parametrize("output, hint", [("out.npz", "seqvec export out.h5 -o out.npz"),

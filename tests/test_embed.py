@@ -8,6 +8,7 @@ import pytest
 from seqvec.embeddings.h5 import read_h5, read_h5_attrs
 from seqvec.embeddings.pipeline import embed_fasta, embed_sequences
 from seqvec.errors import EmbedOptionError, InvalidSequenceError, ModelNotFoundError, OutputMismatchError
+from seqvec.io.fasta import read_fasta
 
 pytestmark = pytest.mark.usefixtures("seqvec_logs_to_caplog")
 
@@ -62,6 +63,24 @@ def test_sum_view_per_protein_equals_seqvec_recipe(fresh_all, tmp_path, short_fa
     full = read_h5(fresh_all)
     for record_id, vector in read_h5(out, "per_protein").items():
         np.testing.assert_allclose(vector, full[record_id].sum(0).mean(0), atol=1e-5)
+
+
+@pytest.mark.parametrize("layers, select", [
+    ("sum", lambda x, row: np.hstack([x.sum(0), row])),
+    ("concat", lambda x, row: np.hstack([x[0], row, x[1], 0 * row, x[2], 0 * row]))])
+def test_language_model_with_blosum62_rows(tmp_path, short_fasta, tiny_model_dir, fresh_all, layers, select):
+    """--encoder lm+blosum62: the LM's numbers unchanged, each residue's BLOSUM62 row once (on layer 0)."""
+    from seqvec.embeddings.encoders import blosum62_encoder
+
+    out = embed_fasta(short_fasta, tmp_path / "b.h5", tiny_model_dir, encoder="lm+blosum62", layers=layers)
+    full, table, sequences = read_h5(fresh_all), blosum62_encoder(), dict(read_fasta(short_fasta))
+    for record_id, got in read_h5(out).items():
+        rows = table.embed(sequences[record_id])[0]
+        np.testing.assert_allclose(got, select(full[record_id], rows), atol=1e-5)
+    attrs = read_h5_attrs(out)
+    assert attrs["encoder"] == "lm+blosum62" and attrs["model"].endswith("+blosum62")
+    plain = read_h5_attrs(embed_fasta(short_fasta, tmp_path / "p.h5", tiny_model_dir))
+    assert attrs["model_sha256"] != plain["model_sha256"]  # heads trained on one are refused on the other
 
 
 def test_float16_reduced_in_float32(tmp_path, short_fasta, tiny_model_dir, fresh_all):

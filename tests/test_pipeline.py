@@ -116,6 +116,7 @@ def test_interrupted_cross_validation_resumes(data_dir, tmp_path, monkeypatch, c
     ({"split": {"identiy": 0.3}}, "unknown key 'split.identiy'; allowed in split: val_fraction, identity"),
     ({"training": {"epochs": "ten"}}, "training.epochs: expected an integer, got 'ten'"),
     ({"encoders": ["lm", "esm"]}, "encoders[1]: 'esm' is not one of lm, lm:NAME, lm:DIRECTORY, onehot, blosum62"),
+    ({"encoders": ["onehot:seqvec-mini"]}, "encoders[0]: 'onehot:seqvec-mini' is not one of lm, lm:NAME"),
     ({"heads": ["mlp"]}, "heads[0]: unknown head 'mlp'; choose from fnn"),
     ({"colour": "red"}, "unknown key 'colour'; allowed at the top: output, input"),
     ({"report": {"plots": "yes"}}, "report.plots: expected true/false, got 'yes'"),
@@ -156,3 +157,10 @@ def test_user_labels_without_a_test_set_are_scored_on_validation(data_dir, tmp_p
     assert metrics["source"] == "validation proteins (no test set; optimistic)"
     assert metrics["tasks"]["multiloc_slice_classes"]["n_proteins"] == 15  # 10% of 150
     assert "| onehot | fnn |" in (tmp_path / "out" / "report" / "compare.md").read_text()
+
+
+def test_language_model_with_table_rows_takes_a_model_directory(tmp_path):
+    (tmp_path / "my-model").mkdir()
+    data = {"output": "o", "input": {"labels": "l.fasta"}, "encoders": ["lm+blosum62:my-model", "lm+onehot"]}
+    config = load_config(write_pipeline(tmp_path / "p.yaml", data))
+    assert config.encoders == (f"lm+blosum62:{tmp_path / 'my-model'}", "lm+onehot")

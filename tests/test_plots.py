@@ -368,7 +368,7 @@ def test_comparison_chart_and_lm_curve(tmp_path, suffix):
     from seqvec.viz.curves import plot_lm_curve
 
     def run(model, head, value):
-        return {"model": model, "head": head, "tasks": {"localization": {"metrics": {"Q10": {
+        return {"model": model, "name": model, "head": head, "tasks": {"localization": {"metrics": {"Q10": {
             "value": value, "ci95": [value - 0.02, value + 0.02]}}}}}
 
     results = {"tasks": {"localization": {"metric": "Q10", "level": "protein"}},

@@ -16,7 +16,7 @@ import json
 import logging
 import os
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +36,39 @@ logger = logging.getLogger(__name__)
 BASELINES = ("onehot", "blosum62")
 
 
-def _check_model(identity: dict, encoder: str, model, where: Path) -> None:
+@dataclass(frozen=True)
+class Encoding:
+    """How one group of runs embeds the proteins.
+
+    ``key`` names its folders (``OUT/embeddings/<key>``, ``OUT/heads/<key>-<head>``) and
+    ``title`` its rows in tables and charts (default: the model's or encoder's name), so
+    one comparison can hold several language models, or one model seen through several
+    ``layers`` views. A plain encoder name (``"lm"``, ``"onehot"``, ...) given to
+    :func:`run_comparison` stands for ``Encoding(name, name)`` with its ``model``.
+    """
+
+    key: str
+    encoder: str = "lm"
+    model: Any = None
+    layers: str = "sum"
+    title: str | None = None
+
+
+def _encoding(item: str | Encoding, model) -> Encoding:
+    from seqvec.embeddings.options import uses_lm
+
+    if isinstance(item, Encoding):
+        return item
+    return Encoding(item, item, model if uses_lm(item) else None)
+
+
+def _check_model(identity: dict, encoding: Encoding, where: Path) -> None:
     """Refuse embeddings left in ``where`` by another model (e.g. one retrained since)."""
     from seqvec.embeddings.pipeline import model_spec
 
-    wanted = model_spec(model if encoder == "lm" else None, encoder).sha256
+    wanted = model_spec(encoding.model, encoding.encoder).sha256
     if identity.get("model_sha256") not in (None, wanted):
-        raise OutputMismatchError(f"{where} holds embeddings of another {encoder} model (weights sha256 "
+        raise OutputMismatchError(f"{where} holds embeddings of another {encoding.encoder} model (weights sha256 "
                                   f"{identity['model_sha256'][:12]}..., now {wanted[:12]}...); delete it or "
                                   "choose another output folder")
 
@@ -63,12 +89,13 @@ def _reusable(run_dir: Path, config: FitConfig, tasks: dict[str, TaskSpec], sour
 
 
 def run_comparison(train: LabelSet, test: LabelSet | None, tasks: dict[str, TaskSpec], out_dir: str | os.PathLike, *,
-                   encoders: list[str], heads: list[str], config: FitConfig = FitConfig(), model=None,
+                   encoders: list[str | Encoding], heads: list[str], config: FitConfig = FitConfig(), model=None,
                    val: LabelSet | None = None, val_fraction: float | None = None,
                    hparams: dict[str, dict] | None = None, n_bootstrap: int = 1000, dtype: str = "float32",
                    split_plan: SplitPlan | None = None, progress: bool = False, device: str = "cpu") -> dict:
     """Train and score every (encoder, head) pair on the tasks the head can predict; write the reports.
 
+    ``encoders``: names (the language-model ones use ``model``) or :class:`Encoding`\\ s.
     The language model and the heads run on ``device``. ``split_plan`` (clusters by identity
     or from a file, or a split file) picks the validation proteins once for all runs
     (``OUT/split.tsv``) when ``val`` is not given. Without ``test``, the records of
@@ -86,22 +113,25 @@ def run_comparison(train: LabelSet, test: LabelSet | None, tasks: dict[str, Task
     if split_plan is not None and val is None:
         split = holdout(train, tasks, split_plan, out_dir)
         split_id = hashlib.sha256(json.dumps(split).encode()).hexdigest()[:16]
-    for encoder in encoders:
-        where = out_dir / "embeddings" / encoder
-        embed: dict[str, Any] = dict(encoder=encoder, model=model if encoder == "lm" else None, dtype=dtype,
-                                     progress=progress, device=device if encoder == "lm" else "cpu")
+    from seqvec.embeddings.options import uses_lm
+
+    for encoding in (_encoding(item, model) for item in encoders):
+        where = out_dir / "embeddings" / encoding.key
+        embed: dict[str, Any] = dict(encoder=encoding.encoder, model=encoding.model, layers=encoding.layers,
+                                     dtype=dtype, progress=progress,
+                                     device=device if uses_lm(encoding.encoder) else "cpu")
         train_h5 = ensure_embeddings(train, where / "train.h5", **embed)
         test_h5 = ensure_embeddings(test, where / "test.h5", **embed) if test is not None else train_h5
         val_h5 = ensure_embeddings(val, where / "val.h5", **embed) if val is not None else None
         identity = file_identity(train_h5)
-        _check_model(identity, encoder, model, where)
+        _check_model(identity, encoding, where)
         for head in heads:
             cls = head_class(head)
             head_tasks = {t: s for t, s in tasks.items() if s.level == cls.output_level and train.labels.get(t)}
             if not head_tasks:
                 logger.info("head %s predicts per-%s outputs; no requested task fits", head, cls.output_level)
                 continue
-            run_dir = out_dir / "heads" / f"{encoder}-{head}"
+            run_dir = out_dir / "heads" / f"{encoding.key}-{head}"
             start = time.perf_counter()
             checkpoint = _reusable(run_dir, config, head_tasks, train.sources, identity, split_id)
             if checkpoint is None:
@@ -117,7 +147,8 @@ def run_comparison(train: LabelSet, test: LabelSet | None, tasks: dict[str, Task
             report = evaluate_head(checkpoint, test if test is not None else train, test_h5,
                                    identity=file_identity(test_h5), n_bootstrap=n_bootstrap, seed=config.seed,
                                    ids=test_ids, device=device)
-            runs.append({"encoder": encoder, "model": identity.get("model", encoder), "head": head,
+            runs.append({"encoder": encoding.encoder, "key": encoding.key, "model": identity.get("model", encoding.key),
+                         "name": encoding.title or identity.get("model", encoding.key), "head": head,
                          "head_dir": str(run_dir), "best_epoch": checkpoint.training.get("best_epoch"),
                          "n_train": checkpoint.training.get("n_train"), "n_val": checkpoint.training.get("n_val"),
                          "seconds": round(time.perf_counter() - start, 1), "tasks": report["tasks"]})
@@ -153,34 +184,37 @@ def markdown_table(results: dict) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for run in results["runs"]:
         cells = [format_cell(cell(run, t, s), s["metric"]) for t, s in tasks.items()]
-        lines.append(f"| {run['model']} | {run['head']} | " + " | ".join(cells) + " |")
+        lines.append(f"| {run['name']} | {run['head']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def verdicts(results: dict, lm_encoder: str = "lm") -> list[str]:
-    """Per task and head: does the language model beat every baseline with non-overlapping 95% CIs?"""
+def verdicts(results: dict) -> list[str]:
+    """Per task, head and non-baseline encoding: does it beat every baseline with non-overlapping 95% CIs?"""
     lines = []
     for task, spec in results["tasks"].items():
         by_head: dict[str, dict[str, tuple]] = {}
         for run in results["runs"]:
             values = cell(run, task, spec)
             if values is not None:
-                by_head.setdefault(run["head"], {})[run["encoder"]] = (run["model"], values)
-        for head, found in by_head.items():  # encoder -> (model name, (value, low, high))
-            baselines = {e: found[e] for e in BASELINES if e in found}
-            if lm_encoder not in found or not baselines:
+                by_head.setdefault(run["head"], {})[run["name"]] = (run["name"], values, run["encoder"] in BASELINES)
+        for head, found in by_head.items():  # row name -> (row name, (value, low, high), is a baseline)
+            baselines = [(name, values) for name, values, baseline in found.values() if baseline]
+            if not baselines:
                 continue
-            name, (v, lo, _) = found[lm_encoder]
-            best_name, best = max(baselines.values(), key=lambda entry: entry[1][0])
+            best_name, best = max(baselines, key=lambda entry: entry[1][0])
             metric = spec["metric"]
-            if lo > max(values[2] for _, values in baselines.values()):
-                word = "beats every baseline (95% CIs do not overlap)"
-            elif v > best[0]:
-                word = f"is ahead of {best_name}, but the 95% CIs overlap: not a clear win"
-            else:
-                word = f"does NOT beat {best_name}"
-            lines.append(f"{task} {metric} ({head}): {name} {format_cell(found[lm_encoder][1], metric)} {word} "
-                         f"(best baseline {best_name}: {format_cell(best, metric)}).")
+            for name, values, baseline in found.values():
+                if baseline:
+                    continue
+                v, lo, _ = values
+                if lo > max(b[2] for _, b in baselines):
+                    word = "beats every baseline (95% CIs do not overlap)"
+                elif v > best[0]:
+                    word = f"is ahead of {best_name}, but the 95% CIs overlap: not a clear win"
+                else:
+                    word = f"does NOT beat {best_name}"
+                lines.append(f"{task} {metric} ({head}): {name} {format_cell(values, metric)} {word} "
+                             f"(best baseline {best_name}: {format_cell(best, metric)}).")
     return lines
 
 

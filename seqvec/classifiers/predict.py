@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from seqvec.classifiers.checkpoint import CONFIG_FILE, HeadCheckpoint, load_head
+from seqvec.embeddings.embedder import Embedder
 from seqvec.errors import CheckpointError, UsageError
 from seqvec.progress import progress_bar
 
@@ -71,16 +72,22 @@ def embedding_source(heads: list[HeadCheckpoint], model=None, device: str = "cpu
     """(encoder, loaded model or None, layer view) that reproduce the heads' training inputs.
 
     The language model is loaded onto ``device``."""
+    from seqvec.embeddings.options import uses_lm
+
     encoder = _one(heads, "encoder", "lm")
     layers = _one(heads, "layers", "sum")
-    if encoder != "lm":
+    if not uses_lm(encoder):
         if model is not None:
             raise UsageError(f"the heads take {encoder} encodings, not a language model: drop --model",
                              option="--model")
         return encoder, None, layers
     from seqvec.lm.pretrained import load_model
 
-    loaded = load_model(model, device=device)
+    loaded: Embedder = load_model(model, device=device)
+    if encoder != "lm":  # lm+TABLE: the model object carries the table, so it embeds as "lm"
+        from seqvec.embeddings.encoders import ENCODERS, WithTable
+
+        loaded, encoder = WithTable(loaded, ENCODERS[encoder[3:]]()), "lm"
     wanted = _one(heads, "model_sha256")
     if wanted is not None and loaded.weights_sha256 != wanted:
         raise CheckpointError(f"the heads were trained on embeddings of model {_one(heads, 'model')!r} "

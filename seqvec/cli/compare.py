@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from seqvec.cli.common import add_device_argument, add_download_argument
     from seqvec.embeddings.options import DTYPE_CHOICES, ENCODER_CHOICES
 
-    parser.add_argument("--encoders", default=",".join(ENCODER_CHOICES),
+    parser.add_argument("--encoders", default="lm,onehot,blosum62",
                         help=f"comma-separated, from: {', '.join(ENCODER_CHOICES)}")
     parser.add_argument("--heads", default="fnn,la,cnn", help=f"comma-separated, from: {', '.join(HEADS)}")
     parser.add_argument("--tasks", help=f"comma-separated tasks (both levels allowed): the task of your label file "

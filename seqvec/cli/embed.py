@@ -61,7 +61,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     model.add_argument("--weights", type=Path, metavar="FILE", help="weights.hdf5 of an allennlp model (with --options)")
     model.add_argument("--encoder", choices=ENCODER_CHOICES, default="lm",
                        help="lm: the language model (default); onehot: 20 residues + X (21 dims); "
-                            "blosum62: BLOSUM62 rows (21 dims). Baselines allow --layers sum|all only")
+                            "blosum62: BLOSUM62 rows (21 dims); lm+onehot, lm+blosum62: the language model with those rows "
+                            "appended (to layer 0, so each --layers view holds them once). Baselines allow --layers "
+                            "sum|all only")
     model.add_argument("--carry-state", action="store_true",
                        help="legacy allennlp behaviour: embed one protein at a time in file order, each starting "
                             "from the LSTM state the previous one ended in (reproduces the SeqVec README recipe; "

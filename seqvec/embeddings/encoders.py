@@ -80,3 +80,45 @@ def blosum62_encoder() -> TableEncoder:
 
 
 ENCODERS = {"onehot": onehot_encoder, "blosum62": blosum62_encoder}
+
+
+class WithTable:
+    """A language model's layers with a table encoding's rows appended (``--encoder lm+blosum62``).
+
+    Each residue's table row (e.g. its BLOSUM62 row) is appended to the first output layer,
+    the context-free token layer, and zeros to the LSTM layers, so every layer is
+    ``output_dim = lm.output_dim + table.output_dim`` wide and each ``--layers`` view holds the
+    row exactly once: ``sum`` gives ``[LM layers summed, row]``, ``concat`` the layers side
+    by side with the row after layer 0's values. The language model's numbers are unchanged.
+    """
+
+    def __init__(self, lm, table: TableEncoder):
+        self.lm, self.table = lm, table
+        self.name = f"{lm.name}+{table.name}"
+        self.weights_sha256 = stacked_sha256(lm.weights_sha256, table.weights_sha256)
+        self.options_sha256 = stacked_sha256(lm.options_sha256, table.options_sha256)
+
+    n_output_layers = property(lambda self: self.lm.n_output_layers)
+    output_dim = property(lambda self: self.lm.output_dim + self.table.output_dim)
+    precision = property(lambda self: self.lm.precision)
+    device = property(lambda self: self.lm.device)
+
+    def _append(self, layers: torch.Tensor, sequence: str) -> torch.Tensor:
+        rows = torch.zeros(layers.shape[0], layers.shape[1], self.table.output_dim, dtype=layers.dtype)
+        rows[0] = self.table.table[self.table.indices(sequence)]
+        return torch.cat([layers, rows.to(layers.device)], dim=-1)
+
+    def embed_batch(self, sequences: list[str]) -> list[torch.Tensor]:
+        """One float32 tensor ``(n_output_layers, L, output_dim)`` per sequence."""
+        checked = list(normalize_sequences({f"sequence {i + 1}": s for i, s in enumerate(sequences)}).values())
+        return [self._append(layers, s) for layers, s in zip(self.lm.embed_batch(checked), checked)]
+
+    def embed_with_state(self, sequence: str, state: list | None) -> tuple[torch.Tensor, list]:
+        """The language model's ``embed_with_state`` with the rows appended (``carry_state``)."""
+        layers, state = self.lm.embed_with_state(sequence, state)
+        return self._append(layers, normalize_sequences({"sequence": sequence})["sequence"]), state
+
+
+def stacked_sha256(*digests: str) -> str:
+    """One identity for a stack of encodings, from theirs in order."""
+    return hashlib.sha256(" ".join(digests).encode()).hexdigest()

@@ -10,9 +10,16 @@ from seqvec.errors import EmbedOptionError
 
 DTYPE_CHOICES = ("float32", "float16")
 COMPRESSION_CHOICES = ("gzip", "lzf", "none")
-ENCODER_CHOICES = ("lm", "onehot", "blosum62")  # lm = the language model; the rest: encoders.ENCODERS
+TABLE_ENCODERS = ("onehot", "blosum62")  # encoders.ENCODERS
+# lm = the language model; lm+TABLE = the language model with the table's rows appended (encoders.WithTable)
+ENCODER_CHOICES = ("lm", *TABLE_ENCODERS, *(f"lm+{t}" for t in TABLE_ENCODERS))
 PRECISION_CHOICES = ("float32", "bf16")  # SeqVecLM.set_precision
 DEFAULT_MAX_RESIDUES = 16000  # padded residues per batch (benchmarks/embed_speed.py: the CPU optimum)
+
+
+def uses_lm(encoder: str) -> bool:
+    """Whether an encoder choice runs the language model (``lm`` or ``lm+TABLE``)."""
+    return encoder == "lm" or encoder.startswith("lm+")
 
 
 def _check_choice(name: str, value: object, choices: tuple) -> None:
@@ -55,7 +62,7 @@ class EmbedSettings:
         _check_choice("encoder", self.encoder, ENCODER_CHOICES)
         if self.precision is not None:
             _check_choice("precision", self.precision, PRECISION_CHOICES)
-        if self.precision not in (None, "float32") and self.encoder != "lm":
+        if self.precision not in (None, "float32") and not uses_lm(self.encoder):
             raise EmbedOptionError(f"precision applies to the language model only, not encoder={self.encoder!r}")
         if not (self.per_residue or self.per_protein):
             raise EmbedOptionError("nothing to store: per-residue and per-protein output are both off")
@@ -63,7 +70,7 @@ class EmbedSettings:
             raise EmbedOptionError(f"max_residues must be a positive integer, got {self.max_residues!r}")
         if self.split_char == "":
             raise EmbedOptionError("split_char must not be empty")
-        if self.carry_state and self.encoder != "lm":
+        if self.carry_state and not uses_lm(self.encoder):
             raise EmbedOptionError(f"carry_state applies to the language model only, not encoder={self.encoder!r}")
 
     def identity(self) -> dict:

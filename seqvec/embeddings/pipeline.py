@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from seqvec.embeddings.embedder import Embedder, StatefulEmbedder
-from seqvec.embeddings.encoders import ENCODERS
+from seqvec.embeddings.encoders import ENCODERS, WithTable, stacked_sha256
 from seqvec.embeddings.h5 import existing_output_matches, root_attributes
 from seqvec.embeddings.options import DEFAULT_MAX_RESIDUES, EmbedSettings
 from seqvec.embeddings.parts import PartialRun, durable_replace, write_file, writing
@@ -61,7 +61,15 @@ def model_spec(model: Embedder | str | os.PathLike | None = None, encoder: str =
 
     ``precision`` None means the model object's own, or float32 for a model loaded here; a
     model object is never switched (EmbedOptionError if it runs at another precision).
+    ``encoder="lm+TABLE"`` stacks the language model with a table encoder (:class:`WithTable`).
     """
+    if encoder.startswith("lm+"):
+        lm = model_spec(model, "lm", options_file=options_file, weights_file=weights_file, device=device,
+                        precision=precision)
+        table = ENCODERS[encoder[3:]]()
+        return ModelSpec(f"{lm.name}+{table.name}", stacked_sha256(lm.sha256, table.weights_sha256),
+                         stacked_sha256(lm.options_sha256, table.options_sha256), lm.n_output_layers, lm.precision,
+                         lm.device, lambda: WithTable(lm.load(), table))
     if encoder != "lm":
         if model is not None or options_file is not None or weights_file is not None:
             raise EmbedOptionError(f"encoder={encoder!r} takes no language model (--model/--options/--weights)")

@@ -17,8 +17,6 @@ from typing import Any, Union
 
 from seqvec.errors import ConfigError
 
-BASELINE_ENCODERS = ("onehot", "blosum62")
-
 
 @dataclass(frozen=True)
 class InputConfig:
@@ -71,7 +69,7 @@ class PipelineConfig:
 
     output: str  # every stage writes under this folder
     input: InputConfig
-    encoders: tuple[str, ...] = ("lm", "onehot", "blosum62")  # lm, lm:NAME, lm:DIRECTORY, onehot, blosum62
+    encoders: tuple[str, ...] = ("lm", "onehot", "blosum62")  # lm, lm:NAME, lm:DIRECTORY, onehot, blosum62, lm+blosum62
     heads: tuple[str, ...] = ("fnn",)  # fnn, la, convlstm (per protein); cnn (per residue)
     head_options: dict[str, dict] = field(default_factory=dict)  # head -> {option: value}
     dtype: str = "float32"  # storage dtype of the embeddings: float32 or float16
@@ -154,14 +152,22 @@ def _resolve(path: str | None, base: Path) -> str | None:
     return None if path is None else _absolute(path, base)
 
 
+def _model_path(encoder: str, base: Path) -> str:
+    """``lm:DIR`` (or ``lm+TABLE:DIR``) with DIR made absolute when it exists relative to ``base``."""
+    kind, colon, model = encoder.partition(":")
+    return f"{kind}:{_absolute(model, base)}" if colon and (base / model).exists() else encoder
+
+
 def check(config: PipelineConfig, base: Path) -> PipelineConfig:
     """Check values against their allowed sets; make paths absolute (relative to ``base``)."""
     from seqvec.classifiers.heads import HEADS
+    from seqvec.embeddings.options import ENCODER_CHOICES, uses_lm
 
     for n, encoder in enumerate(config.encoders):
-        if encoder not in BASELINE_ENCODERS and encoder != "lm" and not encoder.startswith("lm:"):
+        kind, colon, model = encoder.partition(":")
+        if kind not in ENCODER_CHOICES or (colon and not (model and uses_lm(kind))):
             raise ConfigError(f"encoders[{n}]: {encoder!r} is not one of lm, lm:NAME, lm:DIRECTORY, "
-                              f"{', '.join(BASELINE_ENCODERS)}")
+                              f"{', '.join(e for e in ENCODER_CHOICES if e != 'lm')} (lm+TABLE:NAME too)")
     for n, head in enumerate(config.heads):
         if head not in HEADS:
             raise ConfigError(f"heads[{n}]: unknown head {head!r}; choose from {', '.join(HEADS)}")
@@ -183,8 +189,7 @@ def check(config: PipelineConfig, base: Path) -> PipelineConfig:
         config, output=_absolute(config.output, base),
         input=dataclasses.replace(inputs, labels=tuple(_absolute(p, base) for p in inputs.labels),
                                   sequences=_resolve(inputs.sequences, base), test=test),
-        encoders=tuple(f"lm:{_absolute(e[3:], base)}" if e.startswith("lm:") and (base / e[3:]).exists() else e
-                       for e in config.encoders),
+        encoders=tuple(_model_path(e, base) for e in config.encoders),
         split=dataclasses.replace(split, groups=_resolve(split.groups, base)))
 
 

@@ -81,14 +81,15 @@ def merge(a: LabelSet, b: LabelSet) -> LabelSet:
 
 
 def _encoder(name: str) -> tuple[str, str | None]:
-    """``lm:seqvec-mini`` -> ("lm", "seqvec-mini"); ``onehot`` -> ("onehot", None)."""
+    """``lm:seqvec-mini`` -> ("lm", "seqvec-mini"); ``onehot`` -> ("onehot", None); ``lm+blosum62:DIR`` ->
+    ("lm+blosum62", "DIR")."""
     kind, _, model = name.partition(":")
     return kind, (model or None)
 
 
 def _label(name: str) -> str:
     kind, model = _encoder(name)
-    return kind if model is None else f"lm-{Path(model).name}"
+    return kind if model is None else f"{kind}-{Path(model).name}"
 
 
 def embed_stage(config: PipelineConfig, inputs: Inputs, encoder: str, progress: bool) -> Stage:
@@ -217,7 +218,8 @@ def report_stage(config: PipelineConfig, inputs: Inputs, runs: list[tuple[Stage,
     rows = []
     for embedded, trained, evaluated in runs:
         metrics = json.loads((evaluated.directory / "metrics.json").read_text())
-        rows.append({"encoder": embedded.settings["encoder"], "model": _label(embedded.settings["encoder"]),
+        label = _label(embedded.settings["encoder"])
+        rows.append({"encoder": embedded.settings["encoder"], "key": label, "model": label, "name": label,
                      "head": trained.outputs()["head"], "head_dir": str(trained.directory),
                      "source": metrics["source"], "tasks": metrics["tasks"]})
     results = {"tasks": {t: {"metric": s.metric, "level": s.level} for t, s in inputs.tasks.items()},

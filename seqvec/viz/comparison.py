@@ -26,10 +26,10 @@ def plot_comparison(results: dict, path: str | os.PathLike, dpi: int = DEFAULT_D
         spec = results["tasks"][task]
         rows = [(r, c) for r in results["runs"] if (c := cell(r, task, spec)) is not None]
         for i, (run, (v, lo, hi)) in enumerate(rows):
-            k = looks.setdefault(run["model"], len(looks))
+            k = looks.setdefault(run["name"], len(looks))
             ax.bar(i, v, color=OKABE_ITO[k % len(OKABE_ITO)], hatch=HATCHES[k % len(HATCHES)], edgecolor="0.2",
                    linewidth=0.5, yerr=[[v - lo], [hi - v]], capsize=3)
-        ax.set_xticks(range(len(rows)), [f"{r['model']} {r['head']}" for r, _ in rows], rotation=35, ha="right")
+        ax.set_xticks(range(len(rows)), [f"{r['name']} {r['head']}" for r, _ in rows], rotation=35, ha="right")
         ax.set_title(f"{task} ({spec['metric']})")
         ax.set_ylabel(f"{spec['metric']} (%)" if is_percent(spec["metric"]) else spec["metric"])
     fig.suptitle("test set, 95% bootstrap intervals over proteins")
