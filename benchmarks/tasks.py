@@ -22,7 +22,8 @@ What it does (every choice is also written into ``docs/benchmarks.json``):
   disorder = unresolved residues, MCC over every residue). Head: the multi-task CNN.
 - encoders: one-hot, BLOSUM62 and language models (``--models``, default the bundled one),
   each with its layers summed; ``--encoders`` picks; the baselines run first. ``--variants``
-  adds, for the last of ``--models``: ``concat`` (its three layers side by side),
+  adds, for the last of ``--models``: ``concat`` (its three layers side by side; FNN and
+  CNN only, as light attention's D x D convolutions would take 9x as long),
   ``blosum62`` (its summed layers with the BLOSUM62 rows appended, ``--encoder lm+blosum62``)
   and ``class-weights`` (the per-protein heads again, classes weighted by
   ``--class-weights balanced``).
@@ -45,7 +46,7 @@ import platform
 import shutil
 import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,6 +54,7 @@ sys.path.insert(0, str(ROOT))
 
 from seqvec.classifiers.checkpoint import load_head, save_head  # noqa: E402
 from seqvec.classifiers.compare import Encoding, markdown_table, run_comparison, verdicts  # noqa: E402
+from seqvec.classifiers.heads import head_class  # noqa: E402
 from seqvec.classifiers.labels import read_labels  # noqa: E402
 from seqvec.classifiers.predict import BUNDLED_HEADS  # noqa: E402
 from seqvec.classifiers.tasks import TASKS  # noqa: E402
@@ -61,7 +63,6 @@ from seqvec.viz.comparison import plot_comparison  # noqa: E402
 
 logger = logging.getLogger("benchmarks.tasks")
 
-VARIANTS = ("concat", "blosum62", "class-weights")
 
 KEEP_MARKER = "<!-- sections below are not written by benchmarks/tasks.py and are kept when it rewrites this file -->\n"
 PUBLISHED = [  # other models, trained and tested on their own (complete) data; quoted, not re-measured
@@ -135,33 +136,76 @@ def language_model_info(model) -> dict | None:
             "parameters": sum(p.numel() for p in lm.parameters())}
 
 
-VARIANT_ROWS = {  # variant: (row name suffix, description, encoder, layers)
-    "concat": (" concat", "its three layers side by side (`--layers concat`), so the head weights the layers",
-               "lm", "concat"),
-    "blosum62": ("+blosum62", "its summed layers with each residue's BLOSUM62 row appended (`--encoder lm+blosum62`)",
-                 "lm+blosum62", "sum"),
-    "class-weights": (" balanced", "its per-protein heads trained again with classes weighted by n / (C x n_c) "
-                      "(`--class-weights balanced`)", "lm", "sum"),
+@dataclass(frozen=True)
+class Variant:
+    """Another way to use the last language model: its rows are ``<model><suffix>``."""
+
+    suffix: str
+    description: str
+    encoder: str = "lm"
+    layers: str = "sum"
+    heads: tuple[str, ...] = ("fnn", "la", "cnn")
+    class_weights: str = "none"
+
+
+VARIANTS = {
+    # light attention is left out of concat: its two convolutions map D to D, so 3x the width costs 9x the time
+    "concat": Variant(" concat", "its three layers side by side (`--layers concat`), so the head weights the "
+                      "layers; FNN and CNN only (light attention's D x D convolutions would cost 9x)",
+                      layers="concat", heads=("fnn", "cnn")),
+    "blosum62": Variant("+blosum62", "its summed layers with each residue's BLOSUM62 row appended "
+                        "(`--encoder lm+blosum62`)", encoder="lm+blosum62"),
+    "class-weights": Variant(" balanced", "its per-protein heads trained again with classes weighted by "
+                             "n / (C x n_c) (`--class-weights balanced`)", heads=("fnn", "la"),
+                             class_weights="balanced"),
 }
 
 
-def class_weight_runs(train, test, tasks: dict, out: Path, lm: Encoding, config: FitConfig, progress: bool) -> list:
-    """The per-protein heads of ``lm`` trained again with balanced class weights (``OUT/class-weights``,
-    which shares ``OUT/embeddings``)."""
-    where = out / "class-weights"
-    where.mkdir(parents=True, exist_ok=True)
-    if not (where / "embeddings").exists():
-        (where / "embeddings").symlink_to(Path("..") / "embeddings")
-    protein = {t: s for t, s in tasks.items() if s.level == "protein"}
-    encoding = replace(lm, title=lm.key + VARIANT_ROWS["class-weights"][0])
-    return run_comparison(train, test, protein, where, encoders=[encoding], heads=["fnn", "la"],
-                          config=replace(config, class_weights="balanced"), dtype="float16",
+def variant_runs(train, test, tasks: dict, out: Path, lm: Encoding, name: str, config: FitConfig,
+                 progress: bool) -> list:
+    """The runs of one variant of the language model ``lm``. A variant with its own embeddings gets its own
+    folders in ``OUT``; one that only trains differently works in ``OUT/<name>``, sharing ``OUT/embeddings``."""
+    variant = VARIANTS[name]
+    encoding = Encoding(f"{lm.key}-{name}", variant.encoder, lm.model, variant.layers, title=lm.key + variant.suffix)
+    where = out
+    if (variant.encoder, variant.layers) == (lm.encoder, lm.layers):
+        encoding, where = replace(lm, title=encoding.title), out / name
+        where.mkdir(parents=True, exist_ok=True)
+        if not (where / "embeddings").exists():
+            (where / "embeddings").symlink_to(Path("..") / "embeddings")
+    levels = {head_class(h).output_level for h in variant.heads}
+    return run_comparison(train, test, {t: s for t, s in tasks.items() if s.level in levels}, where,
+                          encoders=[encoding], heads=list(variant.heads),
+                          config=replace(config, class_weights=variant.class_weights), dtype="float16",
                           progress=progress)["runs"]
 
 
-def bundle(results: dict, keys: set[str]) -> list[str]:
-    """Copy heads of one language model into seqvec/data/heads (float16): per level, the run with the best
-    validation accuracy among its encodings (the variants included)."""
+TEST_SETS = {"localization": "DeepLoc test set", "membrane": "DeepLoc test set (membrane M/S)", "ss3": "CB513",
+             "ss8": "CB513", "disorder": "CB513 (NetSurfP-2.0 disorder labels)"}
+
+
+def scores(run: dict, date: str) -> dict:
+    """A bundled head's ``benchmark.json``: its test-set scores (fractions) beside the published numbers;
+    ``seqvec predict`` prints them and records them in its output."""
+    tasks = {}
+    for task, result in run["tasks"].items():
+        metric = TASKS[task].metric
+        m = result["metrics"][metric]
+        scale = 100.0 if metric.startswith("Q") else 1.0
+        published = [{"method": reference.split(" (")[0], "reference": reference, "value": float(values[task]) / scale}
+                     for reference, values in PUBLISHED if task in values]
+        tasks[task] = {"test_set": TEST_SETS[task], "n_proteins": result["n_proteins"], "n_scored": result["n_scored"],
+                       "metric": metric, "value": round(m["value"], 4), "ci95": [round(v, 4) for v in m["ci95"]],
+                       "published": published}
+    return {"source": f"docs/benchmarks.md (benchmarks/tasks.py, {date})", "model": run["model"],
+            "embeddings": run["name"], "head": run["head"],
+            "note": "values are fractions (Q: share correct; MCC: Matthews correlation), with 95% bootstrap "
+                    "intervals over proteins", "tasks": tasks}
+
+
+def bundle(results: dict, keys: set[str], date: str) -> list[str]:
+    """Copy heads of one language model into seqvec/data/heads (float16) with their scores: per level, the run
+    with the best validation accuracy among its encodings (the variants included)."""
     chosen = []
     for folder, heads in (("protein", ("la", "fnn")), ("residue", ("cnn",))):
         runs = [r for r in results["runs"] if r["key"] in keys and r["head"] in heads]
@@ -175,6 +219,7 @@ def bundle(results: dict, keys: set[str]) -> list[str]:
         save_head(target, checkpoint.head, checkpoint.tasks, embeddings=checkpoint.embeddings,
                   training=checkpoint.training, half=True)
         shutil.copy(Path(best["head_dir"]) / "history.json", target / "history.json")
+        (target / "benchmark.json").write_text(json.dumps(scores(best, date), indent=1) + "\n")
         logger.info("bundled %s head %s (%s) into %s", folder, best["head"], best["name"], target)
         chosen.append(f"{folder}: {best['name']} {best['head']} (validation accuracy {val[best['head_dir']]:.3f})")
     return chosen
@@ -198,7 +243,7 @@ def report_text(results: dict, meta: dict) -> str:
                            for lm in models)
                  + ", pretrained by seqvec on `pretraining/pretrain.fasta.gz` (about 8 M residues, no test protein)."
                  if models else "no language model was installed when this report was made."),
-              "", *(f"- `{models[-1]['name']}{VARIANT_ROWS[v][0]}` = {VARIANT_ROWS[v][1]}."
+              "", *(f"- `{models[-1]['name']}{VARIANTS[v].suffix}` = {VARIANTS[v].description}."
                     for v in meta.get("variants", []) if models), ""]
     notes = verdicts(results)
     lines += ["## Does the language model beat the baselines?", ""]
@@ -307,20 +352,16 @@ def main(argv=None) -> int:
     encodings = [Encoding(e, e) for e in encoders if e != "lm"]
     encodings += [Encoding(info["name"], "lm", model) for model, info in models]
     last = encodings[-1] if models else None
-    if last is not None:
-        for v in variants:
-            suffix, _, encoder, layers = VARIANT_ROWS[v]
-            if v != "class-weights":
-                encodings.append(Encoding(f"{last.key}-{v}", encoder, last.model, layers, title=last.key + suffix))
     results = run_comparison(train, test, tasks, args.out, encoders=encodings, heads=["fnn", "la", "cnn"],
                              config=config, dtype="float16", progress=args.verbose)
-    if last is not None and "class-weights" in variants:
-        results["runs"] += class_weight_runs(train, test, tasks, args.out, last, config, args.verbose)
+    for v in variants if last is not None else []:
+        results["runs"] += variant_runs(train, test, tasks, args.out, last, v, config, args.verbose)
+    date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     bundled = []
     if args.bundle_heads and last is not None:
-        bundled = bundle(results, {e.key for e in encodings if e.model == last.model})
+        bundled = bundle(results, {e.key for e in encodings if e.model == last.model}, date)
     meta = {"command": "python benchmarks/tasks.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": platform.platform(),
+            "date": date, "machine": platform.platform(),
             "threads": args.threads, "minutes": (time.time() - start) / 60,
             "language_models": [info for _, info in models], "variants": variants if models else [],
             "protocol": PROTOCOL, "bundled": bundled, "limit": args.limit}

@@ -159,6 +159,25 @@ def test_heads_on_language_model_plus_blosum62_predict_and_check_the_model(tiny_
     assert "trained on embeddings of model" in capsys.readouterr().err  # the bundled model is not theirs
 
 
+def test_predict_uses_the_registered_model_the_heads_record(tiny_model_dir, tasks_dir, data_dir, tmp_path,
+                                                             monkeypatch):
+    """Heads trained on a registered model other than the default predict with it when --model is left out."""
+    import shutil
+
+    from seqvec.lm import pretrained
+
+    monkeypatch.setenv("SEQVEC_HOME", str(tmp_path / "home"))
+    shutil.copytree(tiny_model_dir, tmp_path / "home" / "tiny")
+    monkeypatch.setitem(pretrained.REGISTRY, "tiny", pretrained.ModelInfo("tiny", "test model", bundled=False))
+    head = tmp_path / "residue"
+    assert main(["train", "-q", "--task", "ss3", "--embeddings", str(tmp_path / "cb.h5"), "--model", "tiny",
+                 "--encoder", "lm+blosum62", "--labels", str(tasks_dir / "CB513_small.csv"), "-o", str(head),
+                 "--epochs", "1"]) == 0
+    out = tmp_path / "p.json"
+    assert main(["predict", "-q", str(data_dir / "test.fasta"), "-o", str(out), "--heads", str(head)]) == 0
+    assert json.loads(out.read_text())["_provenance"]["model"] == "tiny+blosum62"
+
+
 def test_bad_labels_are_named(tmp_path, data_dir, capsys):
     code = main(["train", "--task", "ss3", "--embeddings", str(tmp_path / "e.h5"),
                  "--labels", str(data_dir / "test.fasta"), "-o", str(tmp_path / "h")])

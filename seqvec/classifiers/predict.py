@@ -71,7 +71,8 @@ def _one(heads: list[HeadCheckpoint], key: str, default=None):
 def embedding_source(heads: list[HeadCheckpoint], model=None, device: str = "cpu"):
     """(encoder, loaded model or None, layer view) that reproduce the heads' training inputs.
 
-    The language model is loaded onto ``device``."""
+    Without ``model``, the registered model the heads record (e.g. ``seqvec-mini-v2``) or else
+    the default model. The language model is loaded onto ``device``."""
     from seqvec.embeddings.options import uses_lm
 
     encoder = _one(heads, "encoder", "lm")
@@ -81,8 +82,11 @@ def embedding_source(heads: list[HeadCheckpoint], model=None, device: str = "cpu
             raise UsageError(f"the heads take {encoder} encodings, not a language model: drop --model",
                              option="--model")
         return encoder, None, layers
-    from seqvec.lm.pretrained import load_model
+    from seqvec.lm.pretrained import REGISTRY, load_model
 
+    recorded = str(_one(heads, "model", "")).removesuffix(encoder[2:])  # "seqvec-mini-v2+blosum62" -> "seqvec-mini-v2"
+    if model is None and recorded in REGISTRY:
+        model = recorded
     loaded: Embedder = load_model(model, device=device)
     if encoder != "lm":  # lm+TABLE: the model object carries the table, so it embeds as "lm"
         from seqvec.embeddings.encoders import ENCODERS, WithTable

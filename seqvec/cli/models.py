@@ -62,7 +62,16 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from seqvec.lm.download import is_installed
 
+    width = max(map(len, REGISTRY))
     for name, info in REGISTRY.items():
         present = info.bundled or is_installed(name)
-        print(f"{name:12s} {'installed' if present else 'missing  '}  {model_dir(name)}\n{'':12s} {info.description}")
+        print(f"{name:{width}s} {'installed' if present else 'missing  '}  {model_dir(name)}\n{'':{width}s} "
+              f"{info.description}{_status(name, info.bundled)}")
     return 0
+
+
+def _status(name: str, bundled: bool) -> str:
+    from seqvec.lm.pretrained import DEFAULT_MODEL
+
+    words = ["bundled"] * bundled + ["the default"] * (name == DEFAULT_MODEL)
+    return f" ({', '.join(words)})" if words else ""
