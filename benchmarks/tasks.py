@@ -195,7 +195,7 @@ def scores(run: dict, date: str) -> dict:
         published = [{"method": reference.split(" (")[0], "reference": reference, "value": float(values[task]) / scale}
                      for reference, values in PUBLISHED if task in values]
         tasks[task] = {"test_set": TEST_SETS[task], "n_proteins": result["n_proteins"], "n_scored": result["n_scored"],
-                       "metric": metric, "value": round(m["value"], 4), "ci95": [round(v, 4) for v in m["ci95"]],
+                       "metric": metric, "value": m["value"], "ci95": m["ci95"],
                        "published": published}
     return {"source": f"docs/benchmarks.md (benchmarks/tasks.py, {date})", "model": run["model"],
             "embeddings": run["name"], "head": run["head"],

@@ -73,6 +73,11 @@ def _check_model(identity: dict, encoding: Encoding, where: Path) -> None:
                                   "choose another output folder")
 
 
+def _same_files(a: list[str], b: list[str]) -> bool:
+    """Whether two lists of label files name the same files (through links or relative paths alike)."""
+    return [os.path.realpath(x) for x in a] == [os.path.realpath(x) for x in b]
+
+
 def _reusable(run_dir: Path, config: FitConfig, tasks: dict[str, TaskSpec], sources: list[str],
               identity: dict, split: str | None = None) -> HeadCheckpoint | None:
     """A finished head in ``run_dir`` trained with these settings, else None."""
@@ -81,7 +86,7 @@ def _reusable(run_dir: Path, config: FitConfig, tasks: dict[str, TaskSpec], sour
     checkpoint = load_head(run_dir)
     training = checkpoint.training
     if training.get("fit") == asdict(config) and list(checkpoint.tasks) == list(tasks) \
-            and training.get("labels") == sources and checkpoint.embeddings == identity \
+            and _same_files(training.get("labels") or [], sources) and checkpoint.embeddings == identity \
             and training.get("split") == split:
         logger.info("reusing the finished head in %s", run_dir)
         return checkpoint

@@ -2,7 +2,7 @@
 
 The heads say how their inputs were made (``config.json`` -> ``embeddings``: encoder,
 model weight hash, layer view), so the proteins are embedded the same way: with the
-language model the heads were trained on (the bundled ``seqvec-mini`` for the bundled
+language model the heads were trained on (the bundled ``seqvec-mini-v2`` for the bundled
 heads), or one-hot / BLOSUM62 for baseline heads. A model of other weights is refused.
 
 Output per protein (JSON object keyed by record id):

@@ -5,9 +5,9 @@ import argparse
 
 HELP = "list, check or download the named language models"
 DESCRIPTION = """\
-List the registered language models (the bundled seqvec-mini and the released SeqVec),
-where seqvec keeps each (inside the package, or in $SEQVEC_HOME, by default the user's
-cache directory) and whether it is installed.
+List the registered language models (the bundled seqvec-mini-v2, the default, and
+seqvec-mini; the released SeqVec), where seqvec keeps each (inside the package, or in
+$SEQVEC_HOME, by default the user's cache directory) and whether it is installed.
 
 'seqvec models download NAME' fetches a registered model: streamed with a progress bar
 into a staging folder, resumed where it stopped after an interruption (run it again),

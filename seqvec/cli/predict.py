@@ -10,7 +10,7 @@ from seqvec.errors import InputFileError
 HELP = ("predict location, membrane, 3/8-state secondary structure and disorder (bundled heads), or your own "
         "tasks (--heads), for proteins in a FASTA file")
 DESCRIPTION = """Embed the proteins and apply task heads (by default the bundled heads, trained on the
-bundled seqvec-mini model; offline). Proteins are embedded the way the heads' training data
+bundled seqvec-mini-v2 model; offline). Proteins are embedded the way the heads' training data
 was (same model, or one-hot/BLOSUM62 for baseline heads).
 
 JSON output (default): a "_provenance" entry (model, heads and, for the bundled heads,

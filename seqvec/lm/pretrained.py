@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "data" / "models"
-DEFAULT_MODEL = "seqvec-mini"
+DEFAULT_MODEL = "seqvec-mini-v2"
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from seqvec.viz.common import DEFAULT_DPI, OKABE_ITO, add_caption, check_output, new_figure, save_figure, styled
 
-HATCHES = ("", "//", "..", "xx", "\\\\", "oo")  # one per model or encoder, so bars do not rely on colour alone
+HATCHES = ("", "//", "..", "xx", "\\\\", "oo", "++", "--", "**")  # one per model or encoder, so bars do not rely on colour alone
 
 
 @styled
@@ -19,8 +19,9 @@ def plot_comparison(results: dict, path: str | os.PathLike, dpi: int = DEFAULT_D
 
     check_output(path)
     tasks = [t for t, s in results["tasks"].items() if any(cell(r, t, s) for r in results["runs"])]
-    fig = new_figure(3.4 * max(len(tasks), 1), 3.8)
-    axes = fig.subplots(1, max(len(tasks), 1), squeeze=False)
+    bars = [max(sum(1 for r in results["runs"] if cell(r, t, results["tasks"][t])), 3) for t in tasks] or [3]
+    fig = new_figure(max(0.42 * sum(bars) + 1.2 * len(bars), 3.4), 4.2)  # wide enough for the rotated labels
+    axes = fig.subplots(1, len(bars), squeeze=False, width_ratios=bars)
     looks: dict[str, int] = {}
     for ax, task in zip(axes[0], tasks):
         spec = results["tasks"][task]
