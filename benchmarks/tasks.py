@@ -56,6 +56,7 @@ from seqvec.classifiers.checkpoint import load_head, save_head  # noqa: E402
 from seqvec.classifiers.compare import Encoding, markdown_table, run_comparison, verdicts  # noqa: E402
 from seqvec.classifiers.heads import head_class  # noqa: E402
 from seqvec.classifiers.labels import read_labels  # noqa: E402
+from seqvec.classifiers.metrics import is_percent  # noqa: E402
 from seqvec.classifiers.predict import BUNDLED_HEADS  # noqa: E402
 from seqvec.classifiers.tasks import TASKS  # noqa: E402
 from seqvec.classifiers.train import FitConfig  # noqa: E402
@@ -191,7 +192,7 @@ def scores(run: dict, date: str) -> dict:
     for task, result in run["tasks"].items():
         metric = TASKS[task].metric
         m = result["metrics"][metric]
-        scale = 100.0 if metric.startswith("Q") else 1.0
+        scale = 100.0 if is_percent(metric) else 1.0
         published = [{"method": reference.split(" (")[0], "reference": reference, "value": float(values[task]) / scale}
                      for reference, values in PUBLISHED if task in values]
         tasks[task] = {"test_set": TEST_SETS[task], "n_proteins": result["n_proteins"], "n_scored": result["n_scored"],

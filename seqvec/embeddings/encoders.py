@@ -103,20 +103,22 @@ class WithTable:
     precision = property(lambda self: self.lm.precision)
     device = property(lambda self: self.lm.device)
 
-    def _append(self, layers: torch.Tensor, sequence: str) -> torch.Tensor:
-        rows = torch.zeros(layers.shape[0], layers.shape[1], self.table.output_dim, dtype=layers.dtype)
-        rows[0] = self.table.table[self.table.indices(sequence)]
-        return torch.cat([layers, rows.to(layers.device)], dim=-1)
+    @staticmethod
+    def _append(layers: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """``layers`` ``(n, L, D)`` with ``rows`` ``(1, L, T)`` on layer 0 and zeros on the others."""
+        extra = torch.zeros(*layers.shape[:2], rows.shape[-1], dtype=layers.dtype, device=layers.device)
+        extra[0] = rows[0]
+        return torch.cat([layers, extra], dim=-1)
 
     def embed_batch(self, sequences: list[str]) -> list[torch.Tensor]:
         """One float32 tensor ``(n_output_layers, L, output_dim)`` per sequence."""
-        checked = list(normalize_sequences({f"sequence {i + 1}": s for i, s in enumerate(sequences)}).values())
-        return [self._append(layers, s) for layers, s in zip(self.lm.embed_batch(checked), checked)]
+        return [self._append(layers, rows)
+                for layers, rows in zip(self.lm.embed_batch(sequences), self.table.embed_batch(sequences))]
 
     def embed_with_state(self, sequence: str, state: list | None) -> tuple[torch.Tensor, list]:
         """The language model's ``embed_with_state`` with the rows appended (``carry_state``)."""
         layers, state = self.lm.embed_with_state(sequence, state)
-        return self._append(layers, normalize_sequences({"sequence": sequence})["sequence"]), state
+        return self._append(layers, self.table.embed_batch([sequence])[0]), state
 
 
 def stacked_sha256(*digests: str) -> str:
