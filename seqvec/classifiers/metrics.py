@@ -296,6 +296,21 @@ def is_percent(metric: str) -> bool:
     return metric.startswith("Q") or metric.split("_per_protein")[0] in PERCENT
 
 
+def chance_level(result: dict, metric: str) -> tuple[float, str] | None:
+    """The score a predictor without information reaches on this evaluation, as a fraction
+    (None where there is no such level, e.g. RMSE): always the majority class for accuracies,
+    1/K for balanced accuracy, 0 for MCC and correlations."""
+    base = metric.split("_per_protein")[0]
+    matrix = np.asarray(result.get("confusion_matrix") or [], dtype=np.float64)
+    if (base.startswith("Q") or base == "accuracy") and matrix.size and matrix.sum() > 0:
+        return float(matrix.sum(1).max() / matrix.sum()), "majority class"
+    if base == "balanced_accuracy" and result.get("classes"):
+        return 1.0 / len(result["classes"]), "chance"
+    if base in ("MCC", "Spearman", "Pearson"):
+        return 0.0, "chance"
+    return None
+
+
 def format_result(result: dict) -> str:
     """Human-readable lines for one task result: every value a fraction, as in the JSON report."""
     unit = "residues" if result["level"] == "residue" else "proteins"

@@ -148,7 +148,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     p = parsers["curves"]
     p.add_argument("log", type=Path, help="run or head directory (history.json), or a history .json/.csv")
-    p.add_argument("--title", help="figure title (default: the log's path)")
+    p.add_argument("--title", help="figure title (default: the head and its tasks)")
 
 
 def _caption(args, default: str) -> str:
@@ -275,10 +275,11 @@ def _confusion(args):
 
 
 def _curves(args):
-    from seqvec.viz.curves import plot_curves, read_history
+    from seqvec.viz.curves import describe_log, plot_curves, read_history
 
-    plot_curves(read_history(args.log), args.output, title=args.title or str(args.log), dpi=args.dpi,
-                caption=_caption(args, f"training log: {args.log}"))
+    title, caption = describe_log(args.log)
+    plot_curves(read_history(args.log), args.output, title=args.title or title, dpi=args.dpi,
+                caption=_caption(args, caption))
 
 
 def run(args: argparse.Namespace) -> int:
