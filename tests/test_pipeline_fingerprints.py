@@ -13,7 +13,7 @@ import yaml
 from seqvec.cli.main import main
 from seqvec.pipeline.config import PipelineConfig, load_config
 from seqvec.pipeline.fingerprints import chain
-from seqvec.pipeline.run import read_inputs
+from seqvec.pipeline.inputs import read_inputs
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 STAGES = ("embed", "train", "evaluate", "report", "plots")

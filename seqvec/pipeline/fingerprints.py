@@ -28,7 +28,7 @@ from seqvec.pipeline.stages import settings_hash
 
 if TYPE_CHECKING:
     from seqvec.classifiers.readers import LabelSet
-    from seqvec.pipeline.run import Inputs
+    from seqvec.pipeline.inputs import Inputs
 
 
 def ids_digest(labels: LabelSet | None) -> str | None:
