@@ -33,7 +33,8 @@ examples:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--head", type=Path, required=True, help="head directory (from seqvec train)")
+    parser.add_argument("--head", type=Path, required=True, help="head directory (from seqvec train), or a bundled head: "
+                        "bundled:protein, bundled:residue")
     parser.add_argument("--embeddings", type=Path, required=True, help="HDF5 embedding file (made if missing)")
     add_label_arguments(parser)
     parser.add_argument("-o", "--output", type=Path, help="write the metrics as JSON here")
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     from seqvec.classifiers.checkpoint import load_head
     from seqvec.classifiers.evaluate import evaluate_head, test_sets
     from seqvec.classifiers.labels import read_labels
-    from seqvec.classifiers.metrics import format_result
+    from seqvec.classifiers.metrics import format_result, is_percent
     from seqvec.classifiers.tasks import TASKS
 
     checkpoint = load_head(args.head)
@@ -69,8 +70,9 @@ def run(args: argparse.Namespace) -> int:
         reports[name] = evaluate_head(checkpoint, labels, embeddings, identity=experiment.file_identity(embeddings),
                                       n_bootstrap=args.bootstrap, seed=args.seed, ids=ids, device=args.device)
         where = "" if name == "all" else f" (SET={name})"
-        print(f"head {args.head} ({checkpoint.name}) on {', '.join(map(str, args.labels))}{where}; values are "
-              "fractions, as in the JSON report")
+        percent = any(is_percent(m) for r in reports[name]["tasks"].values() for m in r["metrics"])
+        note = " (accuracies in %, as seqvec compare shows them; the JSON report stores fractions)" * percent
+        print(f"head {args.head} ({checkpoint.name}) on {', '.join(map(str, args.labels))}{where}{note}")
         for result in reports[name]["tasks"].values():
             print(format_result(result))
     report = next(iter(reports.values())) if len(reports) == 1 else {"sets": reports}

@@ -108,7 +108,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                          formatter_class=HelpFormatter)
 
     p = parsers["attention"]
-    p.add_argument("--head", type=Path, required=True, help="head directory of a head with attention (la, convlstm)")
+    p.add_argument("--head", type=Path, required=True, help="head directory of a head with attention (la, convlstm), or bundled:protein")
     p.add_argument("--fasta", type=Path, required=True,
                    help="proteins (a DeepLoc FASTA also gives the true classes)")
     p.add_argument("--ids", nargs="+", help="record ids to plot (default: the first -n records)")
@@ -147,7 +147,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--column", default="location", help="class column of --predictions and --labels")
 
     p = parsers["curves"]
-    p.add_argument("log", type=Path, help="run or head directory (history.json), or a history .json/.csv")
+    p.add_argument("log", type=Path, help="run or head directory (history.json), a history .json/.csv, or bundled:NAME")
     p.add_argument("--title", help="figure title (default: the head and its tasks)")
 
 
@@ -157,7 +157,7 @@ def _caption(args, default: str) -> str:
 
 def _head_caption(checkpoint, path: Path) -> str:
     source = checkpoint.embeddings.get("model") or checkpoint.embeddings.get("encoder") or "unrecorded embeddings"
-    return f"head {path} ({checkpoint.name} on {source})"
+    return f"head {Path(path).name} ({checkpoint.name} on {source})"
 
 
 def _attention(args):
@@ -275,10 +275,12 @@ def _confusion(args):
 
 
 def _curves(args):
+    from seqvec.classifiers.checkpoint import resolve_head
     from seqvec.viz.curves import describe_log, plot_curves, read_history
 
-    title, caption = describe_log(args.log)
-    plot_curves(read_history(args.log), args.output, title=args.title or title, dpi=args.dpi,
+    log = resolve_head(args.log)
+    title, caption = describe_log(log)
+    plot_curves(read_history(log), args.output, title=args.title or title, dpi=args.dpi,
                 caption=_caption(args, caption))
 
 
