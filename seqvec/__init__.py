@@ -21,6 +21,8 @@ _EXPORTS = {
     "Embedder": "seqvec.embeddings.embedder",
     "embed_fasta": "seqvec.embeddings.pipeline",
     "read_h5": "seqvec.embeddings.h5",
+    "open_embeddings": "seqvec.embeddings.store",
+    "EmbeddingStore": "seqvec.embeddings.store",
 }
 
 __all__ = ["__version__", *_EXPORTS]
