@@ -176,7 +176,7 @@ def run_shell(command: str, folder: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("document", DOCUMENTS, ids=[str(d.relative_to(ROOT)) for d in DOCUMENTS])
 def test_every_example_of_the_document_runs(document, tmp_path, tiny_model_dir, short_fasta, monkeypatch):
-    from seqvec.pipeline.config import PipelineConfig, build
+    from seqvec.workflow.config import PipelineConfig, build
 
     doc = str(document.relative_to(ROOT))
     stage(tmp_path, tiny_model_dir, short_fasta)

@@ -9,9 +9,9 @@ import re
 import numpy as np
 import pytest
 
-from seqvec.classifiers.data import Example, TaskDataset
-from seqvec.classifiers.metrics import chance_level
-from seqvec.classifiers.tasks import TASKS, TaskKind, TaskSpec
+from seqvec.classifiers.training.data import Example, TaskDataset
+from seqvec.classifiers.evaluation.metrics import chance_level
+from seqvec.classifiers.labels.tasks import TASKS, TaskKind, TaskSpec
 
 pytestmark = pytest.mark.usefixtures("seqvec_logs_to_caplog")
 
@@ -45,7 +45,7 @@ def test_comparison_chart_shows_zero_bars_n_and_the_majority_line(tmp_path):
 
 
 def test_a_fold_scoring_a_class_it_never_trained_on_is_warned(caplog):
-    from seqvec.classifiers.crossval import warn_missing_classes
+    from seqvec.classifiers.selection.crossval import warn_missing_classes
 
     spec = TaskSpec("loc", TaskKind.PROTEIN_CLASS, ("a", "b", "c"))
     make = lambda ys: TaskDataset([Example(f"p{i}", np.zeros(4, np.float32), {"loc": y}) for i, y in enumerate(ys)],
@@ -58,7 +58,7 @@ def test_a_fold_scoring_a_class_it_never_trained_on_is_warned(caplog):
 
 
 def test_a_small_validation_set_is_warned_with_its_size(caplog):
-    from seqvec.classifiers.crossval import warn_small_validation
+    from seqvec.classifiers.selection.crossval import warn_small_validation
 
     with caplog.at_level(logging.WARNING):
         warn_small_validation(40, "the validation set")
@@ -68,9 +68,9 @@ def test_a_small_validation_set_is_warned_with_its_size(caplog):
 
 
 def test_compare_warns_about_a_requested_task_without_labels(data_dir, tmp_path, caplog):
-    from seqvec.classifiers.compare import run_comparison
-    from seqvec.classifiers.labels import read_labels
-    from seqvec.classifiers.train import FitConfig
+    from seqvec.classifiers.selection.compare import run_comparison
+    from seqvec.classifiers.labels.files import read_labels
+    from seqvec.classifiers.training.train import FitConfig
 
     tasks = data_dir / "tasks"
     train, test = (read_labels([tasks / f"deeploc_{n}_small.fasta"]) for n in ("pool", "test"))

@@ -5,8 +5,13 @@ import numpy as np
 import pytest
 from sklearn.metrics import matthews_corrcoef
 
-from seqvec.classifiers.metrics import format_result, mcc_from_confusion, per_class_mcc_from_confusion, score_task
-from seqvec.classifiers.tasks import IGNORE, TASKS
+from seqvec.classifiers.evaluation.metrics import (
+    format_result,
+    mcc_from_confusion,
+    per_class_mcc_from_confusion,
+    score_task,
+)
+from seqvec.classifiers.labels.tasks import IGNORE, TASKS
 
 
 def onehot(classes, k):
@@ -93,7 +98,7 @@ def test_format_result_lists_every_metric():
 
 
 def test_format_result_of_values_says_nothing_of_percent_or_fractions():
-    from seqvec.classifiers.tasks import TaskKind, TaskSpec
+    from seqvec.classifiers.labels.tasks import TaskKind, TaskSpec
 
     spec = TaskSpec("score", TaskKind.PROTEIN_VALUE)
     text = format_result(score_task(spec, [0.1, 0.5, 0.9, 0.3], [0.2, 0.4, 1.0, 0.3]))

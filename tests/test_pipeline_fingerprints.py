@@ -11,9 +11,9 @@ import pytest
 import yaml
 
 from seqvec.cli.main import main
-from seqvec.pipeline.config import PipelineConfig, load_config
-from seqvec.pipeline.fingerprints import chain
-from seqvec.pipeline.inputs import read_inputs
+from seqvec.workflow.config import PipelineConfig, load_config
+from seqvec.workflow.fingerprints import chain
+from seqvec.workflow.inputs import read_inputs
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 STAGES = ("embed", "train", "evaluate", "report", "plots")

@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _list_heads() -> None:
     """The bundled heads, by the name that --head/--heads take."""
-    from seqvec.classifiers.checkpoint import BUNDLED_PREFIX, bundled_heads, load_head
+    from seqvec.classifiers.heads.checkpoint import BUNDLED_PREFIX, bundled_heads, load_head
 
     print("\nbundled heads (--heads/--head bundled:NAME; trained on the embeddings named):")
     for name, directory in bundled_heads().items():
