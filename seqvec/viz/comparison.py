@@ -28,8 +28,8 @@ def plot_comparison(results: dict, path: str | os.PathLike, dpi: int = DEFAULT_D
     the number of proteins scored and draws the level a predictor without information
     reaches (the majority class for accuracies, 0 for MCC and correlations) as a dashed line.
     """
-    from seqvec.classifiers.selection.compare import cell
     from seqvec.classifiers.evaluation.metrics import chance_level, is_percent
+    from seqvec.classifiers.selection.compare import cell
 
     check_output(path)
     tasks = [t for t, s in results["tasks"].items() if any(cell(r, t, s) for r in results["runs"])]

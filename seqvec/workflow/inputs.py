@@ -39,9 +39,9 @@ def read_inputs(config: PipelineConfig) -> Inputs:
     Without ``input.test``, the records the labels mark as test sets are the test set;
     ``test: []`` scores none of them (a warning says so before any work).
     """
-    from seqvec.classifiers.selection.crossval import test_proteins
     from seqvec.classifiers.labels.files import read_labels
     from seqvec.classifiers.labels.tasks import get_tasks
+    from seqvec.classifiers.selection.crossval import test_proteins
 
     spec = config.input
     user = {k: v for k, v in (("kind", spec.kind), ("sequences", spec.sequences and Path(spec.sequences))) if v is not None}
