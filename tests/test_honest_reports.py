@@ -9,9 +9,9 @@ import re
 import numpy as np
 import pytest
 
-from seqvec.classifiers.training.data import Example, TaskDataset
 from seqvec.classifiers.evaluation.metrics import chance_level
 from seqvec.classifiers.labels.tasks import TASKS, TaskKind, TaskSpec
+from seqvec.classifiers.training.data import Example, TaskDataset
 
 pytestmark = pytest.mark.usefixtures("seqvec_logs_to_caplog")
 
@@ -68,8 +68,8 @@ def test_a_small_validation_set_is_warned_with_its_size(caplog):
 
 
 def test_compare_warns_about_a_requested_task_without_labels(data_dir, tmp_path, caplog):
-    from seqvec.classifiers.selection.compare import run_comparison
     from seqvec.classifiers.labels.files import read_labels
+    from seqvec.classifiers.selection.compare import run_comparison
     from seqvec.classifiers.training.train import FitConfig
 
     tasks = data_dir / "tasks"
