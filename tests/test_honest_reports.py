@@ -94,3 +94,30 @@ def test_curves_are_titled_by_head_and_task_never_by_path(tmp_path):
     assert title == "la head: localization"
     assert caption == "la head on seqvec-mini-v2; trained on deeploc.fasta" and str(tmp_path) not in caption
     assert describe_log(tmp_path / "log.csv") == ("log.csv", "training log: log.csv")
+
+
+def _uniprot_file(path, ids):
+    """UniProt's per-protein.h5 layout: one dataset per accession at the root."""
+    import h5py
+
+    rng = np.random.default_rng(0)
+    with h5py.File(path, "w") as f:
+        for i in ids:
+            f.create_dataset(i, data=rng.random(16, dtype=np.float32))
+    return path
+
+
+def test_a_foreign_per_protein_file_trains_and_is_never_to_be_deleted(data_dir, tmp_path, capsys):
+    from seqvec.cli.main import main
+
+    labels = data_dir / "tasks" / "deeploc_pool_small.fasta"
+    ids = [line[1:].split()[0] for line in labels.read_text().splitlines() if line.startswith(">")]
+    whole = _uniprot_file(tmp_path / "per-protein.h5", ids)
+    args = ["train", "-q", "--labels", str(labels), "--task", "localization", "--head", "fnn", "--epochs", "1"]
+    assert main([*args, "--embeddings", str(whole), "-o", str(tmp_path / "head")]) == 0
+    few = _uniprot_file(tmp_path / "few.h5", ids[:5])
+    before = few.read_bytes()
+    assert main([*args, "--embeddings", str(few), "-o", str(tmp_path / "head2")]) != 0
+    err = capsys.readouterr().err
+    assert "have no embedding in" in err and "delete" not in err
+    assert few.read_bytes() == before

@@ -194,6 +194,11 @@ def load_inputs(path: str | os.PathLike, ids: list[str], input_level: str) -> di
         try:
             return read_h5(path, "per_protein", ids)
         except MissingViewError:
+            from seqvec.embeddings.store import open_embeddings
+
+            with open_embeddings(path) as store:
+                if "per_protein" in store.views:  # a foreign layout (UniProt's per-protein.h5, biotrainer's)
+                    return dict(zip(ids, store.per_protein(ids)))
             logger.info("%s has no per-protein view; using the mean of the per-residue embeddings", path)
             return {i: a.mean(axis=0) for i, a in load_inputs(path, ids, "residue").items()}
     arrays = read_h5(path, "per_residue", ids)
@@ -244,9 +249,10 @@ def _drop_missing(wanted: list[str], embeddings: str | os.PathLike | dict, label
     if isinstance(embeddings, dict):
         present = set(embeddings)
     else:
-        from seqvec.embeddings.h5 import read_h5_lengths
+        from seqvec.embeddings.store import open_embeddings
 
-        present = set(read_h5_lengths(embeddings))
+        with open_embeddings(embeddings) as store:  # any layout: seqvec's, UniProt's, biotrainer's
+            present = set(store.ids)
     missing = [rid for rid in wanted if rid not in present]
     if not missing:
         return wanted
@@ -254,8 +260,9 @@ def _drop_missing(wanted: list[str], embeddings: str | os.PathLike | dict, label
     where = embeddings if not isinstance(embeddings, dict) else "the embeddings"
     if len(missing) > MISSING_TOLERANCE * len(wanted):
         raise EmbeddingFileError(f"{len(missing)} of {len(wanted)} labelled proteins of {', '.join(labels.sources)} "
-                                 f"have no embedding in {where}: {shown} (embed them, or delete {where} to have it "
-                                 "made)", path=None if isinstance(embeddings, dict) else embeddings,
+                                 f"have no embedding in {where}: {shown} (embed the labelled proteins into a new file: "
+                                 "an embeddings path that does not exist yet is made from the labels' sequences)",
+                                 path=None if isinstance(embeddings, dict) else embeddings,
                                  missing_ids=missing)
     logger.warning("%d of %d labelled proteins have no embedding in %s and are left out: %s", len(missing),
                    len(wanted), where, shown)
