@@ -128,9 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(args.verbose, args.quiet)
     try:
         if getattr(args, "device", None) is not None:  # fail on an unusable device before reading any input
-            from seqvec.devices import resolve_device
+            from seqvec.cli.common import device_of
 
-            args.device = str(resolve_device(args.device))
+            device_of(args)
         if getattr(args, "download", False) and getattr(args, "model", None):
             from seqvec.lm.download import download_model
             from seqvec.lm.pretrained import REGISTRY
