@@ -16,7 +16,6 @@ from seqvec.cli.common import (
     split_plan,
     user_label_options,
 )
-from seqvec.errors import UsageError
 
 HELP = "train a task head (FNN, CNN, light attention, ...) on your labels or a benchmark's"
 DESCRIPTION = """Train a head for one or more tasks of the same level and save it to a directory.
@@ -99,52 +98,46 @@ def run(args: argparse.Namespace) -> int:
     from seqvec.classifiers.heads.registry import head_class
     from seqvec.classifiers.labels.files import read_labels
     from seqvec.classifiers.labels.tasks import get_tasks
-    from seqvec.classifiers.selection import crossval
-    from seqvec.classifiers.selection.search import parse_search, train_searched
-    from seqvec.classifiers.training import experiment
+    from seqvec.classifiers.selection.crossval import markdown
+    from seqvec.classifiers.selection.recipe import HeldOutSet, Validation, held_out_set, train_by_plan
+    from seqvec.classifiers.selection.search import parse_search
+    from seqvec.classifiers.training.experiment import DEFAULT_HEAD, HeadSpec, ensure_embeddings, file_identity
 
     config = fit_config(args)  # bad settings fail here, before any file is read
     hparams = parse_head_options(args.head_option)
     options = user_label_options(args, embedded_lengths(args.embeddings))
     labels = read_labels(args.labels, args.label_format, **options)
     tasks = get_tasks(args.task, labels.specs)
-    level = next(iter(tasks.values())).level
-    head = args.head or experiment.DEFAULT_HEAD[level]
-    input_level = head_class(head).input_level
+    head = args.head or DEFAULT_HEAD[next(iter(tasks.values())).level]
     embed = dict(encoder=args.encoder or "lm", model=args.model, layers=args.layers or "sum", dtype=args.dtype,
                  progress=not args.quiet, device=device_of(args))
-    embeddings = experiment.ensure_embeddings(labels, args.embeddings, **embed)
+    embeddings = ensure_embeddings(labels, args.embeddings, **embed)
     val_labels = read_labels(args.val_labels, args.label_format, **options) if args.val_labels else None
     val_embeddings = args.val_embeddings
     if val_labels is not None and val_embeddings is not None:
-        val_embeddings = experiment.ensure_embeddings(val_labels, val_embeddings, **embed)
-    plan = split_plan(args)
-    info = {"labels": [str(p) for p in args.labels], "embeddings_file": str(embeddings),
-            "val_labels": [str(p) for p in args.val_labels or []]}
-    grid = parse_search(args.search)
-
-    def train_fn(output, train, val, extra=None):
-        def one(out, cfg, hp):
-            return experiment.train_head(head, tasks, train, val, out, config=cfg, hparams=hp,
-                                         embeddings=experiment.file_identity(embeddings),
-                                         info={**info, **(extra or {})}, progress=not args.quiet,
-                                         device=device_of(args))
-        return train_searched(one, grid, config, hparams, val, output)
-
-    if plan.cv:
-        if val_labels is not None:
-            raise UsageError("--cv makes its own validation proteins in each fold; leave out --val-labels",
-                             option="--val-labels")
-        return run_cv(args, plan, train_fn, tasks, labels, embeddings, input_level, embed)
-    if val_labels is None:
-        train, val = crossval.holdout_datasets(labels, embeddings, tasks, input_level, plan, args.output)
-    else:
-        if plan != crossval.SplitPlan(val_fraction=args.val_fraction, seed=args.seed):
-            raise UsageError("--val-labels gives the validation proteins; leave out --split-by-identity, "
-                             "--groups and --split", option="--val-labels")
-        train, val = experiment.datasets(labels, embeddings, tasks, input_level, val_labels=val_labels,
-                                         val_embeddings=val_embeddings, seed=args.seed)
-    checkpoint, result = train_fn(args.output, train, val)
+        val_embeddings = ensure_embeddings(val_labels, val_embeddings, **embed)
+    validation = Validation(split_plan(args), val_labels, val_embeddings)
+    spec = HeadSpec(head, tasks, config, hparams, parse_search(args.search), file_identity(embeddings),
+                    {"labels": [str(p) for p in args.labels], "embeddings_file": str(embeddings),
+                     "val_labels": [str(p) for p in args.val_labels or []]}, not args.quiet, device_of(args))
+    test = HeldOutSet()
+    if validation.plan.cv and args.test_set:
+        files: list = [Path(t) for t in args.test_set if Path(t).exists()]
+        test_labels = read_labels(files, args.label_format) if files else None
+        test = held_out_set(labels, embeddings, tasks, head_class(head).input_level,
+                        names=[t for t in args.test_set if not Path(t).exists()], files=test_labels,
+                        files_embeddings=ensure_embeddings(test_labels, args.test_embeddings or embeddings, **embed)
+                        if test_labels is not None else None)
+    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
+                if k not in ("quiet", "verbose", "_run", "command", "output", "bootstrap")}
+    trained = train_by_plan(spec, labels, embeddings, args.output, validation=validation, test=test,
+                            settings=settings, n_bootstrap=args.bootstrap)
+    if trained.cv is not None:
+        print(markdown(trained.cv))
+        print(f"wrote {args.output}/cv.json, cv.md and {trained.cv['cv'] * trained.cv['repeat']} fold heads")
+        return 0
+    checkpoint, result = trained.checkpoint, trained.result
+    assert checkpoint is not None and result is not None  # a holdout run trains one head
     for name, per_class in checkpoint.training.get("class_counts", {}).items():
         print(f"{name} training counts: " + ", ".join(f"{c} {n}" for c, n in per_class.items()))
     best = checkpoint.training["best"]
@@ -155,33 +148,4 @@ def run(args: argparse.Namespace) -> int:
     if "search" in checkpoint.training:
         print(f"search: chose {checkpoint.training['search']['chosen']} "
               f"({checkpoint.training['search']['metric']} {checkpoint.training['search']['score']:.4f})")
-    return 0
-
-
-def run_cv(args, plan, train_fn, tasks, labels, embeddings, input_level, embed) -> int:
-    """``--cv``: the test set (named sets or label files), the folds, the report."""
-    from seqvec.classifiers.labels.files import read_labels
-    from seqvec.classifiers.selection import crossval
-    from seqvec.classifiers.training import experiment
-    from seqvec.classifiers.training.data import build_dataset
-
-    files: list = [Path(t) for t in args.test_set if Path(t).exists()]
-    names = [t for t in args.test_set if not Path(t).exists()]
-    test_ids = crossval.test_proteins(labels, names) if names else set()
-    test = None
-    if files:
-        test_labels = read_labels(files, args.label_format)
-        test_h5 = experiment.ensure_embeddings(test_labels, args.test_embeddings or embeddings, **embed)
-        test = build_dataset(test_labels, test_h5, tasks, input_level)
-        test_ids |= set(test.ids)
-    if names:
-        named = build_dataset(labels, embeddings, tasks, input_level, ids=sorted(test_ids - set(test.ids if test else [])))
-        test = named if test is None else type(named)(test.examples + named.examples, tasks, input_level)
-    dataset = build_dataset(labels, embeddings, tasks, input_level, ids=crossval.trainable_ids(labels, tasks, test_ids))
-    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
-                if k not in ("quiet", "verbose", "_run", "command", "output", "bootstrap")}
-    report = crossval.cross_validate(train_fn, tasks, labels, dataset, plan, args.output, test=test,
-                                     test_ids=test_ids, settings=settings, n_bootstrap=args.bootstrap)
-    print(crossval.markdown(report))
-    print(f"wrote {args.output}/cv.json, cv.md and {plan.cv * plan.repeat} fold heads")
     return 0

@@ -1,8 +1,10 @@
-"""From label files and embeddings to a trained head directory (behind ``seqvec train``).
+"""From label files and embeddings to a trained head directory.
 
 Steps: make sure the embeddings exist (embed the label files' sequences when the
 embedding file is missing), pick the validation proteins, build the datasets, seed, build
 the head from the registry, :func:`~seqvec.classifiers.training.train.fit`, save the checkpoint.
+:class:`HeadSpec` says what to train; :func:`seqvec.classifiers.selection.recipe.train_by_plan`
+(splits, cross-validation, search) is the entry point of ``seqvec train``, ``run`` and ``compare``.
 """
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import inspect
 import logging
 import os
 import tempfile
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from seqvec.classifiers.heads.checkpoint import HeadCheckpoint, save_head
@@ -35,6 +37,23 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_HEAD = {"protein": "fnn", "residue": "cnn"}  # by task level
 DEFAULT_VAL_FRACTION = 0.1
+
+
+@dataclass(frozen=True)
+class HeadSpec:
+    """What to train and how: a head (its registry name) for ``tasks``, its training settings and
+    options, the grid to search (:mod:`seqvec.classifiers.selection.search`), and what its
+    checkpoint records."""
+
+    head: str
+    tasks: dict[str, TaskSpec]
+    config: FitConfig = FitConfig()
+    hparams: dict | None = None  # head options, e.g. {"hidden_dim": 64}
+    grid: dict[str, list] = field(default_factory=dict)  # search: key -> values (empty: no search)
+    embeddings: dict = field(default_factory=dict)  # identity of the embedding file, kept in the checkpoint
+    info: dict = field(default_factory=dict)  # into the checkpoint's training record (label files, ...)
+    progress: bool = False
+    device: str = "cpu"
 
 
 def ensure_embeddings(labels: LabelSet, path: str | os.PathLike, *, encoder: str = "lm", model=None,
