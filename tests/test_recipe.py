@@ -68,11 +68,11 @@ def test_cross_validation_with_a_search_and_a_test_set(pool, data_dir, tmp_path)
 
 
 @pytest.mark.parametrize("validation, field", [
-    (lambda labels: Validation(SplitPlan(cv=2), labels=labels), "labels"),
-    (lambda labels: Validation(SplitPlan(identity=0.3), labels=labels), "labels"),
-    (lambda labels: Validation(labels=labels, ids=([], [])), "ids"),
+    (lambda labels: Validation(SplitPlan(cv=2), labels=labels), "Validation.labels"),
+    (lambda labels: Validation(SplitPlan(identity=0.3), labels=labels), "Validation.labels"),
+    (lambda labels: Validation(labels=labels, ids=([], [])), "Validation.ids"),
 ])
 def test_conflicting_validation_names_the_python_field(pool, validation, field):
     with pytest.raises(UsageError) as err:
         validation(pool[0])
-    assert err.value.option == field and "--" not in str(err.value)
+    assert err.value.option == field and f"`{field}`" in str(err.value) and "--" not in str(err.value)

@@ -37,6 +37,31 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         return text
 
 
+# The library names the Python field or argument at fault in its messages, in backquotes
+# (`FitConfig.monitor`, `SplitPlan.cv`, `hparams`); this is the one place that says which
+# option of the command line sets each, so that a command's errors speak its flags.
+FLAGS = {
+    **{f"FitConfig.{name}": f"--{name.replace('_', '-')}" for name in (
+        "epochs", "lr", "weight_decay", "batch_size", "max_residues", "patience", "monitor", "class_weights", "seed",
+        "precision")},
+    "SplitPlan.val_fraction": "--val-fraction", "SplitPlan.identity": "--split-by-identity", "min_identity":
+    "--split-by-identity", "SplitPlan.groups_file": "--groups", "SplitPlan.split_file": "--split",
+    "SplitPlan.cv": "--cv", "SplitPlan.repeat": "--repeat", "Validation.labels": "--val-labels",
+    "names": "--test-set", "test": "--test", "search": "--search", "HeadSpec.grid": "--search",
+    "head": "--head", "heads": "--heads", "hparams": "--head-option", "n_bootstrap": "--bootstrap",
+    "fmt": "--label-format", "kind": "--kind", "task_name": "--task-name", "label_map": "--label-map",
+    "layers": "--layers", "model": "--model", "options": "--options", "weights": "--weights", "device": "--device",
+    "resume": "--resume", "run_dir": "-o", "config": "--config", "init": "--init",
+}
+
+
+def for_command_line(error: BaseException) -> str:
+    """The error's message with each `field` the library names replaced by its option (``FLAGS``)."""
+    import re
+
+    return re.sub(r"`([\w.]+)`", lambda m: FLAGS.get(m.group(1), m.group(0)), str(error))
+
+
 def verbosity_parent(suppress: bool = False) -> argparse.ArgumentParser:
     """A parent parser with -v/--verbose and -q/--quiet.
 
@@ -60,7 +85,7 @@ def device_spec(text: str) -> str:
     try:
         return check_device_spec(text)
     except DeviceError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
+        raise argparse.ArgumentTypeError(for_command_line(err)) from None
 
 
 def add_device_argument(parser: argparse._ActionsContainer, extra_help: str = "") -> None:
@@ -187,13 +212,10 @@ def add_fit_arguments(parser: argparse._ActionsContainer, names: tuple[str, ...]
 def fit_config(args: argparse.Namespace, names: tuple[str, ...] = tuple(FIT_HELP)):
     """The :class:`~seqvec.classifiers.training.train.FitConfig` of the parsed options ``names``; an error naming
     every option that cannot train (``--epochs 0``, ``--lr -1``, ``--batch-size 0``, ...)."""
-    from seqvec.classifiers.training.train import FitConfig, config_problems
+    from seqvec.classifiers.training.train import FitConfig, check_config
 
     config = FitConfig(**{name: getattr(args, name) for name in names})
-    problems = config_problems(config)
-    if problems:
-        raise UsageError("; ".join(f"--{field.replace('_', '-')} {text}" for field, text in problems.items()),
-                         value=problems)
+    check_config(config)
     return config
 
 

@@ -139,7 +139,9 @@ def main(argv: list[str] | None = None) -> int:
                 download_model(args.model, progress=not args.quiet)
         return int(args._run(args) or 0)
     except SeqVecError as err:
-        logger.error("%s", err)
+        from seqvec.cli.common import for_command_line
+
+        logger.error("%s", for_command_line(err))
         return err.exit_status  # 2: fix the input or the command; 1: the environment failed
     except KeyboardInterrupt:
         logger.error("interrupted")

@@ -124,7 +124,7 @@ def run_comparison(train: LabelSet, test: LabelSet | None, tasks: dict[str, Task
     if test is None:
         test_ids = [rid for rid in train.ids if train.partition.get(rid, "").startswith("test")]
         if not test_ids:
-            raise DataError(f"no test proteins: {', '.join(train.sources)} marks none (SET=test); give --test")
+            raise DataError(f"no test proteins: {', '.join(train.sources)} marks none (SET=test); give `test`")
     runs = []
     split, split_id = None, None
     if split_plan is not None and val is None:

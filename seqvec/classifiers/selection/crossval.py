@@ -56,27 +56,28 @@ TRAINABLE = ("train", "validation")  # partitions a label file may give proteins
 
 @dataclass(frozen=True)
 class SplitPlan:
-    """How proteins are split (the ``seqvec train`` options)."""
+    """How proteins are split (``seqvec train`` sets it from its options, cli/common.py)."""
 
     val_fraction: float | None = None  # validation share (default 0.1)
-    identity: float | None = None  # --split-by-identity: cluster with MMseqs2 at this minimum identity
-    groups_file: Path | None = None  # --groups: the user's id -> cluster TSV
-    split_file: Path | None = None  # --split: a split.tsv to reuse
-    cv: int | None = None  # --cv: number of folds
-    repeat: int = 1  # --repeat: cross-validation runs with seeds seed, seed + 1, ...
+    identity: float | None = None  # cluster with MMseqs2 at this minimum identity
+    groups_file: Path | None = None  # the user's id -> cluster TSV
+    split_file: Path | None = None  # a split.tsv to reuse
+    cv: int | None = None  # number of folds (cross-validation)
+    repeat: int = 1  # cross-validation runs with seeds seed, seed + 1, ...
     seed: int = 0
 
     def __post_init__(self):
         if sum(x is not None for x in (self.identity, self.groups_file, self.split_file)) > 1:
-            raise UsageError("--split-by-identity, --groups and --split exclude each other",
-                             option="--split-by-identity")
+            raise UsageError("`SplitPlan.identity`, `SplitPlan.groups_file` and `SplitPlan.split_file` exclude each other",
+                             option="SplitPlan.identity")
         if self.repeat < 1:
-            raise UsageError(f"--repeat must be >= 1, got {self.repeat}", option="--repeat", value=self.repeat)
+            raise UsageError(f"`SplitPlan.repeat` must be >= 1, got {self.repeat}", option="SplitPlan.repeat",
+                             value=self.repeat)
         if self.repeat > 1 and not self.cv:
-            raise UsageError("--repeat needs --cv", option="--repeat", value=self.repeat)
+            raise UsageError("`SplitPlan.repeat` needs `SplitPlan.cv`", option="SplitPlan.repeat", value=self.repeat)
         if self.repeat > 1 and self.split_file is not None:
-            raise UsageError("--repeat makes new folds per seed; it cannot reuse one --split file",
-                             option="--repeat", value=self.repeat)
+            raise UsageError("`SplitPlan.repeat` makes new folds per seed; it cannot reuse one `SplitPlan.split_file`",
+                             option="SplitPlan.repeat", value=self.repeat)
 
     @property
     def fraction(self) -> float:
@@ -110,7 +111,7 @@ def clusters(labels: LabelSet, ids: list[str], plan: SplitPlan, threads: int = 1
     if plan.identity is not None:
         missing = [i for i in ids if not labels.sequences.get(i)]
         if missing:
-            raise DataError(f"--split-by-identity needs the sequences; {len(missing)} proteins have none in "
+            raise DataError(f"`SplitPlan.identity` needs the sequences; {len(missing)} proteins have none in "
                             f"the label files (e.g. {missing[:3]})", ids=missing)
         return cluster_by_identity({i: labels.sequences[i] for i in ids}, plan.identity, threads=threads)
     return None
@@ -157,7 +158,7 @@ def _from_split_file(folds: dict[str, str], ids: list[str], names: tuple[str, ..
                              path=path)
     unknown = sorted({folds[i] for i in ids} - set(names) - {"test"})
     if unknown:
-        needs = "a cross-validation split needs --cv" if names[0] == "train" else "a train/val split"
+        needs = "a cross-validation split needs `SplitPlan.cv`" if names[0] == "train" else "a train/val split"
         raise InputFileError(f"{path}: folds {unknown} where {', '.join(names)} were expected ({needs})",
                              path=path)
     return tuple([i for i in ids if folds[i] == name] for name in names)
@@ -220,7 +221,7 @@ def cross_validate(spec: HeadSpec, labels: LabelSet, dataset: TaskDataset, plan:
     """
     output, tasks = Path(output), spec.tasks
     if not plan.cv or plan.cv < 2:
-        raise UsageError(f"cross-validation needs --cv >= 2, got {plan.cv}", option="--cv", value=plan.cv)
+        raise UsageError(f"cross-validation needs `SplitPlan.cv` >= 2, got {plan.cv}", option="SplitPlan.cv", value=plan.cv)
     ids, assignments, groups = fold_assignments(labels, tasks, plan, test_ids, threads)
     present = set(dataset.ids)
     ids = [i for i in ids if i in present]
@@ -379,7 +380,7 @@ def test_proteins(labels: LabelSet, names: list[str]) -> set[str]:
     empty = [n for n in names if not any(labels.partition.get(i) == n for i in labels.ids)]
     if empty:
         sets = sorted(set(labels.partition.values()) - {"train", "validation", "pred"})
-        raise UsageError(f"--test-set {', '.join(empty)}: no protein of the label files is in that set "
+        raise UsageError(f"`names` {', '.join(empty)}: no protein of the label files is in that set "
                          f"(their test sets: {', '.join(sets) or 'none'}); give a test set's name or label file",
-                         option="--test-set", value=empty)
+                         option="names", value=empty)
     return found

@@ -48,14 +48,14 @@ class Validation:
 
     def __post_init__(self):
         if self.labels is not None and self.ids is not None:
-            raise UsageError("Validation(labels=...) and Validation(ids=...) exclude each other", option="ids")
+            raise UsageError("`Validation.labels` and `Validation.ids` exclude each other", option="Validation.ids")
         given = self.labels is not None or self.ids is not None
         if given and self.plan.cv:
-            raise UsageError("cross-validation (SplitPlan(cv=...)) makes its own validation proteins in each "
-                             "fold; give no validation labels", option="labels")
+            raise UsageError("cross-validation (`SplitPlan.cv`) makes its own validation proteins in each fold; "
+                             "give no `Validation.labels`", option="Validation.labels")
         if given and self.plan != SplitPlan(val_fraction=self.plan.val_fraction, seed=self.plan.seed):
-            raise UsageError("the validation labels give the validation proteins; a SplitPlan with identity, "
-                             "groups_file or split_file cannot choose them too", option="labels")
+            raise UsageError("`Validation.labels` gives the validation proteins; leave out `SplitPlan.identity`, "
+                             "`SplitPlan.groups_file` and `SplitPlan.split_file`", option="Validation.labels")
 
 
 @dataclass(frozen=True)

@@ -47,13 +47,13 @@ def parse_search(items: list[str] | None) -> dict[str, list]:
         key, sep, values = item.partition("=")
         key = key.strip()
         if not sep or not key or not values.strip():
-            raise UsageError(f"--search {item!r}: expected KEY=VALUE1,VALUE2,... (e.g. lr=1e-3,3e-4)",
-                             option="--search", value=item)
+            raise UsageError(f"`search` {item!r}: expected KEY=VALUE1,VALUE2,... (e.g. lr=1e-3,3e-4)",
+                             option="search", value=item)
         if key in grid:
-            raise UsageError(f"--search names {key!r} twice", option="--search", value=key)
+            raise UsageError(f"`search` names {key!r} twice", option="search", value=key)
         if key == "seed":
-            raise UsageError("--search seed=...: choosing the seed on validation data is not a hyper-parameter "
-                             "search; use --repeat for several seeds", option="--search", value="seed")
+            raise UsageError("`search` seed=...: choosing the seed on validation data is not a hyper-parameter "
+                             "search; use `SplitPlan.repeat` for several seeds", option="search", value="seed")
         parsed = []
         for value in values.split(","):
             try:
@@ -75,7 +75,7 @@ def apply(point: dict, config: FitConfig, hparams: dict | None) -> tuple[FitConf
     try:
         config = replace(config, **fit_part)
     except TypeError as err:
-        raise UsageError(f"--search: {err}", option="--search") from None
+        raise UsageError(f"`search`: {err}", option="search") from None
     return config, {**(hparams or {}), **{k: v for k, v in point.items() if k not in FIT_KEYS}}
 
 
@@ -111,7 +111,7 @@ def train_searched(spec: HeadSpec, train: TaskDataset, val: TaskDataset | None, 
     if not spec.grid:
         return _train(spec, spec.config, spec.hparams, train, val, output, info)
     if val is None or not len(val):
-        raise DataError("--search needs validation proteins to choose by")
+        raise DataError("a search (`HeadSpec.grid`) needs validation proteins to choose by")
     points = combinations(spec.grid)
     trials = []
     for n, point in enumerate(points):

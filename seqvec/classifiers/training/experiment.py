@@ -152,12 +152,12 @@ def train_head(head: str, tasks: dict[str, TaskSpec], train: TaskDataset, val: T
     unknown = sorted(set(hparams or {}) - set(takes))
     if unknown:
         raise UsageError(f"head {head!r} does not take these options {unknown}; its options: {', '.join(takes)}",
-                         option="--head-option", value=unknown)
+                         option="hparams", value=unknown)
     try:
         model = cls(train.input_dim, {t: s.n_outputs for t, s in tasks.items()}, **(hparams or {}))
     except (TypeError, ValueError, RuntimeError) as err:
         raise UsageError(f"head {head!r}: bad option value in {hparams}: {err}",
-                         option="--head-option", value=hparams) from None
+                         option="hparams", value=hparams) from None
     logger.info("training %s head (%d parameters) on %d proteins, validating on %d", head,
                 sum(p.numel() for p in model.parameters()), len(train), len(val) if val is not None else 0)
     result = fit(model, train, val, config, run_dir=output, progress=progress, device=device)
