@@ -5,6 +5,8 @@ import argparse
 import json
 from pathlib import Path
 
+from seqvec.cli.common import add_device_argument, add_download_argument, device_of
+
 HELP = ("predict location, membrane, 3/8-state secondary structure and disorder (bundled heads), or your own "
         "tasks (--heads), for proteins in a FASTA file")
 DESCRIPTION = """Embed the proteins and apply task heads (by default the bundled heads, trained on the
@@ -30,8 +32,6 @@ example:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from seqvec.cli.common import add_device_argument, add_download_argument
-
     parser.add_argument("fasta", type=Path, help="input FASTA (plain or .gz)")
     parser.add_argument("-o", "--output", type=Path, required=True, help="output file (.json or .tsv)")
     parser.add_argument("--heads", type=Path, help="a head directory, a folder of them, bundled:NAME (one bundled "
@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     sequences = read_fasta(args.fasta, id_field=args.id_field, split_char=args.split_char)
     heads = load_heads(args.heads)
     predictions = predict_sequences(sequences, heads, args.model, progress=not args.quiet,
-                                    device=args.device)
+                                    device=device_of(args))
     record = provenance(heads, args.model, bundled=args.heads is None or str(args.heads).startswith("bundled"))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "tsv":
