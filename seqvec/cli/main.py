@@ -26,6 +26,7 @@ COMMANDS = {
     "train": "train",
     "evaluate": "evaluate",
     "predict": "predict",
+    "export-head": "export_head",
     "compare": "compare",
     "plot": "plot",
     "run": "run",
