@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from seqvec.cli.common import HelpFormatter, add_download_argument, verbosity_parent
+from seqvec.cli.common import HelpFormatter, add_download_argument, add_threads_argument, verbosity_parent
 from seqvec.errors import DataError, LabelFormatError, TaskError, UsageError
 
 HELP = "plot attention, conv filters, embedding projections, confusion matrices, learning curves"
@@ -101,6 +101,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     common.add_argument("--dpi", type=int, default=DEFAULT_DPI, help="resolution of PNG output")
     common.add_argument("--caption", help="text under the figure (default: the model and data it shows; "
                                           "'' for none)")
+    add_threads_argument(common)
     verbosity = verbosity_parent(suppress=True)  # -q/-v also after the kind
     parsers = {}
     for name, (summary, description) in KINDS.items():
