@@ -1,4 +1,4 @@
-"""seqvec export-head: ONNX files whose onnxruntime outputs equal the PyTorch head's, at any length."""
+"""seqvec export HEAD -o head.onnx: ONNX files whose onnxruntime outputs equal the PyTorch head's, at any length."""
 from __future__ import annotations
 
 import json
@@ -48,9 +48,12 @@ def test_cli_writes_a_per_protein_fnn_head(data_dir, tmp_path, capsys):
     assert main(["train", "-q", "--labels", str(data_dir / "tasks" / "deeploc_pool_small.fasta"), "--task",
                  "localization", "--encoder", "onehot", "--embeddings", str(tmp_path / "p.h5"), "--head", "fnn",
                  "-o", str(head), "--epochs", "1"]) == 0
-    assert main(["export-head", str(head), "-o", str(tmp_path / "fnn.onnx")]) == 0
+    assert main(["export", str(head), "-o", str(tmp_path / "fnn.onnx")]) == 0
     assert "checked with onnxruntime" in capsys.readouterr().out
     session = onnxruntime.InferenceSession(str(tmp_path / "fnn.onnx"), providers=["CPUExecutionProvider"])
     assert [i.name for i in session.get_inputs()] == ["x"] and [o.name for o in session.get_outputs()] == ["localization"]
     assert compare_with_torch(tmp_path / "fnn.onnx", load_head(head), batch=7) < 1e-4
-    assert main(["export-head", str(head), "-o", str(tmp_path / "fnn.pt")]) == 2
+    from seqvec.errors import UsageError
+
+    with pytest.raises(UsageError, match="must end in .onnx"):
+        export_head(head, tmp_path / "fnn.pt")

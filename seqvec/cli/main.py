@@ -26,7 +26,6 @@ COMMANDS = {
     "train": "train",
     "evaluate": "evaluate",
     "predict": "predict",
-    "export-head": "export_head",
     "compare": "compare",
     "plot": "plot",
     "run": "run",
@@ -35,7 +34,7 @@ COMMANDS = {
 
 # commands that compute (embed, train, evaluate, predict): each takes --threads
 COMPUTING = ("embed", "train-lm", "evaluate-lm", "train", "evaluate", "predict", "compare", "run", "info",
-             "export-head")  # plot: each kind takes it (seqvec/cli/plot.py)
+             "export")  # plot: each kind takes it (seqvec/cli/plot.py)
 
 logger = logging.getLogger("seqvec")
 
