@@ -317,13 +317,13 @@ def format_result(result: dict) -> str:
     unit = "residues" if result["level"] == "residue" else "proteins"
     lines = [f"{result['task']} ({result.get('kind', result['level'])}): {result['n_proteins']:,} proteins, "
              f"{result['n_scored']:,} scored {unit}",
-             f"  {'metric':<22} {'value':>7}  95% CI"]
+             f"  {'metric':<26} {'value':>7}  95% CI"]
     for name, m in result["metrics"].items():
         lo, hi = m["ci95"]
         if is_percent(name):
-            lines.append(f"  {name + ' (%)':<22} {100 * m['value']:7.2f}  [{100 * lo:.2f}, {100 * hi:.2f}]")
+            lines.append(f"  {name + ' (%)':<26} {100 * m['value']:7.2f}  [{100 * lo:.2f}, {100 * hi:.2f}]")
         else:
-            lines.append(f"  {name:<22} {m['value']:7.4f}  [{lo:.4f}, {hi:.4f}]")
+            lines.append(f"  {name:<26} {m['value']:7.4f}  [{lo:.4f}, {hi:.4f}]")
     if result.get("per_class_mcc"):
         mccs = ", ".join(f"{c} {m['value']:.2f}" for c, m in result["per_class_mcc"].items())
         lines.append(f"  per-class MCC: {mccs}")
