@@ -92,6 +92,11 @@ class PartialRun:
     def part_files(self) -> list[Path]:
         return sorted(self.dir.glob("part-*.h5")) if self.dir.is_dir() else []
 
+    def has_work(self) -> bool:
+        """Whether the sidecar holds finished work: parts, or an in-place store with a journal."""
+        return bool(self.part_files()) or (self.dir.is_dir() and (self.dir / "store.h5").is_file()
+                                           and any(self.dir.glob("journal-r*.txt")))
+
     def check(self, fingerprint: dict, batching: dict) -> None:
         """Raise OutputMismatchError if the sidecar holds parts of a run with another fingerprint,
         or made with another batch plan (``batching``: max_residues and device, which move the
@@ -104,7 +109,7 @@ class PartialRun:
         if not self.dir.is_dir():
             raise OutputMismatchError(f"{self.dir} exists and is not a directory; remove it or choose another "
                                       f"output (seqvec keeps unfinished runs there)", path=self.dir)
-        if not self.part_files():
+        if not self.has_work():
             return
         try:
             found = json.loads(self.manifest_path.read_text())
@@ -115,6 +120,7 @@ class PartialRun:
                 f"{self.dir} holds parts of an unfinished run but no readable manifest; "
                 f"rerun with --overwrite to start afresh", path=self.dir) from None
         found_batching = found.pop("batching", None)
+        found.setdefault("layout", "per-id")  # made before layouts had a name
         if found != fingerprint:
             differences = {k: (found.get(k), fingerprint.get(k)) for k in sorted(set(found) | set(fingerprint))
                            if found.get(k) != fingerprint.get(k)}
@@ -192,8 +198,10 @@ class PartialRun:
             group = f["carry_state"]
             return [group[str(i)][()] for i in range(len(group))]
 
-    def merge(self, order: list[str], root_attrs: dict) -> None:
-        """Join the parts into ``<output>.tmp`` in input order, then rename it to ``<output>``."""
+    def merge(self, order: list[str], root_attrs: dict, layout: str = "per-id") -> None:
+        """Join the parts into ``<output>.tmp`` in input order, then rename it to ``<output>``.
+
+        ``layout``: ``per-id`` (``<view>/<key>``) or ``uniprot`` (``<key>`` at the root, one view)."""
         done = self.scan()
         missing = [record_id for record_id in order if record_id not in done]
         if missing:
@@ -204,15 +212,19 @@ class PartialRun:
         try:
             with writing(tmp, "the merged output"):
                 try:
-                    with h5py.File(tmp, "w") as out:
+                    with h5py.File(tmp, "w", track_order=True) as out:
                         out.attrs.update(root_attrs)
                         for record_id in order:
                             source = self._open(handles, done[record_id])
                             key = id_to_key(record_id)
                             for view in VIEWS:
-                                if view in source:
+                                if view not in source:
+                                    continue
+                                if layout == "uniprot":
+                                    group = out
+                                else:
                                     group = out[view] if view in out else out.create_group(view, track_order=True)
-                                    source.copy(source[view][key], group, name=key)
+                                source.copy(source[view][key], group, name=key)
                 except RuntimeError as err:  # h5py's form of a failed write while closing
                     raise OSError(str(err)) from None
                 finally:

@@ -15,7 +15,7 @@ import logging
 import h5py
 import numpy as np
 
-from seqvec.embeddings.h5 import id_to_key, key_to_id
+from seqvec.embeddings.store.keys import id_to_key, key_to_id
 from seqvec.errors import EmbeddingFileError, MissingViewError
 
 logger = logging.getLogger(__name__)

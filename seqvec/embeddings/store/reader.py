@@ -120,8 +120,13 @@ class EmbeddingStore:
     def iter_per_residue(self, ids: Iterable[str] | None = None) -> Iterator[tuple[str, np.ndarray]]:
         """``(id, [L, D])`` one record at a time, in file order (or the order of ``ids``)."""
         self._need("per_residue")
-        for record_id in (self.ids if ids is None else list(ids)):
-            yield record_id, self.per_residue(record_id)
+        rows = range(len(self.ids)) if ids is None else self.rows(ids).tolist()  # every id checked first
+        for row in rows:
+            try:
+                array = self._layout.per_residue_row(row)
+            except (OSError, RuntimeError, KeyError) as err:
+                raise EmbeddingFileError(f"{self.path} is corrupt: {err}", path=self.path) from None
+            yield self.ids[row], array
 
     def iter_batches(self, view: str = "per_protein", batch_bytes: int = DEFAULT_BATCH_BYTES,
                      ids: Iterable[str] | None = None) -> Iterator[tuple[list[str], list[np.ndarray]]]:
