@@ -15,6 +15,7 @@ COMPRESSION_CHOICES = ("gzip", "lzf", "none")
 # dataset per protein and view (per_residue/<key>, the first seqvec layout); uniprot: UniProt's
 # per-protein.h5 (one dataset per id at the root, one view)
 LAYOUT_CHOICES = ("columnar", "per-id", "uniprot")
+EXPORT_FORMATS = ("npz", "csv", "biotrainer", "uniprot", "parquet")  # seqvec.embeddings.export
 TABLE_ENCODERS = ("onehot", "blosum62")  # encoders.ENCODERS
 # lm = the language model; lm+TABLE = the language model with the table's rows appended (encoders.WithTable)
 ENCODER_CHOICES = ("lm", *TABLE_ENCODERS, *(f"lm+{t}" for t in TABLE_ENCODERS))

@@ -16,7 +16,7 @@ from seqvec.errors import EmbeddingFileError
 
 logger = logging.getLogger(__name__)
 
-IDENTITY_KEYS = ("encoder", "model", "model_sha256", "layers", "per_protein_reduction", "dtype")
+IDENTITY_KEYS = ("encoder", "model", "model_sha256", "layers", "per_protein_reduction")
 DEFAULT_BATCH_BYTES = 64 << 20  # iter_batches reads about this much at a time
 
 
@@ -31,7 +31,7 @@ class EmbeddingStore:
     views : the views present, of ``"per_protein"`` and ``"per_residue"``.
     attrs : the file's root attributes (``fingerprint`` decoded); empty for most foreign files.
     identity : what made the embeddings where the file says it (``encoder``, ``model``,
-        ``model_sha256``, ``layers``, ``per_protein_reduction``, ``dtype``).
+        ``model_sha256``, ``layers``, ``per_protein_reduction``).
     """
 
     def __init__(self, path: Path, f: h5py.File, layout: Layout, name: str):
