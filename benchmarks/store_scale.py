@@ -71,7 +71,7 @@ def wide(args: argparse.Namespace) -> None:
     """1024-d float32 vectors of N records through the columnar writer; prints a JSON line."""
     import numpy as np
 
-    from seqvec.embeddings.store.columnar import ColumnarWriter, Shapes, create_columnar
+    from seqvec.embeddings.columnar import ColumnarWriter, Shapes, create_columnar
 
     n = args.n
     ids = [f"P{i:08d}" for i in range(n)]

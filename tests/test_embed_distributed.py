@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from seqvec.embeddings import inplace
 from seqvec.embeddings.h5 import read_h5, read_h5_attrs
+from seqvec.embeddings.inplace import InPlaceRun
 from seqvec.embeddings.parts import PartialRun
 from seqvec.embeddings.pipeline import embed_fasta
-from seqvec.embeddings.store import inplace
-from seqvec.embeddings.store.inplace import InPlaceRun
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -7,10 +7,9 @@ import numpy as np
 import pytest
 
 import seqvec
+from seqvec.embeddings.columnar import ColumnarWriter, Shapes, create_columnar, sequence_digest
 from seqvec.embeddings.h5 import write_record
-from seqvec.embeddings.store.columnar import ColumnarWriter, Shapes, create_columnar, sequence_digest
-from seqvec.embeddings.store.index import write_index
-from seqvec.embeddings.store.shards import INDEX_NAME, shard_name, shard_ranges
+from seqvec.embeddings.shards import INDEX_NAME, shard_name, shard_ranges, write_index
 from seqvec.errors import EmbeddingFileError, MissingViewError
 
 IDS = ["P1", "a/b", ".hidden", "%x", "Q9ÄY", "long_" + "z" * 300]

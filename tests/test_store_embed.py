@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 import seqvec
+from seqvec.embeddings import inplace
+from seqvec.embeddings.inplace import InPlaceRun
 from seqvec.embeddings.pipeline import embed_fasta
-from seqvec.embeddings.store import inplace
-from seqvec.embeddings.store.inplace import InPlaceRun
-from seqvec.embeddings.store.shards import INDEX_NAME, shard_name
+from seqvec.embeddings.shards import INDEX_NAME, shard_name
 from seqvec.errors import EmbedOptionError, OutputMismatchError, OutputWriteError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -180,7 +180,7 @@ def test_shards_in_process_equal_one_run(tmp_path, fasta, tiny_model):
 
 def _embed_command(fasta, out, *extra):
     # commit after every batch, so that a kill leaves journalled work behind
-    code = ("import sys; import seqvec.embeddings.store.inplace as m; m.COMMIT_SECONDS = 0.0; "
+    code = ("import sys; import seqvec.embeddings.inplace as m; m.COMMIT_SECONDS = 0.0; "
             "from seqvec.cli.main import main; sys.exit(main(sys.argv[1:]))")
     return [sys.executable, "-c", code, "embed", str(fasta), "-o", str(out), "--encoder", "onehot",
             "--max-residues", "300", *(extra or ["-q"])]

@@ -25,9 +25,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from seqvec.embeddings.layouts import id_to_key
 from seqvec.embeddings.options import EXPORT_FORMATS
 from seqvec.embeddings.store import EmbeddingStore, open_embeddings
-from seqvec.embeddings.store.keys import id_to_key
 from seqvec.errors import EmbeddingFileError, MissingDependencyError, OutputWriteError
 
 logger = logging.getLogger(__name__)

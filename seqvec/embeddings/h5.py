@@ -1,7 +1,7 @@
 """The per-id layout (``--layout per-id``), the output's attributes, and dict-style readers.
 
 The readers (:func:`read_h5`, :func:`iter_h5`, ...) take every layout, through
-:func:`~seqvec.open_embeddings`; the default layout is columnar (:mod:`seqvec.embeddings.store`).
+:func:`~seqvec.open_embeddings`; the default layout is columnar (:mod:`seqvec.embeddings.columnar`).
 The per-id layout, seqvec's first::
 
     /                     attrs: seqvec_version, model, model_sha256, encoder, layers, dtype,
@@ -27,8 +27,8 @@ import h5py
 import numpy as np
 
 from seqvec import __version__
-from seqvec.embeddings.store.keys import id_to_key, key_to_id
-from seqvec.embeddings.store.reader import open_embeddings
+from seqvec.embeddings.layouts import id_to_key, key_to_id
+from seqvec.embeddings.store import open_embeddings
 from seqvec.errors import EmbeddingFileError, OutputMismatchError
 
 VIEWS = ("per_residue", "per_protein")

@@ -11,7 +11,7 @@ from seqvec.errors import EmbedOptionError
 
 DTYPE_CHOICES = ("float32", "float16")
 COMPRESSION_CHOICES = ("gzip", "lzf", "none")
-# columnar: one matrix per view plus a records table (seqvec.embeddings.store.columnar); per-id: one
+# columnar: one matrix per view plus a records table (seqvec.embeddings.columnar); per-id: one
 # dataset per protein and view (per_residue/<key>, the first seqvec layout); uniprot: UniProt's
 # per-protein.h5 (one dataset per id at the root, one view)
 LAYOUT_CHOICES = ("columnar", "per-id", "uniprot")
@@ -71,7 +71,7 @@ class EmbedSettings:
     strip_gaps: bool = False  # remove alignment gaps '-' and '.' from sequences
     skip_invalid: bool = False  # leave out invalid records (listed in OUTPUT.skipped.tsv) instead of failing
     max_residues: int = DEFAULT_MAX_RESIDUES  # residue budget of one batch (padded)
-    shard: str | None = None  # "K/N": embed the K-th of N shares of the input (seqvec.embeddings.store.shards)
+    shard: str | None = None  # "K/N": embed the K-th of N shares of the input (seqvec.embeddings.shards)
 
     def __post_init__(self):
         from seqvec.embeddings.reduce import VIEWS  # here: reduce imports this module

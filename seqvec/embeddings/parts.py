@@ -24,61 +24,22 @@ import errno
 import io
 import json
 import logging
-import os
 import shutil
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-from seqvec.embeddings.h5 import VIEWS, describe_mismatch, id_to_key, write_record
+from seqvec.embeddings.files import durable_replace, write_file, writing
+from seqvec.embeddings.h5 import VIEWS, describe_mismatch, write_record
+from seqvec.embeddings.layouts import id_to_key
 from seqvec.errors import OutputMismatchError, OutputWriteError
 
 logger = logging.getLogger(__name__)
 
 _OPEN_PARTS = 64  # part files kept open while merging
-
-
-def fsync_path(path: Path) -> None:
-    """Flush a file's (or directory's) data to disk."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-@contextmanager
-def writing(path: Path, what: str, resumable: bool = True) -> Iterator[None]:
-    """Turn an OSError while writing ``path`` into OutputWriteError; ``resumable``: say that the
-    finished parts are kept."""
-    try:
-        yield
-    except OSError as err:
-        if isinstance(err, OutputWriteError):
-            raise
-        reason = err.strerror or str(err)
-        hint = "; the parts finished so far are kept, so running the same command again resumes" if resumable else ""
-        raise OutputWriteError(f"cannot write {what} {path}: {reason}{hint}", path=path, errno=err.errno) from None
-
-
-def write_file(path: Path, data: bytes | memoryview) -> None:
-    """Write ``data`` to ``path`` and flush it to disk (no temporary name: see durable_replace)."""
-    with open(path, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def durable_replace(tmp: Path, final: Path) -> None:
-    """Rename ``tmp`` to ``final`` atomically, after flushing it, and flush the directory."""
-    fsync_path(tmp)
-    os.replace(tmp, final)
-    fsync_path(final.parent)
 
 
 class PartialRun:

@@ -19,16 +19,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from seqvec.embeddings.columnar import Shapes, sequence_digest
 from seqvec.embeddings.embedder import Embedder, StatefulEmbedder
 from seqvec.embeddings.encoders import ENCODERS, WithTable, stacked_sha256
+from seqvec.embeddings.files import durable_replace, write_file, writing
 from seqvec.embeddings.h5 import existing_output_matches, root_attributes
+from seqvec.embeddings.inplace import InPlaceRun, merge_parts_columnar
 from seqvec.embeddings.options import DEFAULT_MAX_RESIDUES, EmbedSettings, parse_shard
-from seqvec.embeddings.parts import PartialRun, durable_replace, write_file, writing
+from seqvec.embeddings.parts import PartialRun
 from seqvec.embeddings.reduce import LayerView, get_view
-from seqvec.embeddings.store.columnar import Shapes, sequence_digest
-from seqvec.embeddings.store.index import write_index
-from seqvec.embeddings.store.inplace import InPlaceRun, merge_parts_columnar
-from seqvec.embeddings.store.shards import INDEX_NAME, shard_name, shard_ranges
+from seqvec.embeddings.shards import INDEX_NAME, shard_name, shard_ranges, write_index
 from seqvec.errors import (
     EmbedOptionError,
     ModelNotFoundError,
@@ -169,7 +169,7 @@ def _distinct(ids: list[str], digests: list[str]) -> dict[int, list[int]]:
 
 def _run_inplace(model: Embedder, sequences: dict[str, str], settings: EmbedSettings, view: LayerView,
                  partial: PartialRun, attrs: dict, world: World, progress: bool) -> None:
-    """Embed into a columnar file written in place (:mod:`seqvec.embeddings.store.inplace`):
+    """Embed into a columnar file written in place (:mod:`seqvec.embeddings.inplace`):
     each distinct sequence once, this rank's share of the batch plan, skipping journalled batches."""
     ids = list(sequences)
     lengths = np.array([len(sequences[i]) for i in ids], dtype=np.int64)
@@ -403,7 +403,7 @@ def _shard_folder(output: Path, settings: EmbedSettings, world: World) -> Path |
 
 
 def _shard_of(sequences: dict[str, str], shard: str) -> dict[str, str]:
-    """The records of shard ``"K/N"`` (:func:`~seqvec.embeddings.store.shards.shard_ranges`)."""
+    """The records of shard ``"K/N"`` (:func:`~seqvec.embeddings.shards.shard_ranges`)."""
     k, n = parse_shard(shard)
     ids = list(sequences)
     start, end = shard_ranges([len(sequences[i]) for i in ids], n)[k - 1]

@@ -24,10 +24,13 @@ import os
 import time
 from pathlib import Path
 
+import h5py
 import numpy as np
 
-from seqvec.embeddings.parts import PartialRun, durable_replace, writing
-from seqvec.embeddings.store.columnar import ColumnarWriter, Shapes, create_columnar, sequence_digest
+from seqvec.embeddings.columnar import ColumnarWriter, Shapes, create_columnar, sequence_digest
+from seqvec.embeddings.files import durable_replace, writing
+from seqvec.embeddings.layouts import id_to_key
+from seqvec.embeddings.parts import PartialRun
 
 logger = logging.getLogger(__name__)
 
@@ -35,8 +38,6 @@ COMMIT_SECONDS = 2.0  # flush and journal at most this often (and at the end)
 
 
 def _fingerprint(path: Path) -> str | None:
-    import h5py
-
     try:
         with h5py.File(path, "r") as f:
             return str(f.attrs["fingerprint"])
@@ -121,10 +122,6 @@ class InPlaceRun:
 def merge_parts_columnar(partial: PartialRun, sequences: dict[str, str], shapes: Shapes, attrs: dict) -> None:
     """Join the part files of a carried-state run (which must run in order, one protein after
     another, so it cannot write in place) into a columnar ``partial.output``."""
-    import h5py
-
-    from seqvec.embeddings.h5 import id_to_key
-
     done = partial.scan()
     ids = list(sequences)
     lengths = np.array([len(sequences[i]) for i in ids], dtype=np.int64)

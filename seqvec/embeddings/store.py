@@ -1,4 +1,8 @@
-"""``open_embeddings(path)``: one reader for every embedding file and shard folder."""
+"""The embedding store's reader: ``open_embeddings(path)`` for every embedding file and shard folder.
+
+The layouts it reads are in :mod:`.layouts`; seqvec's columnar layout is defined and
+written in :mod:`.columnar`; shard folders and their index in :mod:`.shards`.
+"""
 from __future__ import annotations
 
 import logging
@@ -10,8 +14,8 @@ from types import TracebackType
 import h5py
 import numpy as np
 
-from seqvec.embeddings.store.layouts import VIEWS, Layout, detect, root_attrs
-from seqvec.embeddings.store.shards import INDEX_NAME, check_index
+from seqvec.embeddings.layouts import VIEWS, Layout, detect, root_attrs
+from seqvec.embeddings.shards import check_index
 from seqvec.errors import EmbeddingFileError
 
 logger = logging.getLogger(__name__)
@@ -206,4 +210,4 @@ def open_embeddings(path: str | os.PathLike) -> EmbeddingStore:
     return EmbeddingStore(path, f, layout, name or layout.name)
 
 
-__all__ = ["INDEX_NAME", "EmbeddingStore", "open_embeddings"]
+__all__ = ["EmbeddingStore", "open_embeddings"]
