@@ -2,7 +2,7 @@
 
 The readers (:func:`read_h5`, :func:`iter_h5`, ...) take every layout, through
 :func:`~seqvec.open_embeddings`; the default layout is columnar (:mod:`seqvec.embeddings.columnar`).
-The per-id layout, seqvec's first::
+The per-id layout, seqvec's first (docs/embeddings.md, "The output file (HDF5)")::
 
     /                     attrs: seqvec_version, model, model_sha256, encoder, layers, dtype,
                                  compression, per_protein_reduction, input_sha256, n_records,
