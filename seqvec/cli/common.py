@@ -52,6 +52,7 @@ FLAGS = {
     "fmt": "--label-format", "kind": "--kind", "task_name": "--task-name", "label_map": "--label-map",
     "layers": "--layers", "model": "--model", "options": "--options", "weights": "--weights", "device": "--device",
     "resume": "--resume", "run_dir": "-o", "config": "--config", "init": "--init",
+    "shard": "--shard", "per_residue": "--per-residue", "per_protein": "--per-protein", "overwrite": "--overwrite",
 }
 
 

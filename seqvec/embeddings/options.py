@@ -37,11 +37,11 @@ def parse_shard(text: str) -> tuple[int, int]:
     """``"K/N"`` -> (K, N) with 1 <= K <= N; EmbedOptionError otherwise."""
     match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
     if not match:
-        raise EmbedOptionError(f"--shard {text!r}: expected K/N, e.g. 3/10 (shard 3 of 10, counting from 1)")
+        raise EmbedOptionError(f"`shard` {text!r}: expected K/N, e.g. 3/10 (shard 3 of 10, counting from 1)")
     k, n = int(match.group(1)), int(match.group(2))
     if not 1 <= k <= n:
-        raise EmbedOptionError(f"--shard {text!r}: K must be between 1 and N={n} (shards count from 1; "
-                               f"with a Slurm array use --array=1-{n})")
+        raise EmbedOptionError(f"`shard` {text!r}: K must be between 1 and N={n} (shards count from 1; "
+                               f"a Slurm array of them is 1-{n})")
     return k, n
 
 
@@ -81,8 +81,8 @@ class EmbedSettings:
         _check_choice("compression", self.compression, COMPRESSION_CHOICES)
         _check_choice("layout", self.layout, LAYOUT_CHOICES)
         if self.layout == "uniprot" and self.per_residue and self.per_protein:
-            raise EmbedOptionError("layout='uniprot' holds one view per file: add --no-per-residue (UniProt's "
-                                   "per-protein.h5) or --no-per-protein (per-residue arrays)")
+            raise EmbedOptionError("layout='uniprot' holds one view per file: turn `per_residue` off (UniProt's "
+                                   "per-protein.h5) or `per_protein` off (per-residue arrays)")
         if self.shard is not None:
             parse_shard(self.shard)
             if self.layout != "columnar":

@@ -395,8 +395,8 @@ def _shard_folder(output: Path, settings: EmbedSettings, world: World) -> Path |
         raise EmbedOptionError(f"the output {output} is a file; shards are written into a folder (give a folder "
                                f"name such as {output.with_suffix('')}_shards)")
     if settings.layout != "columnar" or settings.carry_state:
-        raise EmbedOptionError("shards are columnar files embedded in batches: use --layout columnar, without "
-                               "--carry-state")
+        raise EmbedOptionError("shards are columnar files embedded in batches: use layout='columnar', without "
+                               "`carry_state`")
     with writing(output, "the shard folder", resumable=False):
         output.mkdir(parents=True, exist_ok=True)
     return output

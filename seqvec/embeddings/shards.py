@@ -101,7 +101,7 @@ def write_index(folder: Path, n: int) -> Path | None:
                                    sort_keys=True) for f in files}
         if len(fingerprints) > 1:
             raise EmbeddingFileError(f"the shards in {folder} were made with different settings or inputs; "
-                                     "rerun the odd ones with --overwrite", path=folder)
+                                     "rerun the odd ones with `overwrite`", path=folder)
         ids = [i for f in files for i in f["records/id"].asstr("utf-8")[()].tolist()]
         lengths = np.concatenate([f["records/length"][()] for f in files])
         digests = [d.decode() for f in files for d in f["records/digest"][()].tolist()]
@@ -132,7 +132,7 @@ def check_index(folder: Path) -> Path:
         found = finished_shards(folder)
         state = "; ".join(f"{len(ks)} of {n} shards finished" for n, ks in sorted(found.items())) or "no shards"
         raise EmbeddingFileError(f"{folder} is a folder without {INDEX_NAME} ({state}): run every shard "
-                                 "(seqvec embed ... --shard K/N); the last to finish writes the index", path=folder)
+                                 "(`shard` K/N); the last to finish writes the index", path=folder)
     try:
         with h5py.File(index, "r") as f:
             names = json.loads(f.attrs["shards"])
