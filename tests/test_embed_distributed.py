@@ -67,3 +67,27 @@ def test_torchrun_two_processes_resume_and_merge(tmp_path, tiny_model_dir, tiny_
         assert list(multi) == list(single)  # every record once, in input order
         for record_id, x in single.items():
             np.testing.assert_allclose(multi[record_id], x, atol=1e-6, rtol=0, err_msg=record_id)
+
+
+@pytest.mark.slow
+def test_torchrun_ranks_write_shards_of_a_folder(tmp_path):
+    """With an output folder every rank is a shard (no rank-0 copy); the folder reads as the single-process file."""
+    import seqvec
+
+    rng = random.Random(3)
+    fasta = tmp_path / "in.fasta"
+    fasta.write_text("".join(f">s{i}\n{''.join(rng.choice('ACDEFGHIKLMNPQRSTVWY') for _ in range(rng.randint(5, 90)))}\n"
+                             for i in range(50)))
+    single = embed_fasta(fasta, tmp_path / "single.h5", encoder="onehot")
+    folder = tmp_path / "out"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+               "-m", "seqvec", "embed", str(fasta), "-o", str(folder), "--encoder", "onehot", "-q"]
+    result = subprocess.run(command, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert sorted(p.name for p in folder.glob("*.h5")) == ["index.h5", "shard-1-of-2.h5", "shard-2-of-2.h5"]
+    with seqvec.open_embeddings(folder) as a, seqvec.open_embeddings(single) as b:
+        assert a.layout == "shards" and a.ids == b.ids
+        np.testing.assert_array_equal(a.per_protein(), b.per_protein())
+        for record_id in b.ids:
+            np.testing.assert_array_equal(a.per_residue(record_id), b.per_residue(record_id))

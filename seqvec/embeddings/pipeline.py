@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
@@ -381,9 +382,25 @@ def embed_fasta(fasta: str | os.PathLike, output: str | os.PathLike, model: Embe
             world.stop()
     if folder is None:
         return output
-    with OutputLock(folder / INDEX_NAME):  # the last shard to finish sees them all and writes the index
-        write_index(folder, parse_shard(settings.shard or "1/1")[1])
+    _update_index(folder, parse_shard(settings.shard or "1/1")[1])
     return folder
+
+
+def _update_index(folder: Path, n: int) -> None:
+    """Write the shard folder's index if all ``n`` shards are finished. Under the index's lock,
+    waited for: a shard that finished while another held it must look again, or the index
+    could miss it."""
+    lock = OutputLock(folder / INDEX_NAME)
+    while True:
+        try:
+            lock.acquire()
+            break
+        except OutputLockedError:
+            time.sleep(0.1)  # another shard is writing the index (a second or so)
+    try:
+        write_index(folder, n)
+    finally:
+        lock.release()
 
 
 def _shard_folder(output: Path, settings: EmbedSettings, world: World) -> Path | None:
