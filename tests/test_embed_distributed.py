@@ -66,7 +66,7 @@ def test_torchrun_two_processes_resume_and_merge(tmp_path, tiny_model_dir, tiny_
         multi, single = read_h5(out, view), read_h5(reference, view)
         assert list(multi) == list(single)  # every record once, in input order
         for record_id, x in single.items():
-            np.testing.assert_allclose(multi[record_id], x, atol=1e-6, rtol=0, err_msg=record_id)
+            np.testing.assert_allclose(multi[record_id], x, atol=1e-6, rtol=1e-6, err_msg=record_id)
 
 
 @pytest.mark.slow

@@ -56,7 +56,7 @@ def assert_same_file(a, b, exact=True):
             if exact:
                 np.testing.assert_array_equal(x[record_id], y[record_id], err_msg=record_id)
             else:
-                np.testing.assert_allclose(x[record_id], y[record_id], atol=1e-6, rtol=0, err_msg=record_id)
+                np.testing.assert_allclose(x[record_id], y[record_id], atol=1e-6, rtol=1e-6, err_msg=record_id)
 
 
 @pytest.fixture(scope="module")
