@@ -52,7 +52,8 @@ FLAGS = {
     "fmt": "--label-format", "kind": "--kind", "task_name": "--task-name", "label_map": "--label-map",
     "layers": "--layers", "model": "--model", "options": "--options", "weights": "--weights", "device": "--device",
     "resume": "--resume", "run_dir": "-o", "config": "--config", "init": "--init",
-    "shard": "--shard", "per_residue": "--per-residue", "per_protein": "--per-protein", "overwrite": "--overwrite",
+    "download": "--download", "overwrite": "--overwrite", "view": "--view", "shard": "--shard",
+    "max_residues": "--max-residues", "per_residue": "--per-residue", "per_protein": "--per-protein",
 }
 
 
