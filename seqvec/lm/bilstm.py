@@ -12,6 +12,7 @@ from typing import Any, cast
 import torch
 from torch import nn
 
+from seqvec.lm.invariant import InvariantProduct
 from seqvec.lm.kernels import MatrixProduct, Product, forced_kernel
 
 # (h, c) of one direction and layer: h (B, P), c (B, D)
@@ -46,7 +47,9 @@ class ProjectedLSTM(nn.Module):
         self.forget_offset: torch.Tensor
         self.register_buffer("forget_offset", forget, persistent=False)
         self.compute_dtype = torch.float32  # dtype of the matrix products; state stays float32
-        self._cached: tuple[Any, tuple[Product, Product, Product] | None] = (None, None)  # (key, inference products)
+        self.rows = 32  # the rows batch-invariant products are chosen for (seqvec.lm.refill sets it)
+        # (key, {rows or None: inference products}), rebuilt when a weight, the dtype or the threads change
+        self._cached: tuple[Any, dict[int | None, tuple[Product, Product, Product]] | None] = (None, None)
         self.reset_parameters()
 
     def __getstate__(self) -> dict:
@@ -76,7 +79,9 @@ class ProjectedLSTM(nn.Module):
             h, c = state
         out = x.new_zeros(batch, total, self.proj_dim)
         bias = self.bias + self.forget_offset
-        w_in, w_rec, w_proj = self._products()
+        # several proteins: batch-invariant products, so each protein's output is the same bits
+        # as in any other batch (and in seqvec.lm.refill's continuous batching)
+        w_in, w_rec, w_proj = self._products(self.rows if batch > 1 else None)
         finals_h, finals_c = [], []
         active = batch
         time_chunk = TIME_CHUNK[self.compute_dtype]
@@ -100,24 +105,34 @@ class ProjectedLSTM(nn.Module):
         # finals were collected shortest-last; reverse to batch order
         return out, (torch.cat(finals_h[::-1]), torch.cat(finals_c[::-1]))
 
-    def _products(self) -> tuple[Product, Product, Product]:
+    def _products(self, rows: int | None = None) -> tuple[Product, Product, Product]:
         """``x @ W (+ add)`` for the input, recurrent and projection matrices in ``compute_dtype``.
 
         Training uses the parameters through autograd (``torch.addmm``). Inference keeps one
         :class:`~seqvec.lm.kernels.MatrixProduct` per matrix, whose kernel (MKL or oneDNN's
-        packed layout) is chosen by measurement per row count, until a weight changes.
+        packed layout) is chosen by measurement per row count, until a weight changes; with
+        ``rows`` given, batch-invariant products (:class:`~seqvec.lm.invariant.InvariantProduct`)
+        whose kernel is the fastest at ``rows`` rows (the input products at a chunk's rows).
         """
         weights = (self.input_weight, self.recurrent_weight, self.projection_weight)
         if torch.is_grad_enabled():
             return (MatrixProduct(weights[0], kernel="mkl"), MatrixProduct(weights[1], kernel="mkl"),
                     MatrixProduct(weights[2], kernel="mkl"))
-        key = (self.compute_dtype, forced_kernel(), *((id(w), w._version, w.device) for w in weights))
-        cached = self._cached[1]
-        if self._cached[0] != key or cached is None:
-            products = [MatrixProduct(w, self.compute_dtype) for w in weights]
-            cached = (products[0], products[1], products[2])
-            self._cached = (key, cached)
-        return cached
+        key = (self.compute_dtype, forced_kernel(), torch.get_num_threads(),
+               *((id(w), w._version, w.device) for w in weights))
+        cache = self._cached[1] if self._cached[0] == key else None
+        if cache is None:
+            cache = {}
+            self._cached = (key, cache)
+        if rows not in cache:
+            if rows is None:
+                cache[rows] = tuple(MatrixProduct(w, self.compute_dtype) for w in weights)
+            else:
+                chunk_rows = rows * TIME_CHUNK[self.compute_dtype]
+                cache[rows] = (InvariantProduct(weights[0], self.compute_dtype, chunk_rows, "bias"),
+                               InvariantProduct(weights[1], self.compute_dtype, rows, "state"),
+                               InvariantProduct(weights[2], self.compute_dtype, rows, None))
+        return cache[rows]
 
     def _step(self, xin: torch.Tensor, h: torch.Tensor, c: torch.Tensor, w_rec: Product,
               w_proj: Product) -> CellState:
