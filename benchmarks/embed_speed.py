@@ -18,7 +18,9 @@ of the summed layers, worst per-residue cosine).
 
 With --compare-kernels batched float32 and bf16 also run with each kernel forced
 (SEQVEC_KERNEL=mkl, onednn), to compare with the measured choice in the same run.
-With --repeat N every case runs N times, the cases interleaved, and the medians count
+With --compare-refill batched float32 also runs as padded batches (continuous batching
+off: rows empty out as proteins end), with 16 and 64 rows, and with 4 times the batch
+budget (more proteins per plan batch to refill rows from). With --repeat N every case runs N times, the cases interleaved, and the medians count
 (for a shared machine). With --allennlp PYTHON BENCH.py (an environment with allennlp 0.9
 and its timing script, e.g. the project's reference kit) allennlp's ElmoEmbedder runs the
 same recipes side by side with seqvec on the same weights and threads: 20 proteins of
@@ -126,10 +128,14 @@ def run_case(case: dict) -> dict:
 
     t0 = time.perf_counter()
     model = build_model(case).set_precision(case["precision"])
+    model.refill = case.get("refill", True)
+    if case.get("rows"):
+        model.set_rows(case["rows"])
     build_s = time.perf_counter() - t0
     seqs = case["sequences"]
     lengths = {str(i): len(s) for i, s in enumerate(seqs)}
-    plan = [[str(i)] for i in range(len(seqs))] if case["single"] else make_batches(lengths, case["max_residues"])
+    budget = case.get("budget") or case["max_residues"]
+    plan = [[str(i)] for i in range(len(seqs))] if case["single"] else make_batches(lengths, budget)
     model.embed_batch([seqs[int(i)] for i in plan[-1]])  # warm-up on the shortest batch
     profile = None
     if case.get("profile"):
@@ -271,6 +277,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compare-kernels", action="store_true",
                         help="also run batched float32 and bf16 with each kernel forced (SEQVEC_KERNEL=mkl, onednn), "
                              "interleaved with the measured choice")
+    parser.add_argument("--compare-refill", action="store_true",
+                        help="also run batched float32 as padded batches (no continuous batching), and with "
+                             "continuous batching at 16 and 64 rows and at 4 times the batch budget")
     parser.add_argument("--json", type=Path, default=None, help="write the results here too")
     args = parser.parse_args(argv)
     if args.allennlp and not args.weights:
@@ -300,6 +309,11 @@ def main(argv: list[str] | None = None) -> int:
             for kernel in ("mkl", "onednn"):
                 cases[f"batched {precision} [{kernel}]"] = dict(sequences=mix, precision=precision, single=False,
                                                                kernel=kernel)
+    if args.compare_refill:
+        cases["batched float32 [padded]"] = dict(sequences=mix, precision="float32", single=False, refill=False)
+        for rows in (16, 64):
+            cases[f"batched float32 [{rows} rows]"] = dict(sequences=mix, precision="float32", single=False, rows=rows)
+        cases["batched float32 [4x budget]"] = dict(sequences=mix, precision="float32", single=False, budget=4 * budget)
     if args.allennlp:
         recipe = allennlp_recipe_sequences()
         cases["allennlp recipe batched, float32"] = dict(sequences=recipe, precision="float32", single=False)
@@ -313,6 +327,8 @@ def main(argv: list[str] | None = None) -> int:
     summary = {"bf16 / float32": results["batched bf16"]["residues_per_s"] / base,
                "batched / one at a time": base / results["one at a time float32"]["residues_per_s"],
                "float32 of ceiling": base / ceiling}
+    for name in [n for n in results if n.startswith("batched float32 [") and "mkl" not in n and "onednn" not in n]:
+        summary[f"default / {name[16:-1]}"] = base / results[name]["residues_per_s"]
     if args.compare_kernels:
         for precision in ("float32", "bf16"):
             for kernel in ("mkl", "onednn"):

@@ -154,7 +154,10 @@ class SeqVecLM(nn.Module):
         types, lengths = types.to(device), lengths.to(device)
         mask = torch.arange(types.shape[1], device=device)[None, :] < lengths[:, None]
         x = self.token_vectors(types[mask])  # (N, P), each protein from <S> to </S>
-        flat = torch.stack([torch.cat([x, x], dim=1), *run_stack(self.lstm, x, lengths.tolist())]).float().cpu()
+        flat = x.new_empty(self.n_output_layers, x.shape[0], self.output_dim)
+        flat[0] = torch.cat([x, x], dim=1)
+        run_stack(self.lstm, x, lengths.tolist(), out=flat[1:])
+        flat = flat.float().cpu()
         starts = torch.cumsum(lengths, 0).tolist()
         return [flat[:, end - len(s) - 1: end - 1] for end, s in zip(starts, sequences)]
 

@@ -134,26 +134,27 @@ def _input_products(state: _Rows, rows: list[int], x: torch.Tensor, w_in, bias: 
     state.buf.view(-1, state.buf.shape[2]).index_copy_(0, slots, w_in(x[tokens], bias))
 
 
-def run_stack(stack: BiLSTMStack, x: torch.Tensor, lengths: list[int]) -> list[torch.Tensor]:
+def run_stack(stack: BiLSTMStack, x: torch.Tensor, lengths: list[int], out: torch.Tensor | None = None
+              ) -> torch.Tensor:
     """Both directions and every layer over flat proteins (each from ``<S>`` to ``</S>``).
 
-    x: ``(N, P)`` with ``N = sum(lengths)``. Returns one ``(N, 2P)`` tensor per layer,
-    ``[forward ; backward]``, skip connections added from the second layer on, exactly as
-    :meth:`BiLSTMStack.forward` gives them for a padded batch.
+    x: ``(N, P)`` with ``N = sum(lengths)``. Returns (in ``out`` if given) the layers'
+    outputs ``(n_layers, N, 2P)``, ``[forward ; backward]``, skip connections added from
+    the second layer on, exactly as :meth:`BiLSTMStack.forward` gives them for a padded batch.
     """
     spans = spans_of(lengths)
     order = sorted(range(len(spans)), key=lambda i: -lengths[i])  # longest first, stable
     ordered = [spans[i] for i in order]
     back = reversed_index(spans, x.device)
-    halves = []
+    p = x.shape[1]
+    n_layers = len(cast(nn.ModuleList, stack.directions[0]))
+    result = x.new_empty(n_layers, x.shape[0], 2 * p) if out is None else out
     for d, layers in enumerate(stack.directions):
         inp = x if d == 0 else x[back]
-        outs = []
         for li, layer in enumerate(cast(nn.ModuleList, layers)):
-            out = run_layer(cast(ProjectedLSTM, layer), inp, ordered)
+            o = run_layer(cast(ProjectedLSTM, layer), inp, ordered)
             if li > 0:
-                out = out + inp  # skip connection; the recurrent state stays without it
-            outs.append(out)
-            inp = out
-        halves.append(outs if d == 0 else [o[back] for o in outs])
-    return [torch.cat([f, b], dim=1) for f, b in zip(*halves)]
+                o = o + inp  # skip connection; the recurrent state stays without it
+            result[li, :, d * p:(d + 1) * p] = o if d == 0 else o[back]
+            inp = o
+    return result
