@@ -126,7 +126,9 @@ class ProjectedLSTM(nn.Module):
             self._cached = (key, cache)
         if rows not in cache:
             if rows is None:
-                cache[rows] = tuple(MatrixProduct(w, self.compute_dtype) for w in weights)
+                cache[rows] = (MatrixProduct(weights[0], self.compute_dtype),
+                               MatrixProduct(weights[1], self.compute_dtype),
+                               MatrixProduct(weights[2], self.compute_dtype))
             else:
                 chunk_rows = rows * TIME_CHUNK[self.compute_dtype]
                 cache[rows] = (InvariantProduct(weights[0], self.compute_dtype, chunk_rows, "bias"),
