@@ -1,4 +1,4 @@
-"""Continuous batching (seqvec.lm.refill) and batch-invariant products (seqvec.lm.invariant)."""
+"""Continuous batching and batch-invariant products (seqvec.lm.refill)."""
 import random
 
 import h5py
@@ -7,10 +7,9 @@ import pytest
 import torch
 
 from seqvec.errors import ConfigError
-from seqvec.lm.invariant import PROBE_FULL, InvariantProduct, kernel_floor
 from seqvec.lm.kernels import KERNEL_ENV, MatrixProduct, available_kernels
 from seqvec.lm.pretrained import load_model
-from seqvec.lm.refill import reversed_index, spans_of
+from seqvec.lm.refill import PROBE_FULL, InvariantProduct, kernel_floor, reversed_index, spans_of
 
 AA = "ACDEFGHIKLMNPQRSTVWY"
 

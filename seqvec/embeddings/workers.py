@@ -50,14 +50,14 @@ def splits(cpus: int) -> list[WorkerPlan]:
 def _host_key(shape: tuple[int, int, int], precision: str) -> str:
     import torch
 
-    from seqvec.lm.kernels import cpu_info
+    from seqvec.lm.host import cpu_info
 
     return (f"{cpu_info().model} | torch {torch.__version__} | {os.cpu_count()} cores | "
             f"LSTM {shape[0]}x{shape[1]}x{shape[2]} {precision}")
 
 
 def _cache_path() -> Path:
-    from seqvec.lm.pretrained import cache_dir
+    from seqvec.lm.host import cache_dir
 
     return cache_dir() / "workers.json"
 
@@ -133,7 +133,7 @@ def prepare_kernels(shape: tuple[int, int, int], precision: str, threads: int) -
     """Measure (or read) every kernel choice of the shape at ``threads`` threads, so all workers share them."""
     import torch
 
-    from seqvec.lm.kernels import measure_lstm_products
+    from seqvec.lm.tuning import measure_lstm_products
 
     before = torch.get_num_threads()
     torch.set_num_threads(threads)

@@ -12,19 +12,14 @@ from typing import Any, cast
 import torch
 from torch import nn
 
-from seqvec.lm.invariant import InvariantProduct
 from seqvec.lm.kernels import MatrixProduct, Product, forced_kernel
+from seqvec.lm.refill import TIME_CHUNK, InvariantProduct
 
 # (h, c) of one direction and layer: h (B, P), c (B, D)
 CellState = tuple[torch.Tensor, torch.Tensor]
 # [direction][layer]; direction 0 = forward, 1 = backward
 StackState = list[list[CellState]]
-# Time steps whose input products are one GEMM, by the dtype of the products. Measured on
-# the full SeqVec shape (benchmarks/embed_speed.py, 2 cores): float32 runs best with long
-# chunks (fewer, larger GEMMs; 64-256 within noise), bfloat16 with short ones (32 was ~8%
-# faster than 128, 16 another ~4% faster than 32 in 8 paired runs: a small chunk output
-# stays in cache beside the packed recurrent weights).
-TIME_CHUNK = {torch.float32: 128, torch.bfloat16: 16}
+# TIME_CHUNK (time steps whose input products are one GEMM) lives in seqvec.lm.refill
 
 
 class ProjectedLSTM(nn.Module):
@@ -111,7 +106,7 @@ class ProjectedLSTM(nn.Module):
         Training uses the parameters through autograd (``torch.addmm``). Inference keeps one
         :class:`~seqvec.lm.kernels.MatrixProduct` per matrix, whose kernel (MKL or oneDNN's
         packed layout) is chosen by measurement per row count, until a weight changes; with
-        ``rows`` given, batch-invariant products (:class:`~seqvec.lm.invariant.InvariantProduct`)
+        ``rows`` given, batch-invariant products (:class:`~seqvec.lm.refill.InvariantProduct`)
         whose kernel is the fastest at ``rows`` rows (the input products at a chunk's rows).
         """
         weights = (self.input_weight, self.recurrent_weight, self.projection_weight)
