@@ -84,6 +84,43 @@ def step_times(rows_list: list[int], precision: str, repeats: int = 30) -> dict[
     return {r: statistics.median(ts) for r, ts in times.items()}
 
 
+def paired(sequences: list[str], budget: int, variants: dict[str, dict], weights: list[str] | None,
+           rounds: int = 1) -> dict[str, float]:
+    """Seconds per variant over every batch of the plan, the variants alternating batch by batch
+    (each batch runs every variant, in rotating order), so a changing load hits them alike.
+
+    A variant is ``{"refill": bool, "rows": int}``. Checks that all variants give the same bits.
+    """
+    import torch
+
+    from benchmarks.embed_speed import build_model
+    from seqvec.io.batching import budget_batches
+
+    model = build_model({"threads": 0, "weights": weights or []})
+    plan = budget_batches([len(s) for s in sequences], budget)
+    seconds = {name: 0.0 for name in variants}
+    names = list(variants)
+    for round_ in range(rounds):
+        for k, batch in enumerate(plan):
+            seqs = [sequences[i] for i in batch]
+            outputs = {}
+            for j in range(len(names)):
+                name = names[(j + k + round_) % len(names)]
+                model.refill = variants[name].get("refill", True)
+                model.set_rows(variants[name].get("rows", 32))
+                if (round_, k) == (0, 0):
+                    model.embed_batch(seqs[-2:])  # warm-up: packs weights, measures kernels
+                t = time.perf_counter()
+                outputs[name] = model.embed_batch(seqs)
+                seconds[name] += time.perf_counter() - t
+            first = outputs[names[0]]
+            for name in names[1:]:
+                same = all(torch.equal(a, b) for a, b in zip(first, outputs[name]))
+                if not same and variants[name].get("rows", 32) == variants[names[0]].get("rows", 32):
+                    raise AssertionError(f"{name} differs from {names[0]}")
+    return seconds
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--residues", type=int, default=20000, help="total residues of the length mix")
@@ -92,6 +129,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", default="1,2,4,8,16,24,32,48,64", help="row counts to time")
     parser.add_argument("--precision", default="float32", choices=["float32", "bf16"])
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--paired", type=int, default=0, metavar="RESIDUES",
+                        help="also embed this many residues of the mix as padded batches and with continuous "
+                             "batching at 16, 32 and 64 rows, alternating batch by batch (full SeqVec shape)")
+    parser.add_argument("--weights", nargs=2, metavar=("OPTIONS", "WEIGHTS"), help="weights for --paired")
     args = parser.parse_args(argv)
     import torch
 
@@ -108,6 +149,14 @@ def main(argv: list[str] | None = None) -> int:
         r = rows_in_flight(lengths, plan, refill)
         print(f"  {name:22s} {r['steps']:6d} steps, rows per step {r['rows_per_step']:5.1f}, "
               f"per residue {r['rows_per_residue']:5.1f}")
+    if args.paired:
+        variants = {"padded": {"refill": False}, "refill 32 rows": {}, "refill 16 rows": {"rows": 16},
+                    "refill 64 rows": {"rows": 64}}
+        budget = args.max_residues or DEFAULT_MAX_RESIDUES
+        seconds = paired(sample_sequences(args.paired, args.lengths_from, seed=4), budget, variants, args.weights)
+        print(f"paired, {args.paired} residues, budget {budget}, batch by batch alternating:")
+        for name, s in seconds.items():
+            print(f"  {name:16s} {s:7.1f} s  {seconds['padded'] / s:5.2f}x padded")
     times = step_times(rows_list, args.precision)
     print(f"one time step of one direction-layer, {args.precision}, {torch.get_num_threads()} threads:")
     for rows, seconds in times.items():
