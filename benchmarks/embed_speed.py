@@ -251,7 +251,8 @@ def run_cases(cases: dict[str, dict], common: dict, repeat: int, ceiling: float)
                   f"({r['residues_per_s'] / ceiling:.2f} of ceiling)  peak RSS {r['peak_rss_mib']:6.0f} MiB"
                   + (f"  [run {round_ + 1}/{repeat}]" if repeat > 1 else "")
                   + (f"  [{r['workers']} workers, peak RSS summed]" if r.get("workers", 1) > 1 else "")
-                  + (f"  [auto chose {r['auto_choice']}]" if r.get("auto_choice") else ""), flush=True)
+                  + (f"  [auto chose {r['auto_choice']}]" if r.get("auto_choice") else "")
+                  + ("  [TIMED OUT: an upper bound]" if r.get("timed_out") else ""), flush=True)
     return {name: {"runs": rs, "residues_per_s": statistics.median(r["residues_per_s"] for r in rs),
                    "peak_rss_mib": max(r["peak_rss_mib"] for r in rs), "seconds": statistics.median(r["seconds"] for r in rs)}
             for name, rs in runs.items()}
@@ -332,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
             cases[f"batched float32 [{rows} rows]"] = dict(sequences=mix, precision="float32", single=False, rows=rows)
         cases["batched float32 [4x budget]"] = dict(sequences=mix, precision="float32", single=False, budget=4 * budget)
     if args.cli:
-        cases["seqvec embed, threads only"] = dict(sequences=mix, precision="float32", single=False, cli=True)
+        cases["seqvec embed, threads only (all CPUs)"] = dict(sequences=mix, precision="float32", single=False, cli=True)
         cases["seqvec embed --workers auto"] = dict(sequences=mix, precision="float32", single=False, cli=True,
                                                     workers="auto")
         cases["seqvec embed --workers 2"] = dict(sequences=mix, precision="float32", single=False, cli=True,
