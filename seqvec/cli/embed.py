@@ -191,7 +191,11 @@ def run(args: argparse.Namespace) -> int:
     from seqvec.embeddings.pipeline import embed_fasta
 
     check_output_suffix(args.output)
-    if args.workers and os.environ.get("WORLD_SIZE", "1") == "1":
+    if args.workers and os.environ.get("WORLD_SIZE", "1") != "1":
+        from seqvec.errors import EmbedOptionError
+
+        raise EmbedOptionError("--workers starts its own processes; under torchrun, leave it out")
+    if args.workers:
         status = _run_workers(args)
         if status is not None:
             return status

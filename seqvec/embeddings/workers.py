@@ -156,7 +156,7 @@ def launch(words: list[str], plan: WorkerPlan) -> int:
     Returns the exit status (0 when every worker finished). Logs each worker's peak RSS and their sum.
     """
     if os.environ.get("WORLD_SIZE", "1") != "1":
-        raise EmbedOptionError("--workers starts its own processes; do not combine it with torchrun")
+        raise EmbedOptionError("worker processes cannot be started from inside a multi-process job (WORLD_SIZE > 1)")
     env = {**os.environ, "WORLD_SIZE": str(plan.workers), "LOCAL_WORLD_SIZE": str(plan.workers),
            "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()), "OMP_NUM_THREADS": str(plan.threads)}
     command = [sys.executable, "-m", "seqvec", *words, "--threads", str(plan.threads)]
