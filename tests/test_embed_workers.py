@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 from seqvec.cli.main import main
+from seqvec.embeddings import inplace
 from seqvec.embeddings.h5 import read_h5, read_h5_attrs
-from seqvec.embeddings.parts import PartialRun
+from seqvec.embeddings.inplace import InPlaceRun
 from seqvec.embeddings.workers import WorkerPlan, choose_workers, splits
 
 REPO = Path(__file__).resolve().parent.parent
@@ -52,15 +53,16 @@ def test_two_workers_resume_a_crashed_run_bit_identically(tmp_path, tiny_model_d
     assert main(_embed(fasta, reference, tiny_model_dir, "--threads", "1")) == 0
 
     out = tmp_path / "workers.h5"
-    original, written = PartialRun.write_part, []
+    original, written = InPlaceRun.write, []
 
-    def write_part(self, *args, **kwargs):  # one process dies after 2 batches
+    def write(self, *args, **kwargs):  # one process dies after 2 batches (each journalled at once)
         if len(written) == 2:
             raise KeyboardInterrupt
         written.append(original(self, *args, **kwargs))
 
     with monkeypatch.context() as m:
-        m.setattr(PartialRun, "write_part", write_part)
+        m.setattr(InPlaceRun, "write", write)
+        m.setattr(inplace, "COMMIT_SECONDS", 0.0)
         assert main(_embed(fasta, out, tiny_model_dir, "--threads", "1")) == 130
     result = _run(_embed(fasta, out, tiny_model_dir, "--workers", "2", "--threads", "1", quiet=False))
     assert result.returncode == 0, result.stderr[-3000:]
@@ -79,7 +81,10 @@ def test_interrupted_workers_stop_and_the_rerun_finishes(tmp_path, tiny_model_di
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     parts = Path(f"{out}.partial")
     deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and len(list(parts.glob("**/*.h5"))) < 2 and proc.poll() is None:
+    def journalled() -> int:  # batches the workers have committed so far
+        return sum(len(j.read_text().splitlines()) for j in parts.glob("journal-r*.txt"))
+
+    while time.monotonic() < deadline and journalled() < 2 and proc.poll() is None:
         time.sleep(0.1)
     assert proc.poll() is None, "finished before it could be interrupted: make the input larger"
     proc.send_signal(signal.SIGINT)
