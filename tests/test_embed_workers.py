@@ -15,7 +15,8 @@ from seqvec.cli.main import main
 from seqvec.embeddings import inplace
 from seqvec.embeddings.h5 import read_h5, read_h5_attrs
 from seqvec.embeddings.inplace import InPlaceRun
-from seqvec.embeddings.workers import WorkerPlan, choose_workers, splits
+from seqvec.io.workers import WorkerPlan, splits
+from seqvec.lm.tuning import choose_workers
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -105,7 +106,7 @@ def test_auto_measures_once_and_caches(tmp_path, monkeypatch, seqvec_home):
         measured.append(plan)
         return {1: 100.0, 2: 150.0}.get(plan.workers, 10.0)
 
-    monkeypatch.setattr("seqvec.embeddings.workers.measure_split", fake_measure)
+    monkeypatch.setattr("seqvec.lm.tuning.measure_split", fake_measure)
     monkeypatch.setattr("os.cpu_count", lambda: 2)
     (seqvec_home / "workers.json").unlink(missing_ok=True)
     assert choose_workers((16, 64, 16), "float32", 8) == WorkerPlan(2, 1)
@@ -118,7 +119,7 @@ def test_auto_measures_once_and_caches(tmp_path, monkeypatch, seqvec_home):
 
 
 def test_auto_measurement_runs_real_processes(seqvec_home):
-    from seqvec.embeddings.workers import measure_split
+    from seqvec.lm.tuning import measure_split
 
     rate = measure_split(WorkerPlan(1, 1), (16, 64, 16), "float32", 4)
     assert rate > 0

@@ -154,11 +154,12 @@ def _workers(text: str) -> int | str:
 
 def _run_workers(args: argparse.Namespace) -> int | None:
     """Start the workers of --workers and return the exit status, or None to embed in this process."""
-    from seqvec.embeddings.workers import WorkerPlan, choose_workers, launch, prepare_kernels
     from seqvec.errors import EmbedOptionError
+    from seqvec.io.workers import WorkerPlan, launch
     from seqvec.lm.config import SeqVecConfig
     from seqvec.lm.pretrained import resolve
     from seqvec.lm.refill import DEFAULT_ROWS
+    from seqvec.lm.tuning import choose_workers, prepare_worker_kernels
 
     if args.carry_state or str(args.fasta) == "-":
         raise EmbedOptionError("--workers shares the batches among processes: not with --carry-state or "
@@ -179,7 +180,7 @@ def _run_workers(args: argparse.Namespace) -> int | None:
         args.threads = plan.threads
         return None
     if shape:
-        prepare_kernels(shape, args.precision, plan.threads)
+        prepare_worker_kernels(shape, args.precision, plan.threads)
     words, skip = [], False
     for word in args.words:
         if skip or word.startswith(("--workers", "--threads")):
