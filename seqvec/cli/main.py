@@ -138,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.verbose = getattr(args, "verbose", 0) + args.top_verbose  # -v/-q before or after the command
     args.quiet = getattr(args, "quiet", False) or args.top_quiet
+    args.words = words  # the command line as given (seqvec embed --workers runs it again in each worker)
     configure_logging(args.verbose, args.quiet)
     if getattr(args, "threads", None):
         import torch
