@@ -19,6 +19,12 @@ _EXPORTS = {
     "Embedder": "seqvec.embeddings.embedder",
     "embed_fasta": "seqvec.embeddings.pipeline",
     "read_h5": "seqvec.embeddings.h5",
+    "read_labels": "seqvec.classifiers.labels",
+    "IndexSettings": "seqvec.search.index",
+    "build_index": "seqvec.search.index",
+    "load_index": "seqvec.search.neighbours",
+    "search_index": "seqvec.search.api",
+    "transfer_labels": "seqvec.search.api",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -11,6 +11,7 @@ LAYERS = [
     {"lm"},
     {"embeddings"},
     {"classifiers"},
+    {"search"},
     {"viz"},
     {"pipeline"},
     {"cli", "__main__"},
