@@ -88,10 +88,25 @@ def embed_like_index(fasta: Path, output: Path, index: VectorIndex, *, model: st
                          option="QUERY", value=str(fasta))
     encoder = identity["encoder"]
     name = model or (identity.get("model") if uses_lm(encoder) else None)
+    if name is not None and model is None:
+        _check_model_found(name, index)
     logger.info("embedding %s with %s (encoder %s, layers %s), as the index was", fasta, name or encoder, encoder,
                 identity.get("layers", "sum"))
     return embed_fasta(fasta, output, name, encoder=encoder, layers=identity.get("layers", "sum"),
                        per_residue=False, device=device, progress=progress)
+
+
+def _check_model_found(name: str, index: VectorIndex) -> None:
+    """A model the index names only by a directory's name cannot be found again: ask for --model."""
+    from seqvec.errors import ModelNotFoundError
+    from seqvec.lm.pretrained import resolve
+
+    try:
+        resolve(name)
+    except ModelNotFoundError as err:
+        raise UsageError(f"the references of {index.path} were embedded with model {name!r}, which is not found "
+                         f"here ({err}); give its directory with --model (model=...)", option="--model",
+                         value=name) from None
 
 
 def hit_rows(index: VectorIndex, query_ids: list[str], hits: Neighbours) -> list[tuple]:

@@ -47,7 +47,8 @@ class Calibration:
         support = np.asarray(support, dtype=np.float64)
         out = np.full(support.shape, np.nan)
         finite = np.isfinite(support)
-        out[finite] = self.fit.predict(support[finite])
+        if finite.any():
+            out[finite] = self.fit.predict(support[finite])
         return out
 
     def table(self, points: int = 11) -> list[dict]:
