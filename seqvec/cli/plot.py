@@ -163,6 +163,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p = parsers["reliability"]
     p.add_argument("evaluations", type=Path, nargs="+", help="JSON files from 'seqvec evaluate --predictions -o'")
     p.add_argument("--names", nargs="+", help="line names, one per file (default: the file stems)")
+    p.add_argument("--mark", action="append", metavar="NAME=COVERAGE,VALUE",
+                   help="a single point to compare with, e.g. 'MMseqs2 hits=0.41,0.62' (repeatable)")
 
     p = parsers["curves"]
     p.add_argument("log", type=Path, help="run or head directory (history.json), or a history .json/.csv")
@@ -306,7 +308,15 @@ def _reliability(args):
     if len(names) != len(args.evaluations):
         raise UsageError(f"{len(names)} --names for {len(args.evaluations)} files", option="--names")
     curves = {name: read_curve(p) for name, p in zip(names, args.evaluations)}
-    plot_reliability(curves, args.output, dpi=args.dpi,
+    marks = {}
+    for text in args.mark or []:
+        name, _, numbers = text.rpartition("=")
+        try:
+            coverage, value = (float(x) for x in numbers.split(","))
+        except ValueError:
+            raise UsageError(f"--mark {text!r}: expected NAME=COVERAGE,VALUE", option="--mark", value=text) from None
+        marks[name] = (coverage, value)
+    plot_reliability(curves, args.output, dpi=args.dpi, marks=marks,
                      caption=_caption(args, "evaluations: " + ", ".join(p.name for p in args.evaluations)))
 
 
