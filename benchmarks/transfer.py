@@ -33,10 +33,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from seqvec.classifiers.labels import read_labels, write_fasta  # noqa: E402
-from seqvec.classifiers.metrics import score_task  # noqa: E402
-from seqvec.classifiers.splits import find_mmseqs  # noqa: E402
-from seqvec.classifiers.tasks import TASKS  # noqa: E402
+from seqvec.classifiers.evaluation.metrics import score_task  # noqa: E402
+from seqvec.classifiers.labels.files import read_labels, write_fasta  # noqa: E402
+from seqvec.classifiers.labels.tasks import TASKS  # noqa: E402
+from seqvec.classifiers.selection.splits import find_mmseqs  # noqa: E402
 from seqvec.cli.main import main as seqvec_main  # noqa: E402
 from seqvec.embeddings.pipeline import embed_fasta  # noqa: E402
 from seqvec.search.api import transfer_labels  # noqa: E402

@@ -9,6 +9,8 @@ The public API is re-exported here and imported lazily, so that ``import seqvec`
 """
 from importlib import import_module
 
+from seqvec import moved
+
 __version__ = "0.1.0"
 
 # public name -> module that defines it
@@ -19,7 +21,9 @@ _EXPORTS = {
     "Embedder": "seqvec.embeddings.embedder",
     "embed_fasta": "seqvec.embeddings.pipeline",
     "read_h5": "seqvec.embeddings.h5",
-    "read_labels": "seqvec.classifiers.labels",
+    "open_embeddings": "seqvec.embeddings.store",
+    "EmbeddingStore": "seqvec.embeddings.store",
+    "read_labels": "seqvec.classifiers.labels.files",
     "IndexSettings": "seqvec.search.index",
     "build_index": "seqvec.search.index",
     "load_index": "seqvec.search.neighbours",
@@ -28,6 +32,8 @@ _EXPORTS = {
 }
 
 __all__ = ["__version__", *_EXPORTS]
+
+moved.install()  # old import paths (seqvec.pipeline, seqvec.classifiers.readers, ...) for one release
 
 
 def __getattr__(name: str):

@@ -5,8 +5,8 @@ import h5py
 import numpy as np
 import pytest
 
-from seqvec.classifiers.labels import read_labels
-from seqvec.classifiers.tasks import TASKS
+from seqvec.classifiers.labels.files import read_labels
+from seqvec.classifiers.labels.tasks import TASKS
 from seqvec.embeddings.pipeline import embed_fasta
 from seqvec.errors import EmbeddingMismatchError, MissingDependencyError, TaskError, UsageError
 from seqvec.search.api import search_index, transfer_labels

@@ -54,12 +54,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from seqvec.classifiers import experiment
-    from seqvec.classifiers.checkpoint import load_head
-    from seqvec.classifiers.evaluate import evaluate_head, test_sets
-    from seqvec.classifiers.labels import read_labels
-    from seqvec.classifiers.metrics import format_result
-    from seqvec.classifiers.tasks import TASKS
+    from seqvec.classifiers.evaluation.evaluate import evaluate_head, test_sets
+    from seqvec.classifiers.evaluation.metrics import format_result
+    from seqvec.classifiers.heads.checkpoint import load_head
+    from seqvec.classifiers.labels.files import read_labels
+    from seqvec.classifiers.labels.tasks import TASKS
+    from seqvec.classifiers.training import experiment
 
     if (args.head is None) == (args.predictions is None):
         raise UsageError("give --head (with --embeddings) or --predictions", option="--head")
@@ -98,8 +98,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _score_transfer(args: argparse.Namespace) -> int:
     """``--predictions``: score a transfer table (metrics, coverage, reliability curve)."""
-    from seqvec.classifiers.labels import read_labels
-    from seqvec.classifiers.metrics import format_result
+    from seqvec.classifiers.evaluation.metrics import format_result
+    from seqvec.classifiers.labels.files import read_labels
     from seqvec.search.scoring import score_predictions
 
     labels = read_labels(args.labels, args.label_format, **user_label_options(args))

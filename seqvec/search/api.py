@@ -12,8 +12,8 @@ import logging
 import os
 from dataclasses import dataclass
 
-from seqvec.classifiers.readers import LabelSet
-from seqvec.classifiers.tasks import TASKS, TaskSpec
+from seqvec.classifiers.labels.readers import LabelSet
+from seqvec.classifiers.labels.tasks import TASKS, TaskSpec
 from seqvec.errors import TaskError
 from seqvec.search.neighbours import VectorIndex, load_index
 from seqvec.search.query import Queries, hit_rows, read_queries

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.isotonic import IsotonicRegression
 
-from seqvec.classifiers.metrics import score_task
-from seqvec.classifiers.tasks import TaskSpec
+from seqvec.classifiers.evaluation.metrics import score_task
+from seqvec.classifiers.labels.tasks import TaskSpec
 from seqvec.errors import DataError
 from seqvec.search.neighbours import VectorIndex
 from seqvec.search.transfer import correctness, labelled_targets, predict_from_hits

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from seqvec.classifiers.metrics import N_BOOTSTRAP, score_task
-from seqvec.classifiers.readers import LabelSet
-from seqvec.classifiers.tasks import TASKS, TaskSpec
+from seqvec.classifiers.evaluation.metrics import N_BOOTSTRAP, score_task
+from seqvec.classifiers.labels.readers import LabelSet
+from seqvec.classifiers.labels.tasks import TASKS, TaskSpec
 from seqvec.errors import InputFileError, TaskError
 
 logger = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """Annotation transfer: the label of the nearest labelled reference, or a similarity-weighted vote of k.
 
-For every per-protein task kind (:class:`~seqvec.classifiers.tasks.TaskKind`):
+For every per-protein task kind (:class:`~seqvec.classifiers.labels.tasks.TaskKind`):
 
 - classes: each hit votes for its class with weight ``w = max(similarity, 0)``; the class
   with the largest weight wins (ties: the class of the nearer hit). ``probabilities [C]``
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from seqvec.classifiers.tasks import IGNORE, TaskSpec
+from seqvec.classifiers.labels.tasks import IGNORE, TaskSpec
 from seqvec.errors import DataError, TaskError
 from seqvec.search.neighbours import Neighbours, VectorIndex
 
@@ -99,7 +99,7 @@ def transfer(index: VectorIndex, vectors: np.ndarray, spec: TaskSpec, targets: d
              min_similarity: float | None = None) -> Transferred:
     """Transfer a task's labels to the queries ``vectors [Q, D]`` from their ``k`` nearest labelled references.
 
-    ``targets``: ``{reference id: target}`` as a :class:`~seqvec.classifiers.readers.LabelSet`
+    ``targets``: ``{reference id: target}`` as a :class:`~seqvec.classifiers.labels.readers.LabelSet`
     holds them. ``exclude_self`` (needs ``query_ids``) leaves out a reference of the query's own id.
     """
     rows, values = labelled_targets(index, spec, targets)
