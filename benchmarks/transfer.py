@@ -121,6 +121,12 @@ def coverage_at(reliability: np.ndarray, correct: np.ndarray, accuracy: float) -
     return {"coverage": n / len(order), "n": n, "threshold": float(reliability[order][n - 1]) if n else None}
 
 
+def _kept(correct: np.ndarray, kept: np.ndarray) -> dict:
+    """Coverage and accuracy of the predictions kept."""
+    return {"coverage": float(kept.mean()), "n": int(kept.sum()),
+            "accuracy": float(correct[kept].mean()) if kept.any() else None}
+
+
 def threshold_from_reference(calibration, accuracy: float) -> float:
     """Smallest reliability threshold whose kept leave-one-out references reach ``accuracy``."""
     reliability = calibration.reliability(calibration.support)
@@ -164,6 +170,7 @@ def run(args: argparse.Namespace) -> dict:
             calibration = result.loo.calibrations[result.k]
             t_ref = threshold_from_reference(calibration, mm_on_hits["value"])
             kept = reliability >= t_ref
+            no_hit = np.array([q not in hits for q in queries])
             entry[name] = {
                 "k": result.k, "leave_one_out": result.loo.scores, "q10": scored["result"]["metrics"]["Q10"],
                 "q10_with_mmseqs_hit": q10([truth[q] for q in with_hit],
@@ -172,10 +179,8 @@ def run(args: argparse.Namespace) -> dict:
                 "mmseqs_then_transfer": q10([truth[q] for q in queries],
                                             [mm_pred[q] if q in hits else one_hot(predicted[q][0]) for q in queries]),
                 "coverage_at_mmseqs_accuracy_test_oracle": coverage_at(reliability, correct, mm_on_hits["value"]),
-                "at_reference_threshold": {"threshold": t_ref, "coverage": float(kept.mean()),
-                                           "accuracy": float(correct[kept].mean()) if kept.any() else None,
-                                           "coverage_without_mmseqs_hit": float(kept[[q not in hits for q in queries]]
-                                                                                .mean())},
+                "at_reference_threshold": {"threshold": t_ref, **_kept(correct, kept),
+                                           "without_mmseqs_hit": _kept(correct[no_hit], kept[no_hit])},
             }
             logger.info("%s %s: k=%d Q10 %.4f", encoder, name, result.k, entry[name]["q10"]["value"])
         report["encoders"][encoder] = entry
@@ -223,7 +228,23 @@ def markdown(report: dict) -> str:
                          + " | ".join(fmt(h) if h else "–" for h in heads) + " |")
     lines.append(f"| MMseqs2 best hit | 1 | {fmt(mm['q10_all'])} (no hit = wrong) | {fmt(mm['q10_on_hits'])} | "
                  "no prediction | – | – | – |")
+    lines += ["", f"MMseqs2 finds a hit for {mm['n_hits']:,} of {report['meta']['n_queries']:,} queries "
+              f"(coverage {100 * mm['coverage']:.1f}%), {100 * mm['q10_on_hits']['value']:.1f}% of them right. "
+              "Transfer kept above the reliability threshold at which leave-one-out on the reference reaches "
+              "that accuracy:", "",
+              "| encoder | k | threshold | kept: coverage, accuracy | no MMseqs2 hit: coverage, accuracy | "
+              "best coverage at MMseqs2's accuracy (test, oracle) |", "|---|---|---|---|---|---|"]
+    for entry in report["encoders"].values():
+        e = entry["best"]
+        at, oracle = e["at_reference_threshold"], e["coverage_at_mmseqs_accuracy_test_oracle"]
+        lines.append(f"| {entry['description']} | {e['k']} | {at['threshold']:.3f} | {_pair(at)} | "
+                     f"{_pair(at['without_mmseqs_hit'])} | {100 * oracle['coverage']:.1f}% |")
     return "\n".join(lines)
+
+
+def _pair(kept: dict) -> str:
+    accuracy = "–" if kept["accuracy"] is None else f"{100 * kept['accuracy']:.1f}%"
+    return f"{100 * kept['coverage']:.1f}%, {accuracy} (n={kept['n']})"
 
 
 def main(argv: list[str] | None = None) -> int:
