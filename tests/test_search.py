@@ -111,7 +111,7 @@ def test_a_fasta_query_is_embedded_with_the_index_model(deeploc, tiny_model_dir,
     pool = embed_fasta(deeploc["pool_fasta"], tmp_path / "pool.h5", tiny_model_dir, per_residue=False)
     test = embed_fasta(deeploc["test_fasta"], tmp_path / "test.h5", tiny_model_dir, per_residue=False)
     index = load_index(build_index(pool, tmp_path / "tiny.index"))
-    with pytest.raises(UsageError, match="give its directory with --model"):  # the file names 'tiny_model...'
+    with pytest.raises(UsageError, match="give its directory as `model`"):  # the file names 'tiny_model...'
         search_index(deeploc["test_fasta"], index, k=4)
     from_fasta = search_index(deeploc["test_fasta"], index, k=4, model=str(tiny_model_dir))
     from_file = search_index(test, index, k=4)
@@ -122,7 +122,7 @@ def test_a_fasta_query_is_embedded_with_the_index_model(deeploc, tiny_model_dir,
 
 
 def test_output_policy_and_missing_faiss(deeploc, tmp_path, monkeypatch):
-    with pytest.raises(UsageError, match="exists; use --overwrite"):
+    with pytest.raises(UsageError, match="exists; use `overwrite`"):
         build_index(deeploc["pool_blosum62"], deeploc["index"])
     with pytest.raises(UsageError, match="also an input"):
         build_index(deeploc["pool_blosum62"], deeploc["pool_blosum62"], overwrite=True)

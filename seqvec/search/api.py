@@ -62,7 +62,7 @@ def task_of(labels: LabelSet, name: str | None) -> TaskSpec:
         return usable[name]
     if len(usable) != 1:
         raise TaskError(f"the labels hold {len(usable)} per-protein tasks ({', '.join(usable) or 'none'}); "
-                        "choose one with --task", task=None)
+                        "choose one with `task`", task=None)
     return next(iter(usable.values()))
 
 

@@ -128,11 +128,11 @@ def check_output(output: Path, inputs: list[Path], overwrite: bool) -> None:
     """Refuse to write over an input, or over an existing file unless ``overwrite``."""
     for given in inputs:
         if given.exists() and output.exists() and output.resolve() == given.resolve():
-            raise UsageError(f"the output {output} is also an input; choose another output", option="--output",
+            raise UsageError(f"the output {output} is also an input; choose another output", option="output",
                              value=str(output))
     if output.exists() and not overwrite:
-        raise UsageError(f"{output} exists; use --overwrite to replace it or choose another output",
-                         option="--output", value=str(output))
+        raise UsageError(f"{output} exists; use `overwrite` to replace it or choose another output",
+                         option="overwrite", value=str(output))
 
 
 def build_index(embeddings: str | os.PathLike, output: str | os.PathLike, settings: IndexSettings | None = None, *,

@@ -46,7 +46,7 @@ class VectorIndex:
                nprobe: int | None = None, ef_search: int | None = None) -> Neighbours:
         """The ``k`` nearest references of each row of ``queries [Q, dim]``.
 
-        query_ids : with these, a reference of the same id as its query is left out (``--exclude-self``).
+        query_ids : with these, a reference of the same id as its query is left out (``exclude_self``).
         allowed : reference positions that may be hits (others are never returned).
         min_similarity : hits below it are dropped (row -1).
         nprobe, ef_search : override the index's search settings (approximate kinds).
@@ -55,7 +55,7 @@ class VectorIndex:
         if queries.ndim != 2 or queries.shape[1] != self.dim:
             raise UsageError(f"queries must be [Q, {self.dim}], got {list(queries.shape)}", option="queries")
         if k < 1:
-            raise UsageError(f"k must be >= 1, got {k}", option="-k", value=k)
+            raise UsageError(f"k must be >= 1, got {k}", option="k", value=k)
         extra = 1 if query_ids is not None else 0
         wanted = min(k + extra, len(self) if allowed is None else len(allowed))
         prepared = normalised(queries) if self.settings.metric == "cosine" else np.ascontiguousarray(queries)

@@ -97,7 +97,7 @@ def embed_like_index(fasta: Path, output: Path, index: VectorIndex, *, model: st
 
 
 def _check_model_found(name: str, index: VectorIndex) -> None:
-    """A model the index names only by a directory's name cannot be found again: ask for --model."""
+    """A model the index names only by a directory's name cannot be found again: ask for it."""
     from seqvec.errors import ModelNotFoundError
     from seqvec.lm.pretrained import resolve
 
@@ -105,7 +105,7 @@ def _check_model_found(name: str, index: VectorIndex) -> None:
         resolve(name)
     except ModelNotFoundError as err:
         raise UsageError(f"the references of {index.path} were embedded with model {name!r}, which is not found "
-                         f"here ({err}); give its directory with --model (model=...)", option="--model",
+                         f"here ({err}); give its directory as `model`", option="model",
                          value=name) from None
 
 

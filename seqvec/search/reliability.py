@@ -108,7 +108,7 @@ def leave_one_out(index: VectorIndex, spec: TaskSpec, targets: dict, ks: Sequenc
         calibrations[k] = Calibration(k, support[scored], correct, tolerance, fit)
         logger.info("leave-one-out on %d references, k=%d: %s %.4f", len(scored), k, spec.metric, scores[k])
     if not scores:
-        raise DataError(f"leave-one-out found no neighbours for {spec.name} (is --min-similarity too high?)")
+        raise DataError(f"leave-one-out found no neighbours for {spec.name} (is `min_similarity` too high?)")
     best = max(scores, key=lambda k: (scores[k], -k))
     return LeaveOneOut(spec.metric, scores, best, calibrations, len(query_rows))
 

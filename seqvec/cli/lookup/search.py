@@ -45,13 +45,14 @@ def run(args: argparse.Namespace) -> int:
     import csv
     import sys
 
+    from seqvec.cli.common import device_of
     from seqvec.search.api import search_index
     from seqvec.search.neighbours import load_index
     from seqvec.search.query import HIT_COLUMNS, write_table
 
     index = load_index(args.index, nprobe=args.nprobe, ef_search=args.ef_search)
     rows = search_index(args.query, index, args.k, min_similarity=args.min_similarity, exclude_self=args.exclude_self,
-                  model=args.model, device=args.device, progress=not args.quiet)
+                  model=args.model, device=device_of(args), progress=not args.quiet)
     if args.output:
         write_table(args.output, HIT_COLUMNS, rows)
     else:

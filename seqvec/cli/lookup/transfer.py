@@ -39,8 +39,8 @@ def k_value(text: str) -> int | None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from seqvec.cli.common import add_label_arguments
     from seqvec.cli.lookup.search import add_search_arguments
-    from seqvec.cli.train import add_label_arguments
     from seqvec.search.reliability import CALIBRATION_SAMPLE
 
     add_search_arguments(parser)
@@ -57,7 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from seqvec.classifiers.labels.files import read_labels
-    from seqvec.cli.train import user_label_options
+    from seqvec.cli.common import device_of, user_label_options
     from seqvec.search.api import transfer_labels
     from seqvec.search.neighbours import load_index
     from seqvec.search.query import write_table
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     labels = read_labels(args.labels, args.label_format, **user_label_options(args))
     result = transfer_labels(args.query, index, labels, args.task, args.k, min_similarity=args.min_similarity,
                              exclude_self=args.exclude_self, calibration_sample=args.calibration_sample,
-                             seed=args.seed, model=args.model, device=args.device, progress=not args.quiet)
+                             seed=args.seed, model=args.model, device=device_of(args), progress=not args.quiet)
     write_table(args.output, result.header, result.rows)
     if args.report:
         loo = result.loo
