@@ -197,5 +197,5 @@ def test_per_residue_tasks_and_ambiguous_tasks_are_refused(deeploc, data_dir):
     with pytest.raises(TaskError, match="per-protein tasks"):
         transfer(index, np.zeros((1, index.dim), np.float32), TASKS["ss3"], {})
     labels = read_labels([deeploc["pool_fasta"]])
-    with pytest.raises(TaskError, match="choose one with --task"):
+    with pytest.raises(TaskError, match="choose one with `task`"):
         transfer_labels(deeploc["test_blosum62"], index, labels)

@@ -52,7 +52,7 @@ FLAGS = {
     "fmt": "--label-format", "kind": "--kind", "task_name": "--task-name", "label_map": "--label-map",
     "layers": "--layers", "model": "--model", "options": "--options", "weights": "--weights", "device": "--device",
     "resume": "--resume", "run_dir": "-o", "config": "--config", "init": "--init",
-    "overwrite": "--overwrite", "task": "--task", "min_similarity": "--min-similarity",
+    "overwrite": "--overwrite", "task": "--task", "predictions": "--predictions", "min_similarity": "--min-similarity",
 }
 
 

@@ -20,8 +20,9 @@ def read_curve(path: str | os.PathLike) -> dict:
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise InputFileError(f"{path} is not JSON ({err})", path=path) from None
     if not isinstance(report, dict) or not report.get("reliability_curve"):
-        raise InputFileError(f"{path} has no reliability curve: make it with 'seqvec evaluate --predictions "
-                             "TRANSFER.tsv --labels ... -o FILE.json'", path=path)
+        raise InputFileError(f"{path} has no reliability curve: score a transfer table with "
+                             "seqvec.search.scoring.score_predictions (the command 'seqvec evaluate' with its "
+                             "`predictions`) and save its report as JSON", path=path)
     return report
 
 
