@@ -85,3 +85,27 @@ def test_clear_errors(files, capsys):
     assert main(["search", str(files["test_h5"]), "-i", str(files["pool_h5"]), "-q"]) == 2
     assert "not a seqvec index" in capsys.readouterr().err
     assert main(["evaluate", "--labels", str(files["test"]), "-q"]) == 2
+
+
+@pytest.mark.parametrize("kind", ["protein_value", "protein_multilabel"])
+def test_transfer_and_evaluate_values_and_label_sets(files, tmp_path, kind):
+    ids = open_vectors(files["pool_h5"]).ids
+    queries = open_vectors(files["test_h5"]).ids
+    if kind == "protein_value":
+        rows = [f"{rid},{i % 5 * 0.5}" for i, rid in enumerate(ids + queries)]
+    else:
+        rows = [f"{rid},{'a;b' if i % 3 == 0 else 'b' if i % 3 == 1 else 'c'}" for i, rid in enumerate(ids + queries)]
+    labels = tmp_path / "task.csv"
+    labels.write_text("id,label\n" + "\n".join(rows) + "\n")
+    index = tmp_path / "pool.index"
+    assert main(["index", str(files["pool_h5"]), "-o", str(index), "--metric", "l2", "-q"]) == 0
+    predictions, evaluation = tmp_path / "pred.tsv", tmp_path / "eval.json"
+    assert main(["transfer", str(files["test_h5"]), "-i", str(index), "--labels", str(labels), "--kind", kind,
+                 "-k", "3", "-o", str(predictions), "-q"]) == 0
+    table = read_tsv(predictions)
+    assert [r["query"] for r in table] == queries and list(table[0])[1] == "task"
+    assert main(["evaluate", "--predictions", str(predictions), "--labels", str(labels), "--kind", kind,
+                 "--bootstrap", "20", "-o", str(evaluation), "-q"]) == 0
+    result = json.loads(evaluation.read_text())["result"]
+    assert result["kind"] == kind and result["n_proteins"] == len(queries)
+    assert ("Spearman" if kind == "protein_value" else "macro_F1") in result["metrics"]
