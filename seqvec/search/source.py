@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seqvec.embeddings.store.reader import open_embeddings
+from seqvec.embeddings.store import open_embeddings
 from seqvec.errors import EmbeddingFileError
 
 logger = logging.getLogger(__name__)
