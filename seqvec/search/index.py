@@ -63,7 +63,7 @@ class IndexSettings:
     nprobe: int = 32  # IVF cells searched per query
     hnsw_m: int = 32  # HNSW links per vector
     ef_construction: int = 80  # HNSW candidates while building
-    ef_search: int = 256  # HNSW candidates per query (>= k)
+    ef_search: int = 128  # HNSW candidates per query (>= k)
 
     def __post_init__(self):
         if self.metric not in ("cosine", "l2"):
