@@ -80,16 +80,17 @@ def test_default_layout_equals_per_id(tmp_path, fasta, tiny_model, layers):
     assert_same_store(columnar, per_id, exact=False)  # other batches (repeats are embedded once): float noise
 
 
-def test_identical_sequences_embedded_once(tmp_path, fasta, tiny_model, monkeypatch, caplog):
+@pytest.mark.parametrize("layout", ["columnar", "per-id"])
+def test_identical_sequences_embedded_once(tmp_path, fasta, tiny_model, monkeypatch, caplog, layout):
     caplog.set_level(logging.INFO, logger="seqvec")
     embedded = []
     original = type(tiny_model).embed_batch
     monkeypatch.setattr(type(tiny_model), "embed_batch", lambda self, s: embedded.extend(s) or original(self, s))
-    out = embed_fasta(fasta, tmp_path / "o.h5", tiny_model, max_residues=100)
+    out = embed_fasta(fasta, tmp_path / "o.h5", tiny_model, max_residues=100, layout=layout)
     assert len(embedded) == 26 and len(set(embedded)) == 26  # 30 records, 4 repeat the one before
     assert "4 records repeat the sequence of an earlier one: 26 distinct sequences" in caplog.text
     with seqvec.open_embeddings(out) as store:
-        assert len(store) == 30
+        assert len(store) == 30 and store.ids == [f"p{i}" for i in range(30)] and store.layout == layout
         np.testing.assert_array_equal(store.per_residue("p7"), store.per_residue("p6"))
         np.testing.assert_array_equal(store.per_protein(["p14"]), store.per_protein(["p13"]))
 

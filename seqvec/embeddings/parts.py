@@ -159,12 +159,15 @@ class PartialRun:
             group = f["carry_state"]
             return [group[str(i)][()] for i in range(len(group))]
 
-    def merge(self, order: list[str], root_attrs: dict, layout: str = "per-id") -> None:
+    def merge(self, order: list[str], root_attrs: dict, layout: str = "per-id",
+              same_as: dict[str, str] | None = None) -> None:
         """Join the parts into ``<output>.tmp`` in input order, then rename it to ``<output>``.
 
-        ``layout``: ``per-id`` (``<view>/<key>``) or ``uniprot`` (``<key>`` at the root, one view)."""
+        ``layout``: ``per-id`` (``<view>/<key>``) or ``uniprot`` (``<key>`` at the root, one view).
+        ``same_as``: ``{id: id of the same sequence}`` for records whose arrays are another's."""
+        same_as = same_as or {}
         done = self.scan()
-        missing = [record_id for record_id in order if record_id not in done]
+        missing = [record_id for record_id in order if same_as.get(record_id, record_id) not in done]
         if missing:
             raise OutputMismatchError(f"cannot merge {self.dir}: {len(missing)} records missing, e.g. {missing[0]!r}")
         tmp = self.output.with_name(self.output.name + ".tmp")
@@ -176,8 +179,9 @@ class PartialRun:
                     with h5py.File(tmp, "w", track_order=True) as out:
                         out.attrs.update(root_attrs)
                         for record_id in order:
-                            source = self._open(handles, done[record_id])
-                            key = id_to_key(record_id)
+                            source_id = same_as.get(record_id, record_id)
+                            source = self._open(handles, done[source_id])
+                            key, source_key = id_to_key(record_id), id_to_key(source_id)
                             for view in VIEWS:
                                 if view not in source:
                                     continue
@@ -185,7 +189,9 @@ class PartialRun:
                                     group = out
                                 else:
                                     group = out[view] if view in out else out.create_group(view, track_order=True)
-                                source.copy(source[view][key], group, name=key)
+                                source.copy(source[view][source_key], group, name=key)
+                                if source_id != record_id:
+                                    group[key].attrs["id"] = record_id
                 except RuntimeError as err:  # h5py's form of a failed write while closing
                     raise OSError(str(err)) from None
                 finally:

@@ -168,6 +168,17 @@ def _distinct(ids: list[str], digests: list[str]) -> dict[int, list[int]]:
     return copies
 
 
+def _same_as(sequences: dict[str, str]) -> dict[str, str]:
+    """``{id: the first id with the same sequence}`` for every id that repeats an earlier sequence."""
+    first: dict[str, str] = {}
+    same_as = {i: first.setdefault(s, i) for i, s in sequences.items()}
+    repeats = {i: j for i, j in same_as.items() if i != j}
+    if repeats:
+        logger.info("%d records repeat the sequence of an earlier one: %d distinct sequences are embedded "
+                    "for %d records", len(repeats), len(first), len(sequences))
+    return repeats
+
+
 def _run_inplace(model: Embedder, sequences: dict[str, str], settings: EmbedSettings, view: LayerView,
                  partial: PartialRun, attrs: dict, world: World, progress: bool) -> None:
     """Embed into a columnar file written in place (:mod:`seqvec.embeddings.inplace`):
@@ -463,17 +474,20 @@ def _embed_locked(fasta: str | os.PathLike, output: Path, model: Embedder | str 
         _run_inplace(loaded, sequences, settings, view, partial, attrs, world, progress)
     else:
         done = partial.scan()
-        if any(i not in done for i in sequences):
+        # each distinct sequence is embedded once, except in file order with a carried state
+        same_as = {} if settings.carry_state else _same_as(sequences)
+        distinct = {i: s for i, s in sequences.items() if i not in same_as}
+        if any(i not in done for i in distinct):
             if isinstance(loaded, StatefulEmbedder) and settings.carry_state:
                 _run_carried(loaded, sequences, settings, view, partial, done, progress)
             else:
-                _run_batched(loaded, sequences, settings, view, partial, done, world, progress)
+                _run_batched(loaded, distinct, settings, view, partial, done, world, progress)
         world.barrier()
         if world.is_main:
             if settings.layout == "columnar":
                 merge_parts_columnar(partial, sequences, _shapes(loaded, view, settings), attrs)
             else:
-                partial.merge(list(sequences), attrs, settings.layout)
+                partial.merge(list(sequences), attrs, settings.layout, same_as)
             partial.remove()
     if world.is_main and settings.skip_invalid:
         _write_skipped(output, checked.skipped)
