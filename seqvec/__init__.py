@@ -34,6 +34,11 @@ _EXPORTS = {
     "read_labels": "seqvec.classifiers.labels.files",
     "get_tasks": "seqvec.classifiers.labels.tasks",
     "embed_sequences": "seqvec.embeddings.pipeline",
+    "IndexSettings": "seqvec.search.index",
+    "build_index": "seqvec.search.index",
+    "load_index": "seqvec.search.neighbours",
+    "search_index": "seqvec.search.api",
+    "transfer_labels": "seqvec.search.api",
 }
 
 __all__ = ["__version__", *_EXPORTS]
