@@ -36,7 +36,8 @@ COMMANDS = {
 }
 
 # commands that compute (embed, train, evaluate, predict): each takes --threads
-COMPUTING = ("embed", "train-lm", "evaluate-lm", "train", "evaluate", "predict", "compare", "run", "info",
+COMPUTING = ("embed", "train-lm", "evaluate-lm", "train", "evaluate", "predict", "compare", "index", "search",
+             "transfer", "run", "info",
              "export")  # plot: each kind takes it (seqvec/cli/plot.py)
 
 logger = logging.getLogger("seqvec")
