@@ -162,6 +162,25 @@ class OutputWriteError(SeqVecError, OSError):
         self.errno = errno
 
 
+class OutputExistsError(SeqVecError, FileExistsError):
+    """The output exists and overwriting was not asked for, or it is of the wrong kind (a
+    directory where a file goes). ``path``: the output."""
+
+    def __init__(self, message: str, *, path: str | os.PathLike):
+        super().__init__(message)
+        self.path = str(path)
+
+
+class OutputIsInputError(SeqVecError, ValueError):
+    """The output would replace one of the command's inputs (never allowed, even when
+    overwriting). ``path``: the output; ``input``: the input it would destroy."""
+
+    def __init__(self, message: str, *, path: str | os.PathLike, input: str | os.PathLike):
+        super().__init__(message)
+        self.path = str(path)
+        self.input = str(input)
+
+
 class OutOfMemoryError(SeqVecError, MemoryError):
     """A protein does not fit in the device's memory even alone. ``record_id``: that protein."""
 
