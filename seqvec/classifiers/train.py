@@ -67,23 +67,39 @@ class FitResult:
     history: list[dict] = field(default_factory=list)
 
 
+INT64_MAX = 2**63 - 1
+MAX_LR = 10.0  # Adam steps of more than this are divergence, not a setting
+
+
+def _integer_problem(value: object, low: int, high: int = INT64_MAX) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return f"must be an integer (got {value!r})"
+    if value < low:
+        return f"must be >= {low} (got {value})"
+    if value > high:
+        return f"must be at most {high} (got a number of {len(str(value))} digits)"
+    return None
+
+
 def config_problems(config: FitConfig) -> dict[str, str]:
-    """Field -> what is wrong with it, for settings that cannot train (zero epochs, a negative rate, ...)."""
+    """Field -> what is wrong with it, for settings that cannot train (zero epochs, a negative rate, a
+    number beyond 64 bits, NaN, ...)."""
     problems = {}
-    if config.epochs < 1:
-        problems["epochs"] = f"must be >= 1 (got {config.epochs}); an untrained head is not saved"
-    if not (math.isfinite(config.lr) and config.lr >= 0):
-        problems["lr"] = f"must be a number >= 0 (got {config.lr})"
-    if not (math.isfinite(config.weight_decay) and config.weight_decay >= 0):
-        problems["weight_decay"] = f"must be a number >= 0 (got {config.weight_decay})"
-    if config.batch_size < 1:
-        problems["batch_size"] = f"must be >= 1 (got {config.batch_size})"
-    if config.max_residues is not None and config.max_residues < 1:
-        problems["max_residues"] = f"must be >= 1 (got {config.max_residues})"
-    if config.patience < 1:
-        problems["patience"] = f"must be >= 1 (got {config.patience})"
-    if config.seed < 0:
-        problems["seed"] = f"must be >= 0 (got {config.seed})"
+    integers = {"epochs": (config.epochs, 1), "batch_size": (config.batch_size, 1),
+                "patience": (config.patience, 1), "seed": (config.seed, 0)}
+    if config.max_residues is not None:
+        integers["max_residues"] = (config.max_residues, 1)
+    for name, (value, low) in integers.items():
+        problem = _integer_problem(value, low)
+        if problem:
+            problems[name] = problem
+    if "epochs" in problems and isinstance(config.epochs, int) and config.epochs < 1:
+        problems["epochs"] += "; an untrained head is not saved"
+    lr, decay = config.lr, config.weight_decay
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (math.isfinite(lr) and 0 < lr <= MAX_LR):
+        problems["lr"] = f"must be a number above 0 and at most {MAX_LR:g} (got {lr!r}); at 0 a head learns nothing"
+    if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not (math.isfinite(decay) and decay >= 0):
+        problems["weight_decay"] = f"must be a finite number >= 0 (got {decay!r})"
     if config.monitor not in ("loss", "accuracy"):
         problems["monitor"] = f"must be 'loss' or 'accuracy' (got {config.monitor!r})"
     if config.class_weights not in ("none", "balanced"):

@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from seqvec.cli.common import positive_int
+from seqvec.cli.common import add_overwrite_argument, positive_int
 from seqvec.cli.train import (
     add_embedding_arguments,
     add_label_arguments,
@@ -37,6 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--embeddings", type=Path, required=True, help="HDF5 embedding file (made if missing)")
     add_label_arguments(parser)
     parser.add_argument("-o", "--output", type=Path, help="write the metrics as JSON here")
+    add_overwrite_argument(parser, "the -o file")
     parser.add_argument("--bootstrap", type=positive_int, default=1000, help="bootstrap draws (default 1000)")
     parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the bootstrap draws")
     add_embedding_arguments(parser, "encoder used when an embedding file must be made (default: the one the "
@@ -44,6 +44,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from contextlib import ExitStack
+
+    from seqvec.io.output import Output
+
+    stack = ExitStack()
+    out = None
+    if args.output:  # checked and locked before any work
+        out = stack.enter_context(Output(args.output, overwrite=args.overwrite, inputs=[
+            args.head, args.embeddings, *args.labels, args.sequences, args.masks]))
+    with stack:
+        return _evaluate(args, out)
+
+
+def _evaluate(args: argparse.Namespace, out) -> int:
     from seqvec.classifiers import experiment
     from seqvec.classifiers.checkpoint import load_head
     from seqvec.classifiers.evaluate import evaluate_head, test_sets
@@ -74,7 +88,6 @@ def run(args: argparse.Namespace) -> int:
         for result in reports[name]["tasks"].values():
             print(format_result(result))
     report = next(iter(reports.values())) if len(reports) == 1 else {"sets": reports}
-    if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(json.dumps(report, indent=1) + "\n")
+    if out is not None:
+        out.write_json(report)
     return 0

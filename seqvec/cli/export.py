@@ -21,10 +21,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", type=Path, required=True, help="output file: .npz or .csv")
     p.add_argument("--view", choices=("per_protein", "per_residue"), default="per_protein",
                    help="which embeddings to export (default: per_protein; .csv takes per_protein only)")
+    from seqvec.cli.common import add_overwrite_argument
+
+    add_overwrite_argument(p)
 
 
 def run(args: argparse.Namespace) -> int:
     from seqvec.embeddings.export import export
 
-    export(args.h5, args.output, view=args.view)
+    export(args.h5, args.output, view=args.view, overwrite=args.overwrite)
     return 0

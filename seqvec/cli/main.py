@@ -13,7 +13,7 @@ import sys
 from importlib import import_module
 
 from seqvec import __version__
-from seqvec.cli.common import HelpFormatter, verbosity_parent
+from seqvec.cli.common import HelpFormatter, harden_numbers, verbosity_parent
 from seqvec.errors import SeqVecError
 
 # subcommand -> module under seqvec.cli, in the order --help lists them
@@ -72,6 +72,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         )
         if command is None or command == name:
             module.add_arguments(p)
+            harden_numbers(p)  # no option takes an integer beyond 64 bits, NaN or inf
         p.set_defaults(_run=module.run)
     return parser
 

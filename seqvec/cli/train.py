@@ -136,12 +136,14 @@ def add_embedding_arguments(parser: argparse.ArgumentParser, encoder_help: str) 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from seqvec.classifiers.heads import HEADS
     from seqvec.classifiers.tasks import TASKS
+    from seqvec.cli.common import add_overwrite_argument
 
     parser.add_argument("--task", help=f"task(s), comma-separated: the task of your labels (default) or the "
                                        f"presets {', '.join(TASKS)}")
     parser.add_argument("--embeddings", type=Path, required=True, help="HDF5 embedding file (made if missing)")
     add_label_arguments(parser)
     parser.add_argument("-o", "--output", type=Path, required=True, help="head directory to write")
+    add_overwrite_argument(parser, "an existing head directory")
     parser.add_argument("--head", choices=tuple(HEADS),
                         help="head architecture (default: fnn for per-protein, cnn for per-residue tasks)")
     parser.add_argument("--head-option", action="append", default=[], metavar="KEY=VALUE",
@@ -208,13 +210,25 @@ def parse_head_options(items: list[str]) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    from seqvec.io.output import Output
+
+    config = fit_config(args)  # bad settings fail here, before any file is read
+    inputs = [*args.labels, args.embeddings, *(args.val_labels or []), args.val_embeddings, args.sequences,
+              args.masks, args.groups, args.split, args.test_embeddings, *(Path(t) for t in args.test_set if Path(t).exists())]
+    # the head directory is built under a temporary name and replaces an old one (--overwrite) when complete
+    with Output(args.output, inputs=inputs, overwrite=args.overwrite, directory=True) as out, \
+            out.staging() as staging:
+        return _train(args, config, staging)
+
+
+def _train(args: argparse.Namespace, config, output: Path) -> int:
+    """``seqvec train`` writing its head directory into ``output`` (the staging folder)."""
     from seqvec.classifiers import crossval, experiment
     from seqvec.classifiers.heads import head_class
     from seqvec.classifiers.labels import read_labels
     from seqvec.classifiers.search import parse_search, train_searched
     from seqvec.classifiers.tasks import get_tasks
 
-    config = fit_config(args)  # bad settings fail here, before any file is read
     hparams = parse_head_options(args.head_option)
     options = user_label_options(args, embedded_lengths(args.embeddings))
     labels = read_labels(args.labels, args.label_format, **options)
@@ -246,16 +260,16 @@ def run(args: argparse.Namespace) -> int:
         if val_labels is not None:
             raise UsageError("--cv makes its own validation proteins in each fold; leave out --val-labels",
                              option="--val-labels")
-        return run_cv(args, plan, train_fn, tasks, labels, embeddings, input_level, embed)
+        return run_cv(args, output, plan, train_fn, tasks, labels, embeddings, input_level, embed)
     if val_labels is None:
-        train, val = crossval.holdout_datasets(labels, embeddings, tasks, input_level, plan, args.output)
+        train, val = crossval.holdout_datasets(labels, embeddings, tasks, input_level, plan, output)
     else:
         if plan != crossval.SplitPlan(val_fraction=args.val_fraction, seed=args.seed):
             raise UsageError("--val-labels gives the validation proteins; leave out --split-by-identity, "
                              "--groups and --split", option="--val-labels")
         train, val = experiment.datasets(labels, embeddings, tasks, input_level, val_labels=val_labels,
                                          val_embeddings=val_embeddings, seed=args.seed)
-    checkpoint, result = train_fn(args.output, train, val)
+    checkpoint, result = train_fn(output, train, val)
     for name, per_class in checkpoint.training.get("class_counts", {}).items():
         print(f"{name} training counts: " + ", ".join(f"{c} {n}" for c, n in per_class.items()))
     best = checkpoint.training["best"]
@@ -277,7 +291,7 @@ def split_plan(args: argparse.Namespace):
                      split_file=args.split, cv=args.cv, repeat=args.repeat, seed=args.seed)
 
 
-def run_cv(args, plan, train_fn, tasks, labels, embeddings, input_level, embed) -> int:
+def run_cv(args, output, plan, train_fn, tasks, labels, embeddings, input_level, embed) -> int:
     """``--cv``: the test set (named sets or label files), the folds, the report."""
     from seqvec.classifiers import crossval, experiment
     from seqvec.classifiers.data import build_dataset
@@ -298,7 +312,7 @@ def run_cv(args, plan, train_fn, tasks, labels, embeddings, input_level, embed) 
     dataset = build_dataset(labels, embeddings, tasks, input_level, ids=crossval.trainable_ids(labels, tasks, test_ids))
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
                 if k not in ("quiet", "verbose", "_run", "command", "output", "bootstrap")}
-    report = crossval.cross_validate(train_fn, tasks, labels, dataset, plan, args.output, test=test,
+    report = crossval.cross_validate(train_fn, tasks, labels, dataset, plan, output, test=test,
                                      test_ids=test_ids, settings=settings, n_bootstrap=args.bootstrap)
     print(crossval.markdown(report))
     print(f"wrote {args.output}/cv.json, cv.md and {plan.cv * plan.repeat} fold heads")

@@ -32,10 +32,12 @@ from seqvec.errors import (
     OutputLockedError,
     OutputMismatchError,
     OutputWriteError,
+    SeqVecError,
 )
 from seqvec.io import STDIN, World, assign_to_ranks, make_batches, make_sequential_chunks
 from seqvec.io.fasta import CheckedSequences, normalize_sequences, read_fasta_checked, sequences_digest
 from seqvec.io.lock import OutputLock
+from seqvec.io.output import check_not_input
 from seqvec.progress import progress_bar
 
 logger = logging.getLogger(__name__)
@@ -185,14 +187,22 @@ def _settings(options: dict) -> EmbedSettings:
     return EmbedSettings(**options)
 
 
-def _check_paths(fasta: str | os.PathLike, output: Path, overwrite: bool) -> None:
-    """Refuse outputs that would destroy the input or cannot be a file."""
+def _check_paths(fasta: str | os.PathLike, output: Path, overwrite: bool, model: object,
+                 model_files: tuple[str | os.PathLike | None, ...]) -> None:
+    """Refuse outputs that would destroy an input (the FASTA, the model's files) or cannot be a file."""
     if output.is_dir():
         raise EmbedOptionError(f"the output {output} is a directory; give a file name such as {output / 'out.h5'}"
                                + (" (--overwrite never replaces a directory)" if overwrite else ""))
-    if str(fasta) != STDIN and output.exists() and Path(fasta).exists() and output.samefile(fasta):
-        raise EmbedOptionError(f"the output {output} is the input FASTA file; choose another output "
-                               f"(even --overwrite never replaces the input)")
+    from seqvec.lm.pretrained import resolve
+
+    inputs: list[str | os.PathLike | None] = [fasta, *model_files]
+    if model is None or isinstance(model, (str, os.PathLike)):
+        try:
+            _, options_path, weights_path = resolve(model)
+            inputs += [options_path, weights_path, options_path.parent]
+        except SeqVecError:
+            pass  # reported when the model is loaded
+    check_not_input(output, inputs)
 
 
 @contextmanager
@@ -238,10 +248,9 @@ def _output_complete(output: Path, partial: PartialRun, fingerprint: dict, batch
 
 
 def _start_sidecar(output: Path, partial: PartialRun, fingerprint: dict, batching: dict, overwrite: bool) -> None:
-    """Rank 0: clear what --overwrite replaces and write the sidecar's manifest."""
+    """Rank 0: clear an unfinished run --overwrite replaces and write the sidecar's manifest. An old
+    ``output`` stays until the new one replaces it whole (a crash leaves the old or the new)."""
     if overwrite:
-        with writing(output, "(removing) the old output", resumable=False):
-            output.unlink(missing_ok=True)
         partial.remove()
     partial.create({**fingerprint, "batching": batching})
 
@@ -289,7 +298,7 @@ def embed_fasta(fasta: str | os.PathLike, output: str | os.PathLike, model: Embe
     """
     settings = _settings(options)
     output = Path(output)
-    _check_paths(fasta, output, overwrite)
+    _check_paths(fasta, output, overwrite, model, (options_file, weights_file))
     world = World.from_env()
     if settings.carry_state and world.size > 1:
         raise EmbedOptionError("carry_state embeds one protein after another; run it in a single process")

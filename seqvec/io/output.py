@@ -294,6 +294,23 @@ class Output:
         self.write_text(json.dumps(data, **{"indent": 1, **dump_options}) + "\n")
 
 
+@contextmanager
+def atomic_open(path: PathLike, mode: str = "w", *, encoding: str | None = "utf-8",
+                newline: str | None = None) -> Iterator[IO]:
+    """Write ``path`` atomically, without the checks or the lock (for library code whose caller
+    holds an :class:`Output` on ``path``)."""
+    with Output(path, overwrite=True, lock=False).open(mode, encoding=encoding, newline=newline) as fh:
+        yield fh
+
+
+@contextmanager
+def atomic_dir(path: PathLike) -> Iterator[Path]:
+    """A temporary folder that replaces the directory ``path`` when the block ends without error
+    (no checks or lock: for library code whose caller holds an :class:`Output` on ``path``)."""
+    with Output(path, overwrite=True, directory=True, lock=False).staging() as tmp:
+        yield tmp
+
+
 def write_output(path: PathLike, data: str | bytes, *, inputs: Iterable[PathLike | None] = (),
                  overwrite: bool = False) -> Path:
     """Check, lock and write one file in one call (for outputs written at once)."""
