@@ -30,6 +30,7 @@ from seqvec.classifiers.readers import LabelSet
 from seqvec.classifiers.tasks import TaskSpec
 from seqvec.classifiers.train import FitConfig
 from seqvec.errors import DataError, OutputMismatchError
+from seqvec.io.output import atomic_open
 
 logger = logging.getLogger(__name__)
 
@@ -227,11 +228,13 @@ def write_reports(results: dict, out_dir: str | os.PathLike) -> list[Path]:
     """compare.json and compare.md in ``out_dir`` (``seqvec compare`` adds the chart, compare.png)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "compare.json").write_text(json.dumps(results, indent=1) + "\n")
+    with atomic_open(out_dir / "compare.json") as handle:
+        handle.write(json.dumps(results, indent=1) + "\n")
     text = ["# seqvec compare", "", f"train: {', '.join(results['train'])}  ",
             f"test: {', '.join(results['test'])}", "", markdown_table(results), ""]
     notes = verdicts(results)
     if notes:
         text += ["Language model vs baselines:", "", *(f"- {n}" for n in notes), ""]
-    (out_dir / "compare.md").write_text("\n".join(text))
+    with atomic_open(out_dir / "compare.md") as handle:
+        handle.write("\n".join(text))
     return [out_dir / "compare.json", out_dir / "compare.md"]

@@ -67,6 +67,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from seqvec.cli.common import model_files, path_inputs
+    from seqvec.io.output import Output
+
+    # the output folder is compare's workspace (a rerun reuses its embeddings and heads): checked
+    # (never an input, writable) and locked before any work; its reports are replaced atomically
+    with Output(args.output, inputs=[*path_inputs(args, "output"), *model_files(args.model)], overwrite=True,
+                directory=True):
+        return _compare(args)
+
+
+def _compare(args: argparse.Namespace) -> int:
     from seqvec.classifiers.compare import markdown_table, run_comparison, verdicts
     from seqvec.classifiers.heads import head_class
     from seqvec.classifiers.labels import read_labels

@@ -26,7 +26,7 @@ from pathlib import Path
 from seqvec.classifiers.readers import LabelSet
 from seqvec.classifiers.tasks import TaskSpec
 from seqvec.errors import SeqVecError
-from seqvec.io.lock import OutputLock
+from seqvec.io.output import Output
 from seqvec.pipeline.config import PipelineConfig, load_config
 from seqvec.pipeline.stages import Stage, file_digest
 
@@ -259,8 +259,12 @@ def run_pipeline(config: PipelineConfig | str | os.PathLike, *, progress: bool =
     """Run (or resume) every stage; returns ``{stage name: its outputs}``."""
     if not isinstance(config, PipelineConfig):
         config = load_config(config)
-    Path(config.output).mkdir(parents=True, exist_ok=True)
-    with OutputLock(config.output):  # one run per output folder (OUTPUT.lock beside it)
+    inputs = [*config.input.labels, config.input.sequences, config.split.groups,
+              *(t for t in config.input.test if Path(t).exists())]
+    # the output folder is the pipeline's workspace (finished stages are kept): never an input, writable,
+    # and one run at a time (OUTPUT.lock beside it), all checked before any stage runs
+    with Output(config.output, inputs=inputs, overwrite=True, directory=True):
+        Path(config.output).mkdir(exist_ok=True)
         return _run(config, progress)
 
 
