@@ -191,6 +191,15 @@ class OutOfMemoryError(SeqVecError, MemoryError):
         self.record_id = record_id
 
 
+class TrainingError(SeqVecError, ValueError):
+    """Training went wrong in a way no head should be saved from: a non-finite loss or weights
+    (divergence), or nothing to learn from (every target masked). ``epoch``: where, if known."""
+
+    def __init__(self, message: str, *, epoch: int | None = None):
+        super().__init__(message)
+        self.epoch = epoch
+
+
 class LabelFormatError(SeqVecError, ValueError):
     """A label file is missing, of unknown format, or holds a bad record."""
 

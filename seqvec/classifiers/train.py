@@ -36,7 +36,7 @@ from torch.nn import functional as F
 from seqvec.classifiers.base import Head
 from seqvec.classifiers.data import Batch, TaskDataset, batch_indices
 from seqvec.classifiers.tasks import IGNORE, TaskSpec
-from seqvec.errors import DataError, TaskError, UsageError
+from seqvec.errors import DataError, TaskError, TrainingError, UsageError
 from seqvec.progress import progress_bar
 
 logger = logging.getLogger(__name__)
@@ -311,9 +311,12 @@ def fit(model: nn.Module, train: TaskDataset, val: TaskDataset | None = None,
     best_state, waited = None, 0
     for epoch in progress_bar(range(1, config.epochs + 1), desc="epochs", unit="epoch", enabled=progress, leave=False):
         start = time.perf_counter()
-        row = {"epoch": epoch, "train_loss": _train_epoch(model, train, config, optimizer, weights, rng, device)}
+        row = {"epoch": epoch, "train_loss": _train_epoch(model, train, config, optimizer, weights, rng, device,
+                                                          epoch)}
         if val is not None and len(val):
             row.update(validate(model, val, config, weights, device))
+            _check_finite(row, config, epoch)
+        _warn_divergence(best.history, row, config)
         row["seconds"] = round(time.perf_counter() - start, 3)
         best.history.append(row)
         if run_dir is not None:
@@ -335,14 +338,37 @@ def fit(model: nn.Module, train: TaskDataset, val: TaskDataset | None = None,
                 break
     if best_state is not None:
         model.load_state_dict(best_state)
+    bad = [name for name, p in model.state_dict().items() if p.is_floating_point() and not torch.isfinite(p).all()]
+    if bad:
+        raise TrainingError(f"training left non-finite weights ({', '.join(bad[:3])}); nothing is saved; "
+                            f"lower the learning rate (lr {config.lr:g})", epoch=best.best_epoch)
     model.cpu().eval()
     return best
 
 
+def _check_finite(row: dict, config: FitConfig, epoch: int) -> None:
+    """A non-finite validation loss means the weights diverged: stop, save nothing."""
+    if not math.isfinite(row.get("val_loss", 0.0)):
+        raise TrainingError(f"the validation loss became {row['val_loss']} in epoch {epoch}: training diverged "
+                            f"and nothing is saved; lower the learning rate (lr {config.lr:g})", epoch=epoch)
+
+
+def _warn_divergence(history: list[dict], row: dict, config: FitConfig) -> None:
+    """Warn when the training loss first grows past 10x its value in epoch 1."""
+    if not history:
+        return
+    limit = 10 * abs(history[0]["train_loss"]) + 1e-12
+    if row["train_loss"] > limit >= max(r["train_loss"] for r in history):
+        logger.warning("the training loss grew from %.4g (epoch 1) to %.4g (epoch %d): training may be diverging; "
+                       "consider a lower learning rate (lr %g)", history[0]["train_loss"], row["train_loss"],
+                       row["epoch"], config.lr)
+
+
 def _train_epoch(model: nn.Module, train: TaskDataset, config: FitConfig, optimizer: torch.optim.Optimizer,
                  weights: dict[str, torch.Tensor] | None, rng: np.random.Generator,
-                 device: torch.device | str) -> float:
-    """One pass over ``train`` in shuffled batches; returns the mean batch loss."""
+                 device: torch.device | str, epoch: int = 1) -> float:
+    """One pass over ``train`` in shuffled batches; returns the mean batch loss. A non-finite loss
+    raises TrainingError (nothing is saved); so does an epoch without one target to learn from."""
     model.train()
     loss_sum, n_batches = 0.0, 0
     for cpu_batch in train.batches(config.batch_size, config.max_residues, shuffle=True, rng=rng):
@@ -352,11 +378,19 @@ def _train_epoch(model: nn.Module, train: TaskDataset, config: FitConfig, optimi
             loss = _batch_loss(task_losses(model(batch.x, batch.mask), batch.targets, weights, train.tasks))
         if loss is None:
             continue
+        if not torch.isfinite(loss.detach()).all():
+            raise TrainingError(f"the training loss became {float(loss.detach())} in epoch {epoch} (batch of "
+                                f"{', '.join(batch.ids[:3])}{', ...' if len(batch.ids) > 3 else ''}): training "
+                                f"diverged and nothing is saved; lower the learning rate (lr {config.lr:g}) or check "
+                                "the targets for extreme values", epoch=epoch)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         loss_sum, n_batches = loss_sum + float(loss.detach()), n_batches + 1
-    return loss_sum / max(n_batches, 1)
+    if n_batches == 0:
+        raise TrainingError("no training protein has a target to learn from (every residue masked or unlabelled): "
+                            "a head trained on nothing is not saved", epoch=epoch)
+    return loss_sum / n_batches
 
 
 @torch.no_grad()
