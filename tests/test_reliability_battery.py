@@ -114,7 +114,7 @@ def test_existing_results_need_overwrite(work, tmp_path, capsys):
 
 
 def test_train_crash_keeps_the_old_head(work, tmp_path, capsys, monkeypatch):
-    from seqvec.classifiers import experiment
+    from seqvec.classifiers.training import experiment
 
     out = tmp_path / "head"
     args = commands(work, out, tmp_path)["train"]

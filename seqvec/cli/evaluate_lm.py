@@ -51,9 +51,9 @@ def _score(args: argparse.Namespace, weights, out) -> int:
     import json
     from dataclasses import asdict
 
-    from seqvec.lm.corpus import read_corpus
-    from seqvec.lm.evaluate import format_scores, score
     from seqvec.lm.pretrained import load_model
+    from seqvec.lm.training.corpus import read_corpus
+    from seqvec.lm.training.evaluate import format_scores, score
 
     model = load_model(args.model, device=args.device)
     sequences = read_corpus(args.fasta)

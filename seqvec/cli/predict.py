@@ -80,7 +80,7 @@ def describe_scores(record: dict) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     from contextlib import ExitStack
 
-    from seqvec.classifiers.predict import load_heads, predict_sequences, residue_table_path, write_tsv
+    from seqvec.classifiers.heads.predict import load_heads, predict_sequences, residue_table_path, write_tsv
     from seqvec.cli.common import model_files
     from seqvec.io.fasta import read_fasta
     from seqvec.io.output import Output, check_not_input
