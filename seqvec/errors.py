@@ -73,6 +73,16 @@ class DuplicateIdError(SeqVecError, ValueError):
         self.ids = ids
 
 
+class ArgumentTypeError(SeqVecError, TypeError):
+    """A Python caller passed a value of the wrong type (a ``str`` where a list of sequences is
+    expected, ``None``, bytes). ``argument``: the parameter's name; ``value``: what was passed."""
+
+    def __init__(self, message: str, *, argument: str, value: object = None):
+        super().__init__(message)
+        self.argument = argument
+        self.value = value
+
+
 class ConfigError(SeqVecError, ValueError):
     """A model configuration is impossible (a field and its bad ``value``)."""
 

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from Bio.Align import substitution_matrices
 
+from seqvec.io.arguments import one_sequence, sequence_list
 from seqvec.io.fasta import normalize_sequences
 
 STANDARD = "ACDEFGHIKLMNPQRSTVWY"
@@ -57,12 +58,12 @@ class TableEncoder:
 
     def embed_batch(self, sequences: list[str]) -> list[torch.Tensor]:
         """One float32 tensor ``(1, L, output_dim)`` per sequence (checked as FASTA input is)."""
-        checked = normalize_sequences({f"sequence {i + 1}": s for i, s in enumerate(sequences)})
+        checked = normalize_sequences({f"sequence {i + 1}": s for i, s in enumerate(sequence_list(sequences))})
         return [self.table[self.indices(s)][None] for s in checked.values()]
 
     def embed(self, sequence: str) -> np.ndarray:
         """Encoding of one protein, ``(1, L, output_dim)`` float32 numpy."""
-        return self.embed_batch([sequence])[0].numpy()
+        return self.embed_batch([one_sequence(sequence)])[0].numpy()
 
 
 def onehot_encoder() -> TableEncoder:
@@ -112,6 +113,7 @@ class WithTable:
 
     def embed_batch(self, sequences: list[str]) -> list[torch.Tensor]:
         """One float32 tensor ``(n_output_layers, L, output_dim)`` per sequence."""
+        sequences = sequence_list(sequences)
         return [self._append(layers, rows)
                 for layers, rows in zip(self.lm.embed_batch(sequences), self.table.embed_batch(sequences))]
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from seqvec import __version__
 from seqvec.errors import EmbeddingFileError, MissingViewError, OutputMismatchError
+from seqvec.io.arguments import id_list, path_argument
 
 VIEWS = ("per_residue", "per_protein")
 _ESCAPED = re.compile(r"%(25|2F|2E)")
@@ -153,7 +154,10 @@ def read_h5(path: str | os.PathLike, view: str = "per_residue",
 
     The file's settings are in :func:`read_h5_attrs`; :func:`iter_h5` streams big files.
     """
-    return dict(iter_h5(path, view, ids))
+    path_argument(path, "path")
+    if view not in ("per_residue", "per_protein"):
+        raise EmbeddingFileError(f"view must be 'per_residue' or 'per_protein', got {view!r}", path=path)
+    return dict(iter_h5(path, view, id_list(ids)))
 
 
 def read_h5_lengths(path: str | os.PathLike) -> dict[str, int]:

@@ -35,6 +35,7 @@ from seqvec.errors import (
     SeqVecError,
 )
 from seqvec.io import STDIN, World, assign_to_ranks, make_batches, make_sequential_chunks
+from seqvec.io.arguments import path_argument
 from seqvec.io.fasta import CheckedSequences, normalize_sequences, read_fasta_checked, sequences_digest
 from seqvec.io.lock import OutputLock
 from seqvec.io.output import check_not_input
@@ -296,8 +297,12 @@ def embed_fasta(fasta: str | os.PathLike, output: str | os.PathLike, model: Embe
     :class:`~seqvec.errors.OutputWriteError`, keeping the finished batches for the rerun.
     With ``skip_invalid``, invalid records are left out and listed in ``OUTPUT.skipped.tsv``.
     """
+    if not (isinstance(fasta, str) and fasta == STDIN):
+        path_argument(fasta, "fasta")
+    output = path_argument(output, "output")
+    if model is not None and isinstance(model, bytes):
+        path_argument(model, "model")
     settings = _settings(options)
-    output = Path(output)
     _check_paths(fasta, output, overwrite, model, (options_file, weights_file))
     world = World.from_env()
     if settings.carry_state and world.size > 1:
