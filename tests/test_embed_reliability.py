@@ -159,6 +159,22 @@ def test_resume_keeps_the_batch_plan(tmp_path, fasta, tiny_model, monkeypatch):
     assert_same(out, embed_fasta(fasta, tmp_path / "ref.h5", tiny_model, max_residues=100))
 
 
+def test_resume_keeps_the_matrix_kernels(tmp_path, fasta, tiny_model, monkeypatch):
+    """SEQVEC_KERNEL (and the host's measured choices) are part of an unfinished run's batch plan:
+    a resume with another kernel would mix results that differ in the last digits."""
+    out = tmp_path / "o.h5"
+    monkeypatch.setenv("SEQVEC_KERNEL", "mkl")
+    interrupt(monkeypatch, fasta, out, tiny_model, max_residues=100)
+    monkeypatch.setenv("SEQVEC_KERNEL", "onednn")
+    with pytest.raises(OutputMismatchError, match="SEQVEC_KERNEL") as err:
+        embed_fasta(fasta, out, tiny_model, max_residues=100)
+    found, wanted = err.value.differences["batching"]
+    assert found["kernels"]["forced"] == "mkl" and wanted["kernels"]["forced"] == "onednn"
+    monkeypatch.setenv("SEQVEC_KERNEL", "mkl")
+    embed_fasta(fasta, out, tiny_model, max_residues=100)
+    assert_same(out, embed_fasta(fasta, tmp_path / "ref.h5", tiny_model, max_residues=100))
+
+
 def test_a_model_object_is_never_switched(tmp_path, fasta, tiny_model):
     with pytest.raises(EmbedOptionError, match="runs at precision 'float32', not 'bf16'"):
         embed_fasta(fasta, tmp_path / "o.h5", tiny_model, precision="bf16")

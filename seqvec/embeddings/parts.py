@@ -126,8 +126,9 @@ class PartialRun:
             differences = {"batching": (found_batching, batching)}
             raise OutputMismatchError(
                 f"{self.dir} holds an unfinished run embedded with another batch plan ({found_batching} -> "
-                f"{batching}); resume it with the same --max-residues and --device (batching moves the last "
-                f"digits, and one file must not mix two), or use --overwrite to start afresh",
+                f"{batching}); resume it with the same --max-residues, --device, matrix kernels (SEQVEC_KERNEL) "
+                f"and threads (batching and kernels move the last digits, and one file must not mix two), or use "
+                f"--overwrite to start afresh",
                 path=self.dir, differences=differences)
 
     def create(self, manifest: dict) -> None:

@@ -22,7 +22,7 @@ import torch
 from seqvec.embeddings.embedder import Embedder, StatefulEmbedder
 from seqvec.embeddings.encoders import ENCODERS, WithTable, stacked_sha256
 from seqvec.embeddings.h5 import existing_output_matches, root_attributes
-from seqvec.embeddings.options import DEFAULT_MAX_RESIDUES, EmbedSettings
+from seqvec.embeddings.options import DEFAULT_MAX_RESIDUES, EmbedSettings, uses_lm
 from seqvec.embeddings.parts import PartialRun, durable_replace, write_file, writing
 from seqvec.embeddings.reduce import LayerView, get_view
 from seqvec.errors import (
@@ -232,7 +232,12 @@ def _fingerprints(settings: EmbedSettings, spec: ModelSpec, sequences: dict[str,
     """(the output's fingerprint, the batch plan an unfinished run must keep)."""
     fingerprint = {**settings.identity(), "precision": spec.precision, "model_sha256": spec.sha256,
                    "model_options_sha256": spec.options_sha256, "input_sha256": sequences_digest(sequences)}
-    batching = {"max_residues": None if settings.carry_state else settings.max_residues, "device": spec.device}
+    batching: dict[str, object] = {"max_residues": None if settings.carry_state else settings.max_residues,
+                                   "device": spec.device}
+    if uses_lm(settings.encoder):  # the matrix kernels move the last digits too: one file, one kernel choice
+        from seqvec.lm.kernels import kernel_identity
+
+        batching["kernels"] = kernel_identity()
     return fingerprint, batching
 
 

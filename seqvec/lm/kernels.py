@@ -78,6 +78,13 @@ def forced_kernel() -> str | None:
     return value
 
 
+def kernel_identity() -> dict[str, str]:
+    """What decides the kernels a run uses: ``SEQVEC_KERNEL`` (or ``auto``) and the host key whose
+    measured choices ``auto`` reads (CPU model, torch version, threads). Kernels agree only to
+    rounding, so an unfinished embedding must be resumed with the same (see the embed fingerprint)."""
+    return {"forced": forced_kernel() or "auto", "host": host_key()}
+
+
 @functools.cache
 def onednn_available(dtype: torch.dtype) -> bool:
     """Whether this torch has oneDNN's packed product for ``dtype`` on CPU (private ops, probed once)."""
