@@ -239,14 +239,32 @@ def build_dataset(labels: LabelSet, embeddings: str | os.PathLike | dict[str, np
 MISSING_TOLERANCE = 0.05  # labelled proteins without an embedding: above this share it is an error
 
 
+def check_lengths(ids: list[str], lengths: dict[str, int], labels: LabelSet, where: str) -> None:
+    """Each protein's embedded length (where the file records one) must be its sequence's length (where
+    the labels give one): ids that match but sequences that do not mean the file embeds other proteins."""
+    wrong = [(rid, len(labels.sequences[rid]), lengths[rid]) for rid in ids
+             if lengths.get(rid) and labels.sequences.get(rid) and lengths[rid] != len(labels.sequences[rid])]
+    if not wrong:
+        return
+    shown = ", ".join(f"{rid!r} ({n} residues, {m} embedded)" for rid, n, m in wrong[:10])
+    more = f" and {len(wrong) - 10} more" if len(wrong) > 10 else ""
+    raise EmbeddingFileError(f"{len(wrong)} proteins of {', '.join(labels.sources)} have another length in {where} "
+                             f"than their sequence: {shown}{more}; the file embeds other sequences under these ids "
+                             f"(embed the label file's sequences again, into another file)",
+                             path=None if where == "the embeddings" else where, missing_ids=[w[0] for w in wrong])
+
+
 def _drop_missing(wanted: list[str], embeddings: str | os.PathLike | dict, labels: LabelSet) -> list[str]:
-    """``wanted`` without the ids that have no embedding (listed); an error if more than a few lack one."""
+    """``wanted`` without the ids that have no embedding (listed); an error if more than a few lack one,
+    or if an embedding's length differs from its protein's sequence (:func:`check_lengths`)."""
     if isinstance(embeddings, dict):
-        present = set(embeddings)
+        present = {rid: (a.shape[0] if np.ndim(a) == 2 else 0) for rid, a in embeddings.items()}
     else:
         from seqvec.embeddings.h5 import read_h5_lengths
 
-        present = set(read_h5_lengths(embeddings))
+        present = read_h5_lengths(embeddings)
+    check_lengths([rid for rid in wanted if rid in present], present, labels,
+                  "the embeddings" if isinstance(embeddings, dict) else str(embeddings))
     missing = [rid for rid in wanted if rid not in present]
     if not missing:
         return wanted
