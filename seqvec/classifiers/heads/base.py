@@ -47,39 +47,40 @@ class TaskModules(nn.ModuleDict):
     _PREFIX = "task:"
 
     @classmethod
-    def key(cls, task: str) -> str:
+    def key_of(cls, task: str) -> str:
         """The internal key of ``task``."""
-        if task and "." not in task and not hasattr(cls._PLAIN, task) and not task.startswith(cls._PREFIX):
+        taken = hasattr(cls._PLAIN, task) or hasattr(cls, task)
+        if task and "." not in task and not taken and not task.startswith(cls._PREFIX):
             return task
         return cls._PREFIX + task.replace("%", "%25").replace(".", "%2E")
 
     @classmethod
-    def task(cls, key: str) -> str:
+    def task_of(cls, key: str) -> str:
         """The task name of an internal key."""
         if not key.startswith(cls._PREFIX):
             return key
         return key[len(cls._PREFIX):].replace("%2E", ".").replace("%25", "%")
 
     def __getitem__(self, task: str) -> nn.Module:
-        return super().__getitem__(self.key(task))
+        return super().__getitem__(self.key_of(task))
 
     def __setitem__(self, task: str, module: nn.Module) -> None:
-        super().__setitem__(self.key(task), module)
+        super().__setitem__(self.key_of(task), module)
 
     def __delitem__(self, task: str) -> None:
-        super().__delitem__(self.key(task))
+        super().__delitem__(self.key_of(task))
 
     def __contains__(self, task: object) -> bool:
-        return isinstance(task, str) and super().__contains__(self.key(task))
+        return isinstance(task, str) and super().__contains__(self.key_of(task))
 
     def __iter__(self):
-        return (self.task(k) for k in super().__iter__())
+        return (self.task_of(k) for k in super().__iter__())
 
     def keys(self):
-        return [self.task(k) for k in super().keys()]
+        return [self.task_of(k) for k in super().keys()]
 
     def items(self):
-        return [(self.task(k), m) for k, m in super().items()]
+        return [(self.task_of(k), m) for k, m in super().items()]
 
 
 class Head(nn.Module):

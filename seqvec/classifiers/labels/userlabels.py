@@ -182,6 +182,8 @@ def read_csv_labels(path: Path, sequences: Path | None = None) -> tuple[list[Raw
     columns: dict[str, int]
     if header[0] in ID_COLUMNS or header[0] == "sequence":
         columns = {name: i for i, name in enumerate(header)}
+        if header[0] in ID_COLUMNS:
+            columns["id"] = 0  # "name", "accession", ... are the id
         label: str | None = next((c for c in ("label", "labels", "target", "targets", "value", "class")
                                   if c in columns), None)
         if label is None:
@@ -225,7 +227,10 @@ HEADER_WORDS = ("label", "labels", "target", "targets", "value", "class", "set",
 
 
 def _check_header(path, header: list[str], given: list[str]) -> None:
-    """A header row: no column named twice, and an id column first (or a sequence column)."""
+    """A header row (one that names an id or a known column): no column named twice, and an id column
+    first (or a sequence column). A row of data is left alone."""
+    if header[0] not in ID_COLUMNS and header[0] != "sequence" and not any(c in HEADER_WORDS for c in header):
+        return
     repeated = sorted({name for name in header if header.count(name) > 1})
     if repeated:
         raise LabelFormatError(f"{path}: the header {given} names the column(s) {repeated} more than once; "
@@ -369,10 +374,10 @@ def build_label_set(records: list[RawRecord], path: str | os.PathLike, *, kind: 
                                if task_name else f"{path}: {given} {problem}; name the task with --task-name")
     try:
         task_kind = TaskKind(kind) if kind is not None else infer_kind(records, label_map, lengths)
+    except LabelFormatError as err:  # before ValueError, which it is too
+        raise LabelFormatError(f"{path}: {err}") from None
     except ValueError:
         raise LabelFormatError(f"unknown task kind {kind!r}") from None
-    except LabelFormatError as err:
-        raise LabelFormatError(f"{path}: {err}") from None
     groups = _label_sets(path, label_map) if label_map is not None else None
     out = LabelSet(sources=[str(path)], native_ids=native_ids)
     labelled = [r for r in records if r.target is not None]
