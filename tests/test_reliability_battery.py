@@ -206,3 +206,19 @@ def test_train_lm_refuses_a_folder_of_other_files(work, tmp_path, capsys):
     (folder / "notes.txt").write_text("mine")
     code, err = run_cli(capsys, "train-lm", work["fasta"], "-o", folder)
     assert code == 2 and "not empty" in err and (folder / "notes.txt").read_text() == "mine"
+
+
+def test_file_names_that_are_not_utf8(work, tmp_path, capsys):
+    import os
+
+    from seqvec.embeddings.h5 import read_h5, read_h5_attrs
+
+    fasta = Path(os.fsdecode(bytes(tmp_path) + b"/in\xfe.fa"))
+    shutil.copy(work["fasta"], fasta)
+    out = Path(os.fsdecode(bytes(tmp_path) + b"/out\xff.h5"))
+    code, err = run_cli(capsys, "embed", "-q", fasta, "-o", out, "--encoder", "onehot")
+    assert code == 0, err
+    assert len(read_h5(out, "per_protein")) == 2 and "\\xff" in read_h5_attrs(out)["command"]
+    predictions = Path(os.fsdecode(bytes(tmp_path) + b"/p\xfd.json"))
+    assert run_cli(capsys, "predict", "-q", fasta, "-o", predictions, "--heads", work["head"])[0] == 0
+    assert sorted(os.listdir(tmp_path)) == sorted([fasta.name, out.name, predictions.name])

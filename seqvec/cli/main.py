@@ -7,6 +7,7 @@ and the rest of seqvec inside ``run`` only, so that ``seqvec --help`` stays fast
 from __future__ import annotations
 
 import argparse
+import io
 import logging
 import os
 import sys
@@ -126,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     command = positional[0] if positional and positional[0] in COMMANDS else (None if positional else "")
     parser = build_parser(command)
     args = parser.parse_args(argv)
+    for stream in (sys.stdout, sys.stderr):  # file names that are not UTF-8 print as \xff, never crash a finished run
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
     configure_logging(args.verbose, args.quiet)
     try:
         if getattr(args, "device", None) is not None:  # fail on an unusable device before reading any input

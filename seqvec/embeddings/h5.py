@@ -61,13 +61,19 @@ def describe_mismatch(found: dict, wanted: dict) -> str:
     return "; ".join(f"{k}: {found.get(k)!r} -> {wanted.get(k)!r}" for k in keys if found.get(k) != wanted.get(k))
 
 
+def storable_text(text: str) -> str:
+    """``text`` as HDF5 can store it (UTF-8): bytes of a file name that were not UTF-8 (which Python
+    keeps as surrogates) become ``\\xff`` escapes instead of failing the write after all the work."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def root_attributes(settings, view, model_name: str, fingerprint: dict, n_records: int, command: str) -> dict:
     """Root attrs of an output file (``settings``: an EmbedSettings, ``view``: a LayerView)."""
     return {
-        "seqvec_version": __version__, "model": model_name, "model_sha256": fingerprint["model_sha256"],
+        "seqvec_version": __version__, "model": storable_text(model_name), "model_sha256": fingerprint["model_sha256"],
         "encoder": settings.encoder, "layers": settings.layers, "dtype": settings.dtype,
         "compression": settings.compression, "per_protein_reduction": view.reduction,
-        "input_sha256": fingerprint["input_sha256"], "n_records": n_records, "command": command,
+        "input_sha256": fingerprint["input_sha256"], "n_records": n_records, "command": storable_text(command),
         "fingerprint": json.dumps(fingerprint, sort_keys=True),
     }
 
