@@ -98,7 +98,7 @@ def test_evaluate_bootstrap_zero_is_refused(run, tmp_path, user_task):
                "-o", tmp_path / "head", "--epochs", "1")[0] == 0
     code, err = run("evaluate", "--head", tmp_path / "head", "--labels", user_task, "--embeddings", tmp_path / "e.h5",
                     "--bootstrap", "0")
-    assert code == 2 and "--bootstrap: must be an integer from 1 to 100000, got 0" in err
+    assert code == 2 and "--bootstrap: must be an integer from 1 to 10000, got 0" in err
 
 
 def test_library_refuses_untrainable_settings(tmp_path):

@@ -175,8 +175,8 @@ def _check_numbers(config: PipelineConfig) -> None:
         problems["split.identity"] = f"must be above 0 and at most 1 (got {split.identity})"
     if not 1 <= split.repeat <= 1000:
         problems["split.repeat"] = f"must be from 1 to 1000 (got {split.repeat})"
-    if not 1 <= report.bootstrap <= 100_000:
-        problems["report.bootstrap"] = f"must be from 1 to 100000 (got {report.bootstrap})"
+    if not 1 <= report.bootstrap <= 10_000:
+        problems["report.bootstrap"] = f"must be from 1 to 10000 (got {report.bootstrap})"
     if problems:
         raise ConfigError("; ".join(f"{key} {text}" for key, text in problems.items()), field=next(iter(problems)),
                           value=problems)
