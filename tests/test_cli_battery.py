@@ -103,7 +103,7 @@ CASES = {
                                 2, "the output must be a file ending in .h5"),
     "output is the input named .h5": Case({"in.h5": GOOD},
                                           ["embed", "{tmp}/in.h5", "-o", "{tmp}/in.h5", "--model", "{model}",
-                                           "--overwrite"], 2, "is the input FASTA file"),
+                                           "--overwrite"], 2, "would replace the input"),
     "output is a directory": Case({"in.fa": GOOD, "out.h5/keep": "x"},
                                   ["embed", "{tmp}/in.fa", "-o", "{tmp}/out.h5", "--overwrite"], 2,
                                   "is a directory"),

@@ -187,7 +187,6 @@ NUMBER_RANGES: dict[str, Callable[[str], float | int]] = {
     "n": int_in(1, 10_000),
     "top": int_in(1, 10_000),
     "split_by_identity": float_in(0.0, 1.0, low_open=True),
-    "dropout": float_in(0.0, 1.0),
     "max_minutes": float_in(0.0, 1e7),
     "timeout": float_in(0.0, 86_400.0, low_open=True),
 }

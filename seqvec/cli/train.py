@@ -210,11 +210,21 @@ def parse_head_options(items: list[str]) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    from seqvec.errors import OutputExistsError
     from seqvec.io.output import Output
 
     config = fit_config(args)  # bad settings fail here, before any file is read
     inputs = [*args.labels, args.embeddings, *(args.val_labels or []), args.val_embeddings, args.sequences,
               args.masks, args.groups, args.split, args.test_embeddings, *(Path(t) for t in args.test_set if Path(t).exists())]
+    if args.cv:
+        # a cross-validation folder is a workspace: a rerun reuses its finished folds (checked by their
+        # settings); only a finished head of another kind is not written over without --overwrite
+        if (args.output / "config.json").is_file() and not args.overwrite:
+            raise OutputExistsError(f"{args.output} holds a trained head; choose another output, or ask to "
+                                    "overwrite it (--overwrite)", path=args.output)
+        with Output(args.output, inputs=inputs, overwrite=True, directory=True):
+            args.output.mkdir(exist_ok=True)
+            return _train(args, config, args.output)
     # the head directory is built under a temporary name and replaces an old one (--overwrite) when complete
     with Output(args.output, inputs=inputs, overwrite=args.overwrite, directory=True) as out, \
             out.staging() as staging:

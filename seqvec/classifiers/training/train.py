@@ -68,6 +68,7 @@ class FitResult:
 
 
 INT64_MAX = 2**63 - 1
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 MAX_LR = 10.0  # Adam steps of more than this are divergence, not a setting
 
 
@@ -174,6 +175,9 @@ def standardise_values(tasks: dict[str, TaskSpec], train: TaskDataset) -> dict[s
         if not len(values):
             raise TaskError(f"task {name!r}: no training protein has a value", task=name)
         std = float(values.std())
+        if not (math.isfinite(std) and math.isfinite(float(values.mean()))) or np.abs(values).max() > FLOAT32_MAX:
+            raise TaskError(f"task {name!r}: the training values reach {np.abs(values).max():.3g}, beyond float32 "
+                            "(their mean or spread is not finite); training would learn nothing", task=name)
         out[name] = replace(spec, value_mean=float(values.mean()), value_std=std if std > 0 else 1.0)
         logger.info("task %s: training values mean %.4g, sd %.4g (trained standardised)", name, values.mean(), std)
     return out
