@@ -175,6 +175,30 @@ def test_resume_keeps_the_matrix_kernels(tmp_path, fasta, tiny_model, monkeypatc
     assert_same(out, embed_fasta(fasta, tmp_path / "ref.h5", tiny_model, max_residues=100))
 
 
+def test_resume_is_pinned_to_the_kernels_of_the_finished_parts(tmp_path, fasta, tiny_model, monkeypatch):
+    """With SEQVEC_KERNEL=auto each part records the kernel chosen per product shape; a resume in a
+    process that would measure otherwise (here: a cache that prefers the other kernel) uses them."""
+    import torch
+
+    from seqvec.embeddings.parts import PartialRun
+    from seqvec.lm import kernels
+
+    if len(kernels.available_kernels(torch.float32, torch.device("cpu"))) < 2:
+        pytest.skip("one matrix kernel only in this torch: nothing to choose")
+    out = tmp_path / "o.h5"
+    monkeypatch.delenv("SEQVEC_KERNEL", raising=False)
+    interrupt(monkeypatch, fasta, out, tiny_model, max_residues=100)
+    recorded = PartialRun(out).kernel_choices()
+    assert recorded and set(recorded.values()) <= set(kernels.KERNELS)
+    kernels.CACHE.forget()
+    flipped = {"mkl": "onednn", "onednn": "mkl"}
+    monkeypatch.setattr(kernels.KernelCache, "entries", lambda self, path=None, host=None: {
+        shape: {"kernel": flipped[kernel]} for shape, kernel in recorded.items()})
+    embed_fasta(fasta, out, tiny_model, max_residues=100)
+    assert {s: k for s, k in kernels.CACHE.used().items() if s in recorded} == recorded
+    kernels.CACHE.forget()
+
+
 def test_a_model_object_is_never_switched(tmp_path, fasta, tiny_model):
     with pytest.raises(EmbedOptionError, match="runs at precision 'float32', not 'bf16'"):
         embed_fasta(fasta, tmp_path / "o.h5", tiny_model, precision="bf16")

@@ -37,6 +37,7 @@ import numpy as np
 
 from seqvec.embeddings.h5 import VIEWS, describe_mismatch, id_to_key, write_record
 from seqvec.errors import OutputMismatchError, OutputWriteError
+from seqvec.lm.kernels import CACHE as KERNELS
 
 logger = logging.getLogger(__name__)
 
@@ -174,6 +175,7 @@ class PartialRun:
                     if array is not None:
                         write_record(f, view, record_id, array, length, dtype, compression)
             f.create_dataset("ids", data=[r[0] for r in records], dtype=h5py.string_dtype())
+            f.attrs["kernels"] = json.dumps(KERNELS.used(), sort_keys=True)  # pinned when the run is resumed
             if carry_state is not None:
                 for i, array in enumerate(carry_state):
                     f.create_dataset(f"carry_state/{i}", data=array)
@@ -185,6 +187,17 @@ class PartialRun:
             tmp.unlink(missing_ok=True)  # frees the space it took; the batch is redone on resume
             raise
         return final
+
+    def kernel_choices(self) -> dict[str, str]:
+        """The matrix-kernel choices the finished parts were computed with (``str(Shape)`` -> kernel)."""
+        choices: dict[str, str] = {}
+        for part in self.part_files():
+            try:
+                with h5py.File(part, "r") as f:
+                    choices.update(json.loads(f.attrs.get("kernels", "{}")))
+            except (OSError, ValueError, TypeError):
+                continue  # an unreadable part is redone (scan)
+        return choices
 
     @staticmethod
     def read_carry_state(part: Path) -> list[np.ndarray]:

@@ -39,6 +39,7 @@ from seqvec.io.arguments import path_argument
 from seqvec.io.fasta import CheckedSequences, normalize_sequences, read_fasta_checked, sequences_digest
 from seqvec.io.lock import OutputLock
 from seqvec.io.output import check_not_input
+from seqvec.lm.kernels import CACHE as KERNEL_CHOICES
 from seqvec.progress import progress_bar
 
 logger = logging.getLogger(__name__)
@@ -350,6 +351,8 @@ def _embed_locked(fasta: str | os.PathLike, output: Path, model: Embedder | str 
         _start_sidecar(output, partial, fingerprint, batching, overwrite)
     world.barrier()
     done = partial.scan()
+    if done and uses_lm(settings.encoder):  # compute the rest with the kernels the finished parts used
+        KERNEL_CHOICES.pin(partial.kernel_choices())
     if any(i not in done for i in sequences):
         if isinstance(loaded, StatefulEmbedder) and settings.carry_state:
             _run_carried(loaded, sequences, settings, view, partial, done, progress)

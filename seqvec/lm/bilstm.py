@@ -12,7 +12,7 @@ from typing import Any, cast
 import torch
 from torch import nn
 
-from seqvec.lm.kernels import MatrixProduct, Product, forced_kernel
+from seqvec.lm.kernels import CACHE, MatrixProduct, Product, forced_kernel
 
 # (h, c) of one direction and layer: h (B, P), c (B, D)
 CellState = tuple[torch.Tensor, torch.Tensor]
@@ -111,7 +111,7 @@ class ProjectedLSTM(nn.Module):
         if torch.is_grad_enabled():
             return (MatrixProduct(weights[0], kernel="mkl"), MatrixProduct(weights[1], kernel="mkl"),
                     MatrixProduct(weights[2], kernel="mkl"))
-        key = (self.compute_dtype, forced_kernel(), *((id(w), w._version, w.device) for w in weights))
+        key = (self.compute_dtype, forced_kernel(), CACHE.generation, *((id(w), w._version, w.device) for w in weights))
         cached = self._cached[1]
         if self._cached[0] != key or cached is None:
             products = [MatrixProduct(w, self.compute_dtype) for w in weights]
