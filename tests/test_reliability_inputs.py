@@ -236,3 +236,18 @@ def test_label_headers_parse_or_fail_cleanly(tmp_path_factory, columns, bom, crl
     if lowered[0] in ("id", "name", "sequence") or any(c in ("label", "set", "target", "value") for c in lowered):
         assert len(set(lowered)) == len(lowered)  # a header naming a column twice never parses
     assert all(not rid.startswith("\ufeff") and "\r" not in rid for rid in labels.ids)
+
+
+def test_a_head_with_nan_weights_is_refused(tmp_path, capsys):
+    import torch
+
+    labels = value_file(tmp_path, [0.5 * n for n in range(12)])
+    head = tmp_path / "head"
+    assert run_cli(capsys, "train", "-q", "--labels", labels, "--embeddings", tmp_path / "e.h5", "--encoder",
+                   "onehot", "-o", head, "--epochs", "1")[0] == 0
+    state = torch.load(head / "weights.pt", weights_only=True)
+    first = next(iter(state))
+    state[first] = state[first] * float("nan")
+    torch.save(state, head / "weights.pt")
+    code, err = run_cli(capsys, "evaluate", "--head", head, "--labels", labels, "--embeddings", tmp_path / "e.h5")
+    assert code == 2 and "non-finite weights" in err
