@@ -187,3 +187,18 @@ def test_bad_path_types(bad):
 
 def test_errors_are_seqvec_errors():
     assert issubclass(OutputExistsError, SeqVecError) and issubclass(OutputIsInputError, SeqVecError)
+
+
+def test_a_workspace_may_hold_inputs_but_not_be_one(tmp_path):
+    folder = tmp_path / "work"
+    folder.mkdir()
+    labels = folder / "labels.fasta"
+    labels.write_text(">a\n")
+    with Output(folder, inputs=[labels], workspace=True) as out:
+        assert out.overwrite and out.directory
+        with pytest.raises(TypeError, match="workspace"):
+            with out.staging():
+                pass
+    assert labels.read_text() == ">a\n"
+    with pytest.raises(OutputIsInputError):
+        Output(folder, inputs=[folder], workspace=True).check()

@@ -72,8 +72,7 @@ def run(args: argparse.Namespace) -> int:
 
     # the output folder is compare's workspace (a rerun reuses its embeddings and heads): checked
     # (never an input, writable) and locked before any work; its reports are replaced atomically
-    with Output(args.output, inputs=[*path_inputs(args, "output"), *model_files(args.model)], overwrite=True,
-                directory=True):
+    with Output(args.output, inputs=[*path_inputs(args, "output"), *model_files(args.model)], workspace=True):
         return _compare(args)
 
 

@@ -222,7 +222,7 @@ def run(args: argparse.Namespace) -> int:
         if (args.output / "config.json").is_file() and not args.overwrite:
             raise OutputExistsError(f"{args.output} holds a trained head; choose another output, or ask to "
                                     "overwrite it (--overwrite)", path=args.output)
-        with Output(args.output, inputs=inputs, overwrite=True, directory=True):
+        with Output(args.output, inputs=inputs, workspace=True):
             args.output.mkdir(exist_ok=True)
             return _train(args, config, args.output)
     # the head directory is built under a temporary name and replaces an old one (--overwrite) when complete

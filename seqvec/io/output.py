@@ -42,7 +42,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from seqvec.errors import OutputExistsError, OutputIsInputError, OutputWriteError
+from seqvec.errors import ArgumentTypeError, OutputExistsError, OutputIsInputError, OutputWriteError
 from seqvec.io.lock import OutputLock
 
 logger = logging.getLogger(__name__)
@@ -74,8 +74,9 @@ def _inside(child: Path, parent: Path) -> bool:
     return child != parent and parent in child.parents
 
 
-def check_not_input(path: PathLike, inputs: Iterable[PathLike | None]) -> None:
-    """Raise OutputIsInputError if writing ``path`` would destroy one of ``inputs``."""
+def check_not_input(path: PathLike, inputs: Iterable[PathLike | None], *, workspace: bool = False) -> None:
+    """Raise OutputIsInputError if writing ``path`` would destroy one of ``inputs``. A ``workspace``
+    (a folder written into, never replaced as a whole) may hold inputs; it may not be one."""
     out = Path(path)
     for given in inputs:
         if given is None or str(given) in ("-", ""):
@@ -85,7 +86,7 @@ def check_not_input(path: PathLike, inputs: Iterable[PathLike | None]) -> None:
             continue
         # a directory's own files (a model's weights, a head's config) are inputs too
         members = [f for f in source.iterdir() if f.is_file()] if source.is_dir() else []
-        if _same(out, source) or _inside(source, out) or any(_same(out, f) for f in members):
+        if _same(out, source) or (_inside(source, out) and not workspace) or any(_same(out, f) for f in members):
             raise OutputIsInputError(
                 f"the output {out} would replace the input {source}; choose another output "
                 f"(inputs are never overwritten, not even when overwriting is asked for)", path=out, input=source)
@@ -165,25 +166,30 @@ class Output:
 
     ``path``: the file or directory to write; ``inputs``: files and directories the command
     reads (never written over); ``overwrite``: replace an existing result; ``directory``:
-    the output is a directory (see :meth:`staging`); ``need_bytes``: free space required
-    in the folder; ``lock``: hold ``<path>.lock`` (turn off only where the caller holds a
-    lock of its own on the same output).
+    the output is a directory (see :meth:`staging`); ``workspace``: a directory the
+    command writes into and resumes from, never replaced as a whole (``compare``, ``run``,
+    ``train --cv``): it may exist and may hold inputs, only it may not be one (implies
+    ``directory`` and ``overwrite``); ``need_bytes``: free space required in the folder;
+    ``lock``: hold ``<path>.lock`` (turn off only where the caller holds a lock of its own
+    on the same output).
     """
 
     def __init__(self, path: PathLike, *, inputs: Iterable[PathLike | None] = (), overwrite: bool = False,
-                 directory: bool = False, need_bytes: int = 0, lock: bool = True):
-        if not isinstance(path, (str, os.PathLike)) or str(path) in ("", "-"):
-            raise TypeError(f"path must be a file name (str or os.PathLike), got {path!r}")
+                 directory: bool = False, workspace: bool = False, need_bytes: int = 0, lock: bool = True):
+        if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)) or str(path) in ("", "-"):
+            raise ArgumentTypeError(f"path must be a file name (str or os.PathLike), got {path!r}",
+                                    argument="path", value=path)
         self.path = Path(path)
         self.inputs = list(inputs)
-        self.overwrite = overwrite
-        self.directory = directory
+        self.overwrite = overwrite or workspace
+        self.workspace = workspace
+        self.directory = directory or workspace
         self.need_bytes = need_bytes
         self._lock = OutputLock(self.path) if lock else None
 
     def check(self) -> None:
         """Everything :meth:`__enter__` checks, without locking (for a dry run or an early check)."""
-        check_not_input(self.path, self.inputs)
+        check_not_input(self.path, self.inputs, workspace=self.workspace)
         exists = os.path.lexists(self.path)
         if exists and self.path.is_dir() != self.directory and not self.path.is_symlink():
             kind = "a directory" if self.path.is_dir() else "a file"
@@ -196,7 +202,7 @@ class Output:
         check_folder(self.path.parent, need_bytes=self.need_bytes)
 
     def __enter__(self) -> Output:
-        check_not_input(self.path, self.inputs)
+        check_not_input(self.path, self.inputs, workspace=self.workspace)
         check_folder(self.path.parent, need_bytes=self.need_bytes)
         if self._lock is not None:
             self._lock.acquire()
@@ -263,8 +269,9 @@ class Output:
     @contextmanager
     def staging(self) -> Iterator[Path]:
         """A temporary folder beside ``path``; when the block ends without error it replaces ``path``."""
-        if not self.directory:
-            raise TypeError(f"{self.path} is a file output; use open()")
+        if not self.directory or self.workspace:
+            raise TypeError(f"{self.path} is a {'workspace' if self.workspace else 'file'} output; "
+                            f"{'write into it' if self.workspace else 'use open()'}")
         tmp = self._temporary()
         try:
             with self._writing():

@@ -264,7 +264,7 @@ def run_pipeline(config: PipelineConfig | str | os.PathLike, *, progress: bool =
               *(t for t in config.input.test if Path(t).exists())]
     # the output folder is the pipeline's workspace (finished stages are kept): never an input, writable,
     # and one run at a time (OUTPUT.lock beside it), all checked before any stage runs
-    with Output(config.output, inputs=inputs, overwrite=True, directory=True):
+    with Output(config.output, inputs=inputs, workspace=True):
         Path(config.output).mkdir(exist_ok=True)
         return _run(config, progress)
 
