@@ -176,6 +176,17 @@ def read_h5_lengths(path: str | os.PathLike) -> dict[str, int]:
                 for key, ds in f[view].items()}
 
 
+def read_h5_digests(path: str | os.PathLike) -> dict[str, str]:
+    """``{record id: md5 hex of its sequence}`` where the file records them (the columnar layout's
+    ``records/digest``), else ``{}``."""
+    with _open(path) as f:
+        if "records/digest" not in f or "records/id" not in f:
+            return {}
+        ids = [i.decode("utf-8") if isinstance(i, bytes) else str(i) for i in f["records/id"][()]]
+        digests = [d.decode("ascii") if isinstance(d, bytes) else str(d) for d in f["records/digest"][()]]
+        return dict(zip(ids, digests))
+
+
 def read_h5_attrs(path: str | os.PathLike) -> dict:
     """Root attributes of an embedding file (``fingerprint`` decoded from JSON)."""
     with _open(path) as f:

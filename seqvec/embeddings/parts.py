@@ -68,8 +68,10 @@ def writing(path: Path, what: str, resumable: bool = True) -> Iterator[None]:
 
 
 def write_file(path: Path, data: bytes | memoryview) -> None:
-    """Write ``data`` to ``path`` and flush it to disk (no temporary name: see durable_replace)."""
-    with open(path, "wb") as fh:
+    """Write ``data`` to ``path`` and flush it to disk (no temporary name: see durable_replace). Whatever
+    is at ``path`` is removed first, so a planted symlink is never followed to its target."""
+    path.unlink(missing_ok=True)
+    with open(path, "xb") as fh:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
@@ -217,8 +219,9 @@ class PartialRun:
         handles: OrderedDict[Path, h5py.File] = OrderedDict()
         try:
             with writing(tmp, "the merged output"):
+                tmp.unlink(missing_ok=True)  # a symlink planted here is removed, never written through
                 try:
-                    with h5py.File(tmp, "w") as out:
+                    with h5py.File(tmp, "x") as out:
                         out.attrs.update(root_attrs)
                         for record_id in order:
                             source = self._open(handles, done[record_id])

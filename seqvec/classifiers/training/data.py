@@ -254,6 +254,19 @@ def check_lengths(ids: list[str], lengths: dict[str, int], labels: LabelSet, whe
                              path=None if where == "the embeddings" else where, missing_ids=[w[0] for w in wrong])
 
 
+def check_digests(ids: list[str], digests: dict[str, str], labels: LabelSet, where: str | os.PathLike) -> None:
+    """Where the file records each sequence's md5, it must be the labels' sequence's."""
+    import hashlib
+
+    wrong = [rid for rid in ids if digests.get(rid) and labels.sequences.get(rid)
+             and hashlib.md5(labels.sequences[rid].encode("ascii")).hexdigest() != digests[rid]]
+    if wrong:
+        shown = ", ".join(map(repr, wrong[:10])) + (f" and {len(wrong) - 10} more" if len(wrong) > 10 else "")
+        raise EmbeddingFileError(f"{len(wrong)} proteins of {', '.join(labels.sources)} were embedded in {where} from "
+                                 f"other sequences (their sequence digests differ): {shown}", path=where,
+                                 missing_ids=wrong)
+
+
 def _drop_missing(wanted: list[str], embeddings: str | os.PathLike | dict, labels: LabelSet) -> list[str]:
     """``wanted`` without the ids that have no embedding (listed); an error if more than a few lack one,
     or if an embedding's length differs from its protein's sequence (:func:`check_lengths`)."""
@@ -265,6 +278,10 @@ def _drop_missing(wanted: list[str], embeddings: str | os.PathLike | dict, label
         present = read_h5_lengths(embeddings)
     check_lengths([rid for rid in wanted if rid in present], present, labels,
                   "the embeddings" if isinstance(embeddings, dict) else str(embeddings))
+    if not isinstance(embeddings, dict):
+        from seqvec.embeddings.h5 import read_h5_digests
+
+        check_digests([rid for rid in wanted if rid in present], read_h5_digests(embeddings), labels, embeddings)
     missing = [rid for rid in wanted if rid not in present]
     if not missing:
         return wanted
