@@ -53,7 +53,7 @@ def test_read_h5_arguments(tmp_path, tiny_model, short_fasta):
         read_h5(None)
     with pytest.raises(ArgumentTypeError, match="ids must be a list of record ids"):
         read_h5(out, "per_protein", ids=first)  # one id, not its letters
-    with pytest.raises(SeqVecError, match="view must be"):
+    with pytest.raises(SeqVecError, match="view 'per_token' is not one of"):
         read_h5(out, "per_token")
     assert list(read_h5(out, "per_protein", ids=[first])) == [first]
 

@@ -161,8 +161,6 @@ def read_h5(path: str | os.PathLike, view: str = "per_residue",
     The file's settings are in :func:`read_h5_attrs`; :func:`iter_h5` streams big files.
     """
     path_argument(path, "path")
-    if view not in ("per_residue", "per_protein"):
-        raise EmbeddingFileError(f"view must be 'per_residue' or 'per_protein', got {view!r}", path=path)
     return dict(iter_h5(path, view, id_list(ids)))
 
 
