@@ -280,7 +280,7 @@ def _refuse_odd_numbers(targets: list[tuple[RawRecord, str]]) -> None:
         return
     shown = ", ".join(f"record {rid!r} ({text[:20]!r})" for rid, text in odd[:5]) + (" ..." if len(odd) > 5 else "")
     raise LabelFormatError(f"{len(tokens) - len(odd)} of {len(tokens)} label values are numbers but {len(odd)} "
-                           f"are not: {shown}; write them as decimal numbers (12, -0.5, 3e-4), or give --kind to "
+                           f"are not: {shown}; write them as decimal numbers (12, -0.5, 3e-4), or give `kind` to "
                            "read every label as a class")
 
 
@@ -310,7 +310,7 @@ def _number(path, record_id: str, text: str) -> float:
     try:
         return parse_number(path, record_id, text)
     except LabelFormatError as err:
-        raise LabelFormatError(f"{err} (this is a value task; give --kind to read the labels as classes)") from None
+        raise LabelFormatError(f"{err} (this is a value task; give `kind` to read the labels as classes)") from None
 
 
 def _mask(path, record: RawRecord, length: int) -> np.ndarray | None:
@@ -354,9 +354,9 @@ def parse_label_map(text: str) -> dict:
     try:
         value = json.loads(source)
     except json.JSONDecodeError as err:
-        raise LabelFormatError(f"--label-map {text[:60]!r}: not a JSON object ({err})") from err
+        raise LabelFormatError(f"`label_map` {text[:60]!r}: not a JSON object ({err})") from err
     if not isinstance(value, dict) or not value:
-        raise LabelFormatError(f"--label-map {text[:60]!r}: expected a JSON object class -> label(s)")
+        raise LabelFormatError(f"`label_map` {text[:60]!r}: expected a JSON object class -> label(s)")
     return value
 
 
@@ -370,8 +370,8 @@ def build_label_set(records: list[RawRecord], path: str | os.PathLike, *, kind: 
     problem = task_name_problem(name)
     if problem:
         given = "the task name" if task_name else f"the task name {name!r} (from the file name)"
-        raise LabelFormatError(f"{path}: {given} {name!r} {problem}; choose another (--task-name)"
-                               if task_name else f"{path}: {given} {problem}; name the task with --task-name")
+        raise LabelFormatError(f"{path}: {given} {name!r} {problem}; choose another (`task_name`)"
+                               if task_name else f"{path}: {given} {problem}; name the task with `task_name`")
     try:
         task_kind = TaskKind(kind) if kind is not None else infer_kind(records, label_map, lengths)
     except LabelFormatError as err:  # before ValueError, which it is too
@@ -539,7 +539,7 @@ def align_classes(labels: LabelSet, task: str, spec: TaskSpec) -> LabelSet:
         return labels
     if mine.kind != spec.kind:
         raise LabelFormatError(f"{', '.join(labels.sources)}: task {task!r} reads as {mine.kind.value}, the head "
-                               f"predicts {spec.kind.value} (give --kind {spec.kind.value})")
+                               f"predicts {spec.kind.value} (give `kind` {spec.kind.value})")
     unknown = [c for c in mine.classes if c not in spec.classes]
     old = labels.labels[task]
     if unknown:
