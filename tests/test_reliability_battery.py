@@ -114,7 +114,7 @@ def test_existing_results_need_overwrite(work, tmp_path, capsys):
 
 
 def test_train_crash_keeps_the_old_head(work, tmp_path, capsys, monkeypatch):
-    from seqvec.classifiers.training import experiment
+    from seqvec.classifiers.selection import recipe
 
     out = tmp_path / "head"
     args = commands(work, out, tmp_path)["train"]
@@ -124,7 +124,7 @@ def test_train_crash_keeps_the_old_head(work, tmp_path, capsys, monkeypatch):
     def crash(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(experiment, "train_head", crash)
+    monkeypatch.setattr(recipe, "train_by_plan", crash)
     assert run_cli(capsys, *args, "-q", "--overwrite")[0] == 130
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
