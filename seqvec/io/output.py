@@ -198,7 +198,7 @@ class Output:
                                     path=self.path)
         if exists and not self.overwrite:
             raise OutputExistsError(f"{self.path} already exists; choose another output, or ask to "
-                                    f"overwrite it (--overwrite)", path=self.path)
+                                    f"overwrite it (`overwrite`)", path=self.path)
         check_folder(self.path.parent, need_bytes=self.need_bytes)
 
     def __enter__(self) -> Output:
