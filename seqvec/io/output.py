@@ -286,6 +286,22 @@ class Output:
             if tmp.is_dir():
                 shutil.rmtree(tmp, ignore_errors=True)
 
+    @contextmanager
+    def temporary(self) -> Iterator[Path]:
+        """A temporary file name beside ``path`` for writers that need a name (h5py, pyarrow); the file
+        written there becomes ``path`` when the block ends without error."""
+        if self.directory:
+            raise TypeError(f"{self.path} is a directory output; use staging()")
+        tmp = self._temporary()
+        try:
+            yield tmp
+            with self._writing():
+                _fsync(tmp)
+                os.replace(tmp, self.path)
+                _fsync(self.path.parent)
+        finally:
+            tmp.unlink(missing_ok=True)
+
     def write_bytes(self, data: bytes) -> None:
         """Write ``data`` as the whole of ``path``."""
         with self.open("wb") as fh:
