@@ -164,15 +164,15 @@ def test_resume_keeps_the_matrix_kernels(tmp_path, fasta, tiny_model, monkeypatc
     a resume with another kernel would mix results that differ in the last digits."""
     out = tmp_path / "o.h5"
     monkeypatch.setenv("SEQVEC_KERNEL", "mkl")
-    interrupt(monkeypatch, fasta, out, tiny_model, max_residues=100)
+    interrupt(monkeypatch, fasta, out, tiny_model, max_residues=100, layout="per-id")
     monkeypatch.setenv("SEQVEC_KERNEL", "onednn")
     with pytest.raises(OutputMismatchError, match="SEQVEC_KERNEL") as err:
-        embed_fasta(fasta, out, tiny_model, max_residues=100)
+        embed_fasta(fasta, out, tiny_model, max_residues=100, layout="per-id")
     found, wanted = err.value.differences["batching"]
     assert found["kernels"]["forced"] == "mkl" and wanted["kernels"]["forced"] == "onednn"
     monkeypatch.setenv("SEQVEC_KERNEL", "mkl")
-    embed_fasta(fasta, out, tiny_model, max_residues=100)
-    assert_same(out, embed_fasta(fasta, tmp_path / "ref.h5", tiny_model, max_residues=100))
+    embed_fasta(fasta, out, tiny_model, max_residues=100, layout="per-id")
+    assert_same(out, embed_fasta(fasta, tmp_path / "ref.h5", tiny_model, max_residues=100, layout="per-id"))
 
 
 def test_resume_is_pinned_to_the_kernels_of_the_finished_parts(tmp_path, fasta, tiny_model, monkeypatch):
@@ -187,14 +187,14 @@ def test_resume_is_pinned_to_the_kernels_of_the_finished_parts(tmp_path, fasta, 
         pytest.skip("one matrix kernel only in this torch: nothing to choose")
     out = tmp_path / "o.h5"
     monkeypatch.delenv("SEQVEC_KERNEL", raising=False)
-    interrupt(monkeypatch, fasta, out, tiny_model, max_residues=100)
+    interrupt(monkeypatch, fasta, out, tiny_model, max_residues=100, layout="per-id")
     recorded = PartialRun(out).kernel_choices()
     assert recorded and set(recorded.values()) <= set(kernels.KERNELS)
     kernels.CACHE.forget()
     flipped = {"mkl": "onednn", "onednn": "mkl"}
     monkeypatch.setattr(kernels.KernelCache, "entries", lambda self, path=None, host=None: {
         shape: {"kernel": flipped[kernel]} for shape, kernel in recorded.items()})
-    embed_fasta(fasta, out, tiny_model, max_residues=100)
+    embed_fasta(fasta, out, tiny_model, max_residues=100, layout="per-id")
     used = kernels.CACHE.used()  # (parts record every choice of the process, other runs' shapes too)
     assert set(used) & set(recorded) and all(recorded[s] == k for s, k in used.items() if s in recorded)
     kernels.CACHE.forget()

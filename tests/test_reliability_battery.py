@@ -130,18 +130,23 @@ def test_train_crash_keeps_the_old_head(work, tmp_path, capsys, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
-def test_embed_overwrite_keeps_the_old_file_until_the_new_one_is_complete(work, tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("layout", ["columnar", "per-id"])
+def test_embed_overwrite_keeps_the_old_file_until_the_new_one_is_complete(work, tmp_path, capsys, monkeypatch,
+                                                                          layout):
+    from seqvec.embeddings.inplace import InPlaceRun
     from seqvec.embeddings.parts import PartialRun
 
     out = tmp_path / "e.h5"
-    assert run_cli(capsys, "embed", work["fasta"], "-o", out, "--encoder", "onehot", "-q")[0] == 0
+    args = ["embed", work["fasta"], "-o", out, "--layout", layout, "-q"]
+    assert run_cli(capsys, *args, "--encoder", "onehot")[0] == 0
     old = out.read_bytes()
 
     def crash(self, *a, **k):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(PartialRun, "write_part", crash)
-    code, _ = run_cli(capsys, "embed", work["fasta"], "-o", out, "--encoder", "blosum62", "--overwrite", "-q")
+    monkeypatch.setattr(InPlaceRun, "write", crash)
+    code, _ = run_cli(capsys, *args, "--encoder", "blosum62", "--overwrite")
     assert code == 130 and out.read_bytes() == old
 
 
