@@ -155,9 +155,23 @@ class PartialRun:
             raise
         return final
 
+    def record_kernels(self, rank: int, choices: dict[str, str]) -> None:
+        """Keep the matrix-kernel choices of an in-place run (``kernels-r<rank>.json``), for its resume."""
+        path = self.dir / f"kernels-r{rank}.json"
+        with writing(path, "the kernel choices"):
+            tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+            write_file(tmp, json.dumps(choices, sort_keys=True).encode())
+            durable_replace(tmp, path)
+
     def kernel_choices(self) -> dict[str, str]:
-        """The matrix-kernel choices the finished parts were computed with (``str(Shape)`` -> kernel)."""
+        """The matrix-kernel choices the finished parts (or an in-place run's batches) were computed with
+        (``str(Shape)`` -> kernel)."""
         choices: dict[str, str] = {}
+        for recorded in sorted(self.dir.glob("kernels-r*.json")) if self.dir.is_dir() else []:
+            try:
+                choices.update(json.loads(recorded.read_text()))
+            except (OSError, ValueError):
+                continue
         for part in self.part_files():
             try:
                 with h5py.File(part, "r") as f:

@@ -198,11 +198,14 @@ def _run_inplace(model: Embedder, sequences: dict[str, str], settings: EmbedSett
         run.create(ids, lengths, digests, _shapes(model, view, settings), attrs)
     world.barrier()
     done = run.done()
+    if done and uses_lm(settings.encoder):  # the rest with the kernels the journalled batches used
+        KERNEL_CHOICES.pin(partial.kernel_choices())
     share = assign_to_ranks([len(b) * distinct[b[0]] for b in plan], world.size)[world.rank]
     todo = [k for k in share if k not in done]
     logger.info("%d batches to embed (%d of %d batches already done)", len(todo), len(done), len(plan))
     row_of = {ids[row]: row for row in copies}
     run.open(np.concatenate([[0], np.cumsum(lengths)]))
+    recorded: dict[str, str] = {}
     try:
         with _progress(sum(distinct[i] for k in todo for i in plan[k]), progress and world.is_main) as bar:
             for k in todo:
@@ -214,6 +217,9 @@ def _run_inplace(model: Embedder, sequences: dict[str, str], settings: EmbedSett
                         per_residue.append(residues)
                         per_protein.append(vector)
                 run.write(k, rows, per_residue, per_protein)
+                if uses_lm(settings.encoder) and KERNEL_CHOICES.used() != recorded:
+                    recorded = KERNEL_CHOICES.used()
+                    partial.record_kernels(world.rank, recorded)
                 bar.update(sum(distinct[i] for i in plan[k]))
     finally:
         run.close()
