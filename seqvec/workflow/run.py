@@ -26,7 +26,7 @@ from pathlib import Path
 from seqvec.classifiers.labels.readers import LabelSet
 from seqvec.classifiers.labels.tasks import TaskSpec
 from seqvec.errors import SeqVecError
-from seqvec.io.output import Output
+from seqvec.io.output import Output, atomic_open
 from seqvec.workflow.config import PipelineConfig, load_config
 from seqvec.workflow.stages import Stage, file_digest
 
@@ -190,7 +190,8 @@ def evaluate_stage(config: PipelineConfig, inputs: Inputs, embedded: Stage, trai
         result = evaluate_head(load_head(trained.directory), labels, h5, identity=file_identity(h5),
                                n_bootstrap=config.report.bootstrap, seed=config.training.seed)
         result["source"] = source
-    (stage.directory / "metrics.json").write_text(json.dumps(result, indent=1) + "\n")
+    with atomic_open(stage.directory / "metrics.json") as handle:
+        handle.write(json.dumps(result, indent=1) + "\n")
     stage.finish({"metrics": str(stage.directory / "metrics.json")})
     return stage
 
