@@ -130,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     for stream in (sys.stdout, sys.stderr):  # file names that are not UTF-8 print as \xff, never crash a finished run
         if isinstance(stream, io.TextIOWrapper):
             stream.reconfigure(errors="backslashreplace")
+    args.words = words  # the command line as given (seqvec embed --workers runs it again in each worker)
     configure_logging(args.verbose, args.quiet)
     try:
         if getattr(args, "device", None) is not None:  # fail on an unusable device before reading any input
