@@ -14,6 +14,7 @@ LAYERS = [
     {"lm"},
     {"embeddings"},
     {"classifiers"},
+    {"search"},
     {"viz"},
     {"workflow"},
     {"cli", "__main__"},

@@ -55,6 +55,7 @@ FLAGS = {
     "resume": "--resume", "run_dir": "-o", "config": "--config", "init": "--init",
     "download": "--download", "overwrite": "--overwrite", "view": "--view", "shard": "--shard",
     "max_residues": "--max-residues", "per_residue": "--per-residue", "per_protein": "--per-protein",
+    "task": "--task", "predictions": "--predictions", "min_similarity": "--min-similarity",
 }
 
 
