@@ -227,3 +227,25 @@ def test_file_names_that_are_not_utf8(work, tmp_path, capsys):
     predictions = Path(os.fsdecode(bytes(tmp_path) + b"/p\xfd.json"))
     assert run_cli(capsys, "predict", "-q", fasta, "-o", predictions, "--heads", work["head"])[0] == 0
     assert sorted(os.listdir(tmp_path)) == sorted([fasta.name, out.name, predictions.name])
+
+
+def test_index_search_and_transfer_keep_the_policy(work, tmp_path, read_only_dir, capsys):
+    """The commands of issue 26, swept: inputs never overwritten, results only with --overwrite,
+    an unwritable folder named before any work."""
+    index = tmp_path / "ref.index"
+    assert run_cli(capsys, "index", "-q", work["h5"], "-o", index)[0] == 0
+    fasta = work["fasta"]
+    before = fasta.read_bytes()
+    for command in (["search", fasta, "-i", index, "-o", fasta], ["transfer", fasta, "-i", index, "--labels",
+                                                                   work["labels"], "-o", fasta]):
+        code, err = run_cli(capsys, *command, "--overwrite")
+        assert code == 2 and "would replace the input" in err and fasta.read_bytes() == before, err
+    hits = tmp_path / "hits.tsv"
+    hits.write_text("mine")
+    code, err = run_cli(capsys, "search", fasta, "-i", index, "-o", hits)
+    assert code == 2 and "--overwrite" in err and hits.read_text() == "mine"
+    for command in (["search", fasta, "-i", index, "-o", read_only_dir / "h.tsv"],
+                    ["index", work["h5"], "-o", read_only_dir / "i.index"]):
+        code, err = run_cli(capsys, *command)
+        assert code == 1 and str(read_only_dir) in err, err
+    assert list(read_only_dir.iterdir()) == []
