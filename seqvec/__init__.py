@@ -19,6 +19,7 @@ _EXPORTS = {
     "Embedder": "seqvec.embeddings.embedder",
     "embed_fasta": "seqvec.embeddings.pipeline",
     "read_h5": "seqvec.embeddings.h5",
+    "load_protvec": "seqvec.embeddings.protvec",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -22,6 +22,7 @@ COMMANDS = {
     "export": "export",
     "train-lm": "train_lm",
     "evaluate-lm": "evaluate_lm",
+    "train-protvec": "train_protvec",
     "models": "models",
     "train": "train",
     "evaluate": "evaluate",

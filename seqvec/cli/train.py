@@ -121,7 +121,8 @@ def add_embedding_arguments(parser: argparse.ArgumentParser, encoder_help: str) 
     from seqvec.embeddings.reduce import VIEWS
 
     parser.add_argument("--encoder", choices=ENCODER_CHOICES, help=encoder_help)
-    parser.add_argument("--model", help="language model name or directory for --encoder lm or lm+TABLE (default: "
+    parser.add_argument("--model", help="language model name or directory for --encoder lm or lm+TABLE, or a "
+                                        "directory of 'seqvec train-protvec' vectors for --encoder protvec (default: "
                                         "the bundled model)")
     add_download_argument(parser)
     parser.add_argument("--layers", choices=("sum", "concat"),

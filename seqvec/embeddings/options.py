@@ -10,7 +10,7 @@ from seqvec.errors import EmbedOptionError
 
 DTYPE_CHOICES = ("float32", "float16")
 COMPRESSION_CHOICES = ("gzip", "lzf", "none")
-TABLE_ENCODERS = ("onehot", "blosum62")  # encoders.ENCODERS
+TABLE_ENCODERS = ("onehot", "blosum62", "protvec")  # encoders.ENCODERS
 # lm = the language model; lm+TABLE = the language model with the table's rows appended (encoders.WithTable)
 ENCODER_CHOICES = ("lm", *TABLE_ENCODERS, *(f"lm+{t}" for t in TABLE_ENCODERS))
 PRECISION_CHOICES = ("float32", "bf16")  # SeqVecLM.set_precision
