@@ -15,12 +15,13 @@ take X's row. ProtVec (3-gram skip-gram vectors, 100 dims) is
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 
 import numpy as np
 import torch
 from Bio.Align import substitution_matrices
 
-from seqvec.embeddings.protvec import bundled_protvec
+from seqvec.embeddings.protvec import ProtVecEncoder, bundled_protvec
 from seqvec.io.fasta import normalize_sequences
 
 STANDARD = "ACDEFGHIKLMNPQRSTVWY"
@@ -81,7 +82,8 @@ def blosum62_encoder() -> TableEncoder:
     return TableEncoder("blosum62", table, {letter: i for i, letter in enumerate(letters)})
 
 
-ENCODERS = {"onehot": onehot_encoder, "blosum62": blosum62_encoder, "protvec": bundled_protvec}
+ENCODERS: dict[str, Callable[[], TableEncoder | ProtVecEncoder]] = {
+    "onehot": onehot_encoder, "blosum62": blosum62_encoder, "protvec": bundled_protvec}
 LETTER_TABLES = ("onehot", "blosum62")  # one row per residue letter (what filter logos need)
 
 
@@ -95,7 +97,7 @@ class WithTable:
     by side with the row after layer 0's values. The language model's numbers are unchanged.
     """
 
-    def __init__(self, lm, table):
+    def __init__(self, lm, table: TableEncoder | ProtVecEncoder):
         self.lm, self.table = lm, table
         self.name = f"{lm.name}+{table.name}"
         self.weights_sha256 = stacked_sha256(lm.weights_sha256, table.weights_sha256)

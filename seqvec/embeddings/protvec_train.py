@@ -81,18 +81,28 @@ class FrameCorpus:
                 for start in range(0, len(frame), MAX_SENTENCE):
                     yield frame[start:start + MAX_SENTENCE]
 
-    def n_words(self) -> int:
-        return sum(len(frame) for frame in self)
-
 
 def _gensim_word2vec():
     try:
         from gensim.models import Word2Vec
-        from gensim.models.callbacks import CallbackAny2Vec
     except ImportError:
         raise MissingDependencyError("training ProtVec needs gensim: pip install 'seqvec[protvec]'",
                                      package="gensim") from None
-    return Word2Vec, CallbackAny2Vec
+    return Word2Vec
+
+
+class _EpochTicks:
+    """A gensim training callback (the hooks of ``CallbackAny2Vec``) that advances a progress bar per epoch."""
+
+    def __init__(self, bar):
+        self.bar = bar
+
+    def on_epoch_end(self, _model) -> None:
+        self.bar.update(1)
+
+    def on_epoch_begin(self, _model) -> None: ...
+    def on_train_begin(self, _model) -> None: ...
+    def on_train_end(self, _model) -> None: ...
 
 
 def train_word2vec(sequences: list[str], settings: ProtVecSettings = ProtVecSettings(), *, progress: bool = False):
@@ -101,7 +111,7 @@ def train_word2vec(sequences: list[str], settings: ProtVecSettings = ProtVecSett
     ``sequences`` are upper-case protein sequences (as :func:`seqvec.io.fasta.read_fasta`
     gives them). Raises ConfigError if the corpus yields no word seen ``min_count`` times.
     """
-    Word2Vec, CallbackAny2Vec = _gensim_word2vec()
+    Word2Vec = _gensim_word2vec()
     corpus = FrameCorpus(sequences)
     model = Word2Vec(vector_size=settings.vector_size, window=settings.window, min_count=settings.min_count,
                      sg=1, hs=0, negative=settings.negative, sample=settings.sample, alpha=settings.alpha,
@@ -112,12 +122,7 @@ def train_word2vec(sequences: list[str], settings: ProtVecSettings = ProtVecSett
                           "give more sequences", field="min_count", value=settings.min_count)
     logger.info("ProtVec vocabulary: %d words from %d words of text", len(model.wv), model.corpus_total_words)
     with progress_bar(total=settings.epochs, desc="ProtVec epochs", unit="epoch", enabled=progress) as bar:
-
-        class Tick(CallbackAny2Vec):
-            def on_epoch_end(self, _model) -> None:
-                bar.update(1)
-
-        model.train(corpus, total_examples=model.corpus_count, epochs=settings.epochs, callbacks=[Tick()])
+        model.train(corpus, total_examples=model.corpus_count, epochs=settings.epochs, callbacks=[_EpochTicks(bar)])
     return model
 
 
