@@ -173,3 +173,41 @@ def test_lm_plus_protvec(tiny_model_dir, short_fasta, tmp_path):
     x = read_h5(h5, "per_residue")[key]
     assert x.shape == (len(sequence), 32 + 100)  # tiny LM (32 dims) + ProtVec
     np.testing.assert_array_equal(x[:, 32:], bundled_protvec().embed(sequence)[0])
+
+
+def test_train_evaluate_predict_with_protvec(data_dir, trained, tmp_path, capsys):
+    """A head on the bundled ProtVec predicts from FASTA; one on other vectors is refused by predict."""
+    tasks = data_dir / "tasks"
+    labels = ["--labels", str(tasks / "deeploc_pool_small.fasta")]
+    head = tmp_path / "heads" / "protein"
+    assert main(["train", "-q", "--task", "localization", "--embeddings", str(tmp_path / "pool.h5"),
+                 "--encoder", "protvec", *labels, "-o", str(head), "--epochs", "2", "--val-fraction", "0.2"]) == 0
+    config = json.loads((head / "config.json").read_text())
+    assert config["input_dim"] == 100 and config["embeddings"]["encoder"] == "protvec"
+    assert main(["evaluate", "-q", "--head", str(head), "--embeddings", str(tmp_path / "test.h5"),
+                 "--labels", str(tasks / "deeploc_test_small.fasta"), "-o", str(tmp_path / "m.json")]) == 0
+    out = tmp_path / "p.json"
+    assert main(["predict", "-q", str(data_dir / "test.fasta"), "-o", str(out), "--heads", str(head)]) == 0
+    assert len(json.loads(out.read_text())) == 12  # 11 proteins and the provenance
+    _, own = trained
+    other = tmp_path / "own"
+    assert main(["train", "-q", "--task", "localization", "--embeddings", str(tmp_path / "own.h5"),
+                 "--encoder", "protvec", "--model", str(own), *labels, "-o", str(other), "--epochs", "1"]) == 0
+    assert main(["predict", "-q", str(data_dir / "test.fasta"), "-o", str(tmp_path / "q.json"),
+                 "--heads", str(other)]) == 2
+    assert "not on seqvec's protvec" in capsys.readouterr().err
+
+
+def test_seqvec_run_with_protvec(data_dir, trained, tmp_path):
+    import yaml
+
+    _, own = trained
+    tasks = data_dir / "tasks"
+    config = {"output": str(tmp_path / "out"), "encoders": ["protvec", f"protvec:{own}"], "heads": ["fnn"],
+              "input": {"labels": [str(tasks / "deeploc_pool_small.fasta")],
+                        "test": [str(tasks / "deeploc_test_small.fasta")]},
+              "training": {"epochs": 2}, "report": {"bootstrap": 50, "plots": False}}
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(config))
+    assert main(["run", str(tmp_path / "p.yaml"), "-q"]) == 0
+    evaluated = sorted(p.parent.name for p in (tmp_path / "out" / "evaluate").glob("*/metrics.json"))
+    assert evaluated == ["protvec-fnn", f"protvec-{own.name}-fnn"]
