@@ -19,6 +19,8 @@ _EXPORTS = {
     "Embedder": "seqvec.embeddings.embedder",
     "embed_fasta": "seqvec.embeddings.pipeline",
     "read_h5": "seqvec.embeddings.h5",
+    "open_embeddings": "seqvec.embeddings.store",
+    "EmbeddingStore": "seqvec.embeddings.store",
     "load_protvec": "seqvec.embeddings.protvec",
 }
 
