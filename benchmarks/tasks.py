@@ -274,6 +274,11 @@ def report_text(results: dict, meta: dict) -> str:
               "partition of about 11,000 proteins and the full NetSurfP-2.0 set with 8-state labels; we have "
               "a 2,622-protein DeepLoc pool and 8-state labels for 2,170 proteins), and for the per-residue "
               "numbers in the test set (SeqVec's headline per-residue numbers are not CB513 numbers).", "",
+              "The SeqVec paper also scores its Word2vec-like baseline (DeepProtVec, on ProtVec) beside SeqVec and "
+              "one-hot; its abstract says SeqVec predicts \"significantly better than one-hot encoding or through "
+              "Word2vec-like approaches\". We could read the paper's abstract but not its result tables through our "
+              "search tool, so its DeepProtVec numbers are not quoted here rather than quoted from memory "
+              "(docs/protvec.md).", "",
               "## Protocol", ""]
     lines += [f"- {p}" for p in meta["protocol"]]
     if meta.get("reused"):

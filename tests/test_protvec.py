@@ -139,6 +139,13 @@ def test_bundled_vectors():
     assert load_protvec("protvec") is encoder
 
 
+def test_models_lists_and_checks_protvec(capsys):
+    assert main(["models"]) == 0
+    assert "ProtVec 3-gram skip-gram vectors" in capsys.readouterr().out
+    assert main(["models", "--check", "protvec"]) == 0
+    assert f"vectors sha256 {bundled_protvec().weights_sha256}" in capsys.readouterr().out
+
+
 def test_embed_cli_without_gensim(tmp_path, data_dir):
     """`seqvec embed --encoder protvec` works with gensim not importable (plain numpy look-ups)."""
     out = tmp_path / "x.h5"
