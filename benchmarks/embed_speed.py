@@ -104,16 +104,16 @@ def prepare_kernels(case: dict) -> dict:
     """Measure the kernels of the full shape that are not cached yet (so no case times a measurement)."""
     import torch
 
-    from seqvec.lm import kernels
+    from seqvec.lm import host, kernels, tuning
     from seqvec.lm.config import PRESETS
 
     if case["threads"]:
         torch.set_num_threads(case["threads"])
     c = PRESETS["seqvec"]
-    dtypes = [torch.float32] + ([torch.bfloat16] if kernels.cpu_info().bf16_instructions() else [])
+    dtypes = [torch.float32] + ([torch.bfloat16] if host.cpu_info().bf16_instructions() else [])
     for dtype in dtypes:
-        kernels.measure_lstm_products(c.projection_dim, c.lstm_dim, c.projection_dim, dtype, remeasure=case["remeasure"])
-    return {"host_key": kernels.host_key(), "cache": str(kernels.cache_path()), "entries": kernels.CACHE.entries()}
+        tuning.measure_lstm_products(c.projection_dim, c.lstm_dim, c.projection_dim, dtype, remeasure=case["remeasure"])
+    return {"host_key": host.host_key(), "cache": str(kernels.cache_path()), "entries": kernels.CACHE.entries()}
 
 
 def run_case(case: dict) -> dict:

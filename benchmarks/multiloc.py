@@ -11,18 +11,18 @@ also written into the result JSON under ``"protocol"``):
   cross-validation). Of each training part, a stratified 10% is held out for early stopping.
   ``--split identity`` makes the folds (and each validation tenth) homology-aware instead:
   MMseqs2 clusters at ``--identity`` (0.3) minimum sequence identity over 80% coverage
-  (:mod:`seqvec.classifiers.splits`), every cluster in one fold, stratified where the
+  (:mod:`seqvec.classifiers.selection.splits`), every cluster in one fold, stratified where the
   clusters allow; the split is written to ``OUT/split.tsv``;
 - input: BLOSUM62 rows (:func:`seqvec.embeddings.encoders.blosum62_encoder`, 21 values per
   residue) or one-hot (``--encoding onehot``); the paper's own encoding may differ;
 - long proteins: first 500 + last 500 residues, the DeepLoc rule the head applies itself
   (``max_length`` 1000); the sequences are cut here too, before encoding, to save memory;
-- model: :class:`seqvec.classifiers.convlstm.ConvLSTMHead`, by default in a reduced size
+- model: :class:`seqvec.classifiers.heads.convlstm.ConvLSTMHead`, by default in a reduced size
   that fits the CPU budget (``--size small``: 10 filters per width as in the authors'
   code, 64 in the second convolution, LSTM and alignment layer of 64 units instead of
   256, dense layer of 64);
   ``--size full`` uses the head's defaults;
-- training: :func:`seqvec.classifiers.train.fit` (Adam, cross-entropy, early stopping on
+- training: :func:`seqvec.classifiers.training.train.fit` (Adam, cross-entropy, early stopping on
   validation accuracy), a single model per fold (no ensemble);
 - score: accuracy on the test fold(s), with a 95% bootstrap interval (1,000 resamples of
   the test proteins; with several folds, of their pooled predictions).
@@ -33,7 +33,7 @@ wall time on the shared 2-core machine, 22 epochs before early stopping)::
     nice python benchmarks/multiloc.py --out /tmp/multiloc -v > /tmp/multiloc.log 2>&1 &
 
 It prints one JSON object (also written to ``OUT/result.json``); the trained head of
-the first test fold is saved to ``OUT/head_fold<k>`` (``seqvec.classifiers.checkpoint``).
+the first test fold is saved to ``OUT/head_fold<k>`` (``seqvec.classifiers.heads.checkpoint``).
 """
 from __future__ import annotations
 
@@ -90,16 +90,16 @@ def run_fold(fold, train_idx, test_idx, data, args, out_dir):
     import torch
     from sklearn.model_selection import train_test_split
 
-    from seqvec.classifiers.checkpoint import save_head
-    from seqvec.classifiers.data import TaskDataset
-    from seqvec.classifiers.heads import head_class
-    from seqvec.classifiers.train import FitConfig, fit, predict_dataset, seed_everything
+    from seqvec.classifiers.heads.checkpoint import save_head
+    from seqvec.classifiers.heads.registry import head_class
+    from seqvec.classifiers.training.data import TaskDataset
+    from seqvec.classifiers.training.train import FitConfig, fit, predict_dataset, seed_everything
 
     examples, labels, task, groups = data
     if groups is None:
         tr, va = train_test_split(train_idx, test_size=0.1, stratify=labels[train_idx], random_state=fold)
     else:  # validation clusters apart from the training clusters, too
-        from seqvec.classifiers.splits import grouped_split
+        from seqvec.classifiers.selection.splits import grouped_split
 
         ids = [examples[i].id for i in train_idx]
         index = {examples[i].id: i for i in train_idx}
@@ -186,8 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from sklearn.model_selection import StratifiedKFold
 
-    from seqvec.classifiers.data import Example
-    from seqvec.classifiers.tasks import TaskSpec
+    from seqvec.classifiers.labels.tasks import TaskSpec
+    from seqvec.classifiers.training.data import Example
     from seqvec.embeddings.encoders import ENCODERS
 
     torch.set_num_threads(args.threads)
@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
 
     groups = None
     if args.split == "identity":
-        from seqvec.classifiers.splits import cluster_by_identity, kfold, read_groups, write_split
+        from seqvec.classifiers.selection.splits import cluster_by_identity, kfold, read_groups, write_split
 
         groups = (read_groups(args.groups) if args.groups else cluster_by_identity(dict(zip(ids, seqs)), args.identity))
         fold_of = kfold(ids, 5, strata=dict(zip(ids, labels.tolist())), groups=groups, seed=0)

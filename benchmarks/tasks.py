@@ -56,14 +56,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.reuse import load_earlier, merge  # noqa: E402
-from seqvec.classifiers.checkpoint import load_head, save_head  # noqa: E402
-from seqvec.classifiers.compare import Encoding, markdown_table, run_comparison, verdicts  # noqa: E402
-from seqvec.classifiers.heads import head_class  # noqa: E402
-from seqvec.classifiers.labels import read_labels  # noqa: E402
-from seqvec.classifiers.metrics import is_percent  # noqa: E402
-from seqvec.classifiers.predict import BUNDLED_HEADS  # noqa: E402
-from seqvec.classifiers.tasks import TASKS  # noqa: E402
-from seqvec.classifiers.train import FitConfig  # noqa: E402
+from seqvec.classifiers.evaluation.metrics import is_percent  # noqa: E402
+from seqvec.classifiers.heads.checkpoint import load_head, save_head  # noqa: E402
+from seqvec.classifiers.heads.predict import BUNDLED_HEADS  # noqa: E402
+from seqvec.classifiers.heads.registry import head_class  # noqa: E402
+from seqvec.classifiers.labels.files import read_labels  # noqa: E402
+from seqvec.classifiers.labels.tasks import TASKS  # noqa: E402
+from seqvec.classifiers.selection.compare import Encoding, markdown_table, run_comparison, verdicts  # noqa: E402
+from seqvec.classifiers.training.train import FitConfig  # noqa: E402
 from seqvec.viz.comparison import plot_comparison  # noqa: E402
 
 logger = logging.getLogger("benchmarks.tasks")
@@ -125,7 +125,7 @@ def load_data(data: Path, limit: int | None):
                                     n / "tape_kaggle" / "validation_secondary_structure_valid.csv"]), limit)
     test = read_labels([d / "deeploc_test_set.fasta"])
     cb513 = read_labels([n / "prottrans" / "CB513_HHblits.csv"])
-    from seqvec.classifiers.labels import merge_label_sets
+    from seqvec.classifiers.labels.files import merge_label_sets
 
     return merge_label_sets([pool, ss_train]), merge_label_sets([limited(test, limit), limited(cb513, limit)])
 

@@ -37,7 +37,7 @@ def measure(preset: str, windows: int, window: int, steps: int, bf16: bool = Fal
 
     from seqvec.lm.bilm import BiLM
     from seqvec.lm.config import PRESETS
-    from seqvec.lm.corpus import collate
+    from seqvec.lm.training.corpus import collate
 
     torch.manual_seed(0)
     shapes = {**PRESETS, "wide": replace(PRESETS["mini"], lstm_dim=1024, projection_dim=256)}
@@ -85,7 +85,7 @@ def measure_head(name: str, lengths: list[int], steps: int, autocast: bool) -> d
     from torch.nn import functional as F
     from torch.utils.flop_counter import FlopCounterMode
 
-    from seqvec.classifiers.heads import HEADS
+    from seqvec.classifiers.heads.registry import HEADS
 
     registry, dim, outputs = HEAD_CASES[name]
     torch.manual_seed(0)
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{preset:7s} {windows} windows x {window} tokens: float32 {fp32:8.1f}, bf16 autocast {bf16:8.1f} "
                   f"residues/s (ratio {bf16 / fp32:.2f}; forward + backward + step, {torch.get_num_threads()} threads)")
     if args.part in ("heads", "all"):
-        from seqvec.lm.kernels import cpu_info
+        from seqvec.lm.host import cpu_info
 
         gemm = float32_gemm_rate()
         lengths = head_lengths(args.lengths_from, args.head_batch)

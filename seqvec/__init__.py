@@ -9,6 +9,8 @@ The public API is re-exported here and imported lazily, so that ``import seqvec`
 """
 from importlib import import_module
 
+from seqvec import moved
+
 __version__ = "0.1.0"
 
 # public name -> module that defines it
@@ -25,6 +27,8 @@ _EXPORTS = {
 }
 
 __all__ = ["__version__", *_EXPORTS]
+
+moved.install()  # old import paths (seqvec.pipeline, seqvec.classifiers.readers, ...) for one release
 
 
 def __getattr__(name: str):

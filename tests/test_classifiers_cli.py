@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from seqvec.classifiers.tasks import TASKS
-from seqvec.classifiers.train import FitConfig
+from seqvec.classifiers.labels.tasks import TASKS
+from seqvec.classifiers.training.train import FitConfig
 from seqvec.cli.main import main
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -211,8 +211,8 @@ def test_compare_writes_table_json_plot_and_resumes(tasks_dir, tmp_path, capsys)
 
 def test_compare_holds_one_language_model_through_two_layer_views(tiny_model_dir, tasks_dir, tmp_path):
     """Encodings: each its own folders and row name, its layer view recorded in the heads."""
-    from seqvec.classifiers.compare import Encoding, markdown_table, run_comparison
-    from seqvec.classifiers.labels import read_labels
+    from seqvec.classifiers.labels.files import read_labels
+    from seqvec.classifiers.selection.compare import Encoding, markdown_table, run_comparison
     from seqvec.embeddings.h5 import read_h5
 
     train, test = read_labels([tasks_dir / "flip_small"]), read_labels([tasks_dir / "CB513_small.csv"])
@@ -229,7 +229,7 @@ def test_compare_holds_one_language_model_through_two_layer_views(tiny_model_dir
 
 def test_bundled_heads_predict_offline_with_the_bundled_model(tmp_path, capsys):
     """seqvec predict with no --heads/--model: the bundled heads on the bundled seqvec-mini-v2."""
-    from seqvec.classifiers.predict import load_heads
+    from seqvec.classifiers.heads.predict import load_heads
 
     heads = load_heads()
     assert sorted(t for h in heads for t in h.tasks) == sorted(TASKS)

@@ -1,5 +1,5 @@
 """The comparison report: table cells and the language-model-vs-baselines verdict."""
-from seqvec.classifiers.compare import markdown_table, verdicts
+from seqvec.classifiers.selection.compare import markdown_table, verdicts
 
 
 def run(encoder, head, value, lo, hi, task="ss3", metric="Q3", name=None):

@@ -5,12 +5,19 @@ import numpy as np
 import pytest
 import torch
 
-from seqvec.classifiers.checkpoint import load_head, save_head
-from seqvec.classifiers.data import Example, TaskDataset, build_dataset
-from seqvec.classifiers.heads import HEADS, head_class
-from seqvec.classifiers.labels import read_labels
-from seqvec.classifiers.tasks import IGNORE, get_tasks
-from seqvec.classifiers.train import FitConfig, balanced_class_weights, fit, predict_dataset, task_losses, validate
+from seqvec.classifiers.heads.checkpoint import load_head, save_head
+from seqvec.classifiers.heads.registry import HEADS, head_class
+from seqvec.classifiers.labels.files import read_labels
+from seqvec.classifiers.labels.tasks import IGNORE, get_tasks
+from seqvec.classifiers.training.data import Example, TaskDataset, build_dataset
+from seqvec.classifiers.training.train import (
+    FitConfig,
+    balanced_class_weights,
+    fit,
+    predict_dataset,
+    task_losses,
+    validate,
+)
 from seqvec.embeddings.encoders import onehot_encoder
 from seqvec.errors import CheckpointError
 

@@ -1,8 +1,8 @@
-"""The conv + BiLSTM + attention localization network (seqvec.classifiers.convlstm)."""
+"""The conv + BiLSTM + attention localization network (seqvec.classifiers.heads.convlstm)."""
 import pytest
 import torch
 
-from seqvec.classifiers.convlstm import ConvLSTMHead, terminal_index
+from seqvec.classifiers.heads.convlstm import ConvLSTMHead, terminal_index
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -145,7 +145,7 @@ def test_learns_an_n_terminal_signal():
 
 
 def test_registered_as_convlstm_head():
-    from seqvec.classifiers.heads import head_class, head_name
+    from seqvec.classifiers.heads.registry import head_class, head_name
 
     head = head_class("convlstm")(6, OUTPUTS, **SMALL)
     assert isinstance(head, ConvLSTMHead) and head_name(head) == "convlstm"

@@ -8,8 +8,8 @@ from collections import defaultdict
 
 import pytest
 
-from seqvec.classifiers.search import combinations, parse_search
-from seqvec.classifiers.splits import read_split
+from seqvec.classifiers.selection.search import combinations, parse_search
+from seqvec.classifiers.selection.splits import read_split
 from seqvec.cli.main import main
 from seqvec.errors import SeqVecError
 
@@ -155,7 +155,7 @@ def test_compare_splits_by_groups_once_for_every_run(pool, data_dir, tmp_path):
 def test_cv_by_identity_on_user_labels_keeps_homologs_in_one_fold(data_dir, tmp_path, capsys):
     from Bio import SeqIO
 
-    from seqvec.classifiers.splits import identity_hits
+    from seqvec.classifiers.selection.splits import identity_hits
 
     slice_dir = data_dir / "splits"
     out = tmp_path / "cv"

@@ -70,8 +70,8 @@ def test_no_code_raises_the_bare_base_class():
 
 
 def test_errors_carry_the_fields_a_caller_tests(tmp_path):
-    from seqvec.classifiers.heads import head_class
-    from seqvec.classifiers.splits import read_split
+    from seqvec.classifiers.heads.registry import head_class
+    from seqvec.classifiers.selection.splits import read_split
 
     with pytest.raises(UsageError) as err:
         head_class("nope")

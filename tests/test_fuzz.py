@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from seqvec.errors import SeqVecError
 from seqvec.io import iter_records, read_fasta_checked
 from seqvec.lm.config import SeqVecConfig
-from seqvec.lm.corpus import read_corpus
+from seqvec.lm.training.corpus import read_corpus
 
 DATA = Path(__file__).resolve().parent / "data"
 FUZZ = settings(derandomize=True, max_examples=150, deadline=None, database=None,

@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from seqvec.classifiers.heads import HEADS, head_class, head_name
-from seqvec.classifiers.light_attention import LightAttentionHead
+from seqvec.classifiers.heads.light_attention import LightAttentionHead
+from seqvec.classifiers.heads.registry import HEADS, head_class, head_name
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -11,7 +11,7 @@ import pytest
 from seqvec.errors import FastaFormatError, InputNotFoundError, InvalidSequenceError, SeqVecError
 from seqvec.io import World, budget_batches, check_sequences, iter_records, read_fasta, read_fasta_checked
 from seqvec.io.lock import OutputLock
-from seqvec.lm.corpus import read_corpus
+from seqvec.lm.training.corpus import read_corpus
 
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.usefixtures("seqvec_logs_to_caplog")

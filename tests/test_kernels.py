@@ -10,7 +10,7 @@ import torch
 from Bio import SeqIO
 
 from seqvec.errors import KernelError
-from seqvec.lm import kernels
+from seqvec.lm import host, kernels
 from seqvec.lm.kernels import CACHE, KERNEL_ENV, MatrixProduct
 from seqvec.lm.pretrained import load_model
 
@@ -69,7 +69,7 @@ def test_measured_choice_is_cached_and_exact(tiny_model_dir, data_dir, monkeypat
     model = load_model(tiny_model_dir)
     _assert_matches_allennlp(model, data_dir)
     stored = json.loads(kernels.cache_path().read_text())
-    entries = stored["hosts"][kernels.host_key()]
+    entries = stored["hosts"][host.host_key()]
     assert "float32 rows 1 x 16 -> 256" in entries  # the recurrent product of one protein (P=16, 4D=256)
     assert "float32 rows 1 x 64 -> 16" in entries  # its projection (D=64)
     for entry in entries.values():
@@ -90,7 +90,7 @@ def test_unreadable_cache_is_measured_again(tiny_model_dir, data_dir, caplog, se
     with caplog.at_level(logging.DEBUG, logger="seqvec"):
         _assert_matches_allennlp(load_model(tiny_model_dir), data_dir)
     assert "ignoring the kernel cache" in caplog.text and "measured" in caplog.text
-    assert json.loads(path.read_text())["hosts"][kernels.host_key()]  # rewritten whole
+    assert json.loads(path.read_text())["hosts"][host.host_key()]  # rewritten whole
 
 
 def test_the_faster_candidate_is_kept():
@@ -100,7 +100,7 @@ def test_the_faster_candidate_is_kept():
     assert str(shape) == "float32 rows 8-15 x 3 -> 5"
     chosen = CACHE.choose(shape, {"mkl": lambda: time.sleep(0.004), "onednn": lambda: None})
     assert chosen == "onednn"
-    entry = json.loads(kernels.cache_path().read_text())["hosts"][kernels.host_key()][str(shape)]
+    entry = json.loads(kernels.cache_path().read_text())["hosts"][host.host_key()][str(shape)]
     assert entry["kernel"] == "onednn" and entry["ms"]["mkl"] >= 4 and entry["rows"] == 8 and entry["n"] == 5
     assert CACHE.choose(shape, {"mkl": lambda: None, "onednn": lambda: time.sleep(0.004)}) == "onednn"  # cached
 
@@ -189,7 +189,7 @@ def test_info_reports_cpu_torch_and_measured_kernels(capsys):
 
     assert main(["info", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    cpu = kernels.cpu_info()
+    cpu = host.cpu_info()
     assert report["cpu"]["model"] == cpu.model and report["torch"]["version"] == torch.__version__
     assert report["threads"] == torch.get_num_threads() and report["kernels"] == {}
     if platform.machine() == "x86_64" and cpu.flags_known:
@@ -201,7 +201,7 @@ def test_info_reports_cpu_torch_and_measured_kernels(capsys):
     assert "float32 rows 1 x 16 -> 256" in text and "float32 rows 256+ x 16 -> 256" in text  # recurrent, chunk
     assert "float32 rows 32-63 x 64 -> 16" in text and "(measured now" in text  # projection of 32 proteins
     stored = json.loads(kernels.cache_path().read_text())["hosts"]
-    assert len(stored[kernels.host_key()]) >= 15
+    assert len(stored[host.host_key()]) >= 15
     assert main(["info"]) == 0
     again = capsys.readouterr().out
     assert "float32 rows 1 x 16 -> 256" in again and "measured now" not in again  # read back from the file
@@ -211,15 +211,15 @@ def test_bf16_warns_where_the_cpu_has_no_bfloat16(monkeypatch, caplog, seqvec_lo
     from seqvec.lm.config import PRESETS
     from seqvec.lm.model import SeqVecLM
 
-    plain = kernels.CpuInfo("Old CPU", "x86_64", frozenset({"avx2", "fma"}), "AVX2", 2)
+    plain = host.CpuInfo("Old CPU", "x86_64", frozenset({"avx2", "fma"}), "AVX2", 2)
     monkeypatch.setattr(kernels, "cpu_info", lambda: plain)
     model = SeqVecLM(PRESETS["tiny"])
     with caplog.at_level(logging.WARNING, logger="seqvec"):
         model.set_precision("bf16")
     assert "Old CPU" in caplog.text and "will not be faster" in caplog.text
-    amx = kernels.CpuInfo("New CPU", "x86_64", frozenset({"avx2", "avx512f", "avx512_bf16", "amx_bf16"}), "AVX512", 2)
+    amx = host.CpuInfo("New CPU", "x86_64", frozenset({"avx2", "avx512f", "avx512_bf16", "amx_bf16"}), "AVX512", 2)
     assert amx.bf16_instructions() == "AMX" and plain.bf16_instructions() is None
-    zen4 = kernels.CpuInfo("AMD EPYC 9R14", "x86_64", frozenset({"avx2", "avx512f", "avx512_bf16"}), "AVX512", 2)
+    zen4 = host.CpuInfo("AMD EPYC 9R14", "x86_64", frozenset({"avx2", "avx512f", "avx512_bf16"}), "AVX512", 2)
     assert zen4.bf16_instructions() == "AVX512_BF16"
     monkeypatch.setattr(kernels, "cpu_info", lambda: zen4)
     caplog.clear()

@@ -99,7 +99,7 @@ def test_evaluate_bootstrap_zero_is_refused(run, tmp_path, user_task):
 
 
 def test_library_refuses_untrainable_settings(tmp_path):
-    from seqvec.classifiers.train import FitConfig, check_config
+    from seqvec.classifiers.training.train import FitConfig, check_config
     from seqvec.errors import SeqVecError
 
     for bad, message in ((dict(epochs=0), "epochs must be >= 1"), (dict(lr=-1.0), "lr must be a number >= 0"),

@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from seqvec.classifiers.labels import read_label_file, read_labels
-from seqvec.classifiers.readers import READERS, LabelSet
-from seqvec.classifiers.userlabels import USER_FORMATS
+from seqvec.classifiers.labels.files import read_label_file, read_labels
+from seqvec.classifiers.labels.readers import READERS, LabelSet
+from seqvec.classifiers.labels.userlabels import USER_FORMATS
 from seqvec.errors import SeqVecError
 
 DATA = Path(__file__).resolve().parent / "data"

@@ -17,7 +17,7 @@ from seqvec.lm.bilm import BiLM
 from seqvec.lm.config import PRESETS, SeqVecConfig, TrainSettings
 from seqvec.lm.pretrained import load_model
 from seqvec.lm.tokens import encode_batch
-from seqvec.lm.train import load_checkpoint, train_lm
+from seqvec.lm.training.train import load_checkpoint, train_lm
 
 SMALL = {"char_cnn": {"activation": "relu", "embedding": {"dim": 4}, "filters": [[1, 8], [2, 8]],
                       "max_characters_per_token": 50, "n_characters": 262, "n_highway": 1},
@@ -89,7 +89,7 @@ def test_loss_falls_and_export_reloads_identically(data_dir, small_options, tmp_
     options = json.loads((out / "options.json").read_text())
     assert options["lstm"]["cell_clip"] == 0 and options["n_train_tokens"] > 0
 
-    from seqvec.lm.evaluate import score
+    from seqvec.lm.training.evaluate import score
     scores = score(reloaded, out / "softmax.hdf5", ["MKTAYIAKQRQISFVKSHFSRQ"] * 3)
     assert 0 < scores.both < 4 and scores.n_predictions == 3 * 23
 
@@ -252,7 +252,7 @@ def test_new_run_forgets_the_log_of_a_run_killed_before_its_first_checkpoint(dat
 
 def test_first_loss_after_resume_matches_uninterrupted(data_dir, small_options, tmp_path, one_thread, monkeypatch):
     """--checkpoint-every 3, --log-every 2, killed after step 5: the row at step 4 covers steps 3 and 4."""
-    import seqvec.lm.train as train_module
+    import seqvec.lm.training.train as train_module
 
     corpus, config = data_dir / "lm_corpus.fasta", SeqVecConfig.from_json(small_options)
     settings = _settings(checkpoint_every=3, log_every=2, max_steps=8)
@@ -305,9 +305,9 @@ def test_train_lm_rejects_nonsense_settings(data_dir, tmp_path, caplog, seqvec_l
 def test_evaluate_scores_per_protein_with_an_interval(one_thread):
     """evaluate-lm's per-protein sums add up to the batched loss; the interval brackets the estimate."""
     from seqvec.lm.bilm import direction_losses
-    from seqvec.lm.evaluate import format_scores, model_types_to_vocab, score
     from seqvec.lm.lm_head import load_softmax
     from seqvec.lm.pretrained import model_dir
+    from seqvec.lm.training.evaluate import format_scores, model_types_to_vocab, score
 
     model = load_model("seqvec-mini")
     softmax_path = model_dir("seqvec-mini") / "softmax.hdf5"

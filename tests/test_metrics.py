@@ -5,8 +5,13 @@ import numpy as np
 import pytest
 from sklearn.metrics import matthews_corrcoef
 
-from seqvec.classifiers.metrics import format_result, mcc_from_confusion, per_class_mcc_from_confusion, score_task
-from seqvec.classifiers.tasks import IGNORE, TASKS
+from seqvec.classifiers.evaluation.metrics import (
+    format_result,
+    mcc_from_confusion,
+    per_class_mcc_from_confusion,
+    score_task,
+)
+from seqvec.classifiers.labels.tasks import IGNORE, TASKS
 
 
 def onehot(classes, k):

@@ -9,7 +9,7 @@ import yaml
 
 from seqvec.cli.main import main
 from seqvec.errors import ConfigError
-from seqvec.pipeline.config import EXAMPLE, PipelineConfig, build, load_config
+from seqvec.workflow.config import EXAMPLE, PipelineConfig, build, load_config
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -79,7 +79,7 @@ def test_example_runs_end_to_end_then_skips_then_redoes_what_changed(example, tm
 
 
 def test_interrupted_cross_validation_resumes(data_dir, tmp_path, monkeypatch, capsys):
-    from seqvec.classifiers import experiment
+    from seqvec.classifiers.training import experiment
 
     data = {"output": "out", "input": {"labels": [str(data_dir / "tasks" / "deeploc_pool_small.fasta")],
                                        "test": [str(data_dir / "tasks" / "deeploc_test_small.fasta")]},

@@ -64,7 +64,7 @@ def test_attention(trained, tmp_path, suffix):
 def test_attention_tracks_name_prediction_and_truth(trained):
     import torch
 
-    from seqvec.classifiers.checkpoint import load_head
+    from seqvec.classifiers.heads.checkpoint import load_head
     from seqvec.embeddings.encoders import onehot_encoder
     from seqvec.io.fasta import read_fasta
     from seqvec.viz.attention import attention_tracks
@@ -127,7 +127,7 @@ def test_attention_of_a_light_attention_head(tmp_path):
 def test_heads_declare_attention_and_filters():
     import torch
 
-    from seqvec.classifiers.heads import HEADS
+    from seqvec.classifiers.heads.registry import HEADS
 
     assert {n for n, c in HEADS.items() if c.has_attention} == {"la", "convlstm"}
     assert {n for n, c in HEADS.items() if c.has_filters} == {"convlstm"}
@@ -173,7 +173,7 @@ def test_filters(trained, tmp_path, engine):
 
 
 def test_filter_scores_are_the_encoding_times_the_weights(trained):
-    from seqvec.classifiers.checkpoint import load_head
+    from seqvec.classifiers.heads.checkpoint import load_head
     from seqvec.embeddings.encoders import ALPHABET
     from seqvec.viz.filters import filter_scores
 
@@ -305,8 +305,8 @@ def test_interactive_projection_without_plotly_says_what_to_install(trained, tmp
 
 def test_confusion_reads_labels_like_train_does(tmp_path):
     """A DeepLoc FASTA gives DeepLoc classes (not header words such as 'length' or 'lower')."""
-    from seqvec.classifiers.labels import class_labels
-    from seqvec.classifiers.tasks import DEEPLOC_CLASSES
+    from seqvec.classifiers.labels.files import class_labels
+    from seqvec.classifiers.labels.tasks import DEEPLOC_CLASSES
     from seqvec.viz.confusion import read_confusions  # noqa: F401  (module imports cleanly)
 
     true, column = class_labels(TASKS / "deeploc_test_small.fasta", "location")
@@ -350,7 +350,7 @@ def test_curves_every_format_and_quiet_after_the_kind(trained, tmp_path, suffix,
 def test_filter_activations_average_over_residues(trained):
     import torch
 
-    from seqvec.classifiers.checkpoint import load_head
+    from seqvec.classifiers.heads.checkpoint import load_head
     from seqvec.embeddings.encoders import onehot_encoder
     from seqvec.viz.filters import mean_activations
 

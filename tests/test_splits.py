@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from seqvec.classifiers import splits
+from seqvec.classifiers.selection import splits
 from seqvec.errors import MissingProgramError, SeqVecError
 
 needs_mmseqs = pytest.mark.skipif(
@@ -52,7 +52,7 @@ def test_identity_split_keeps_homologs_on_one_side(multiloc, clusters, linked_pa
     side = {**{i: "train" for i in train}, **{i: "val" for i in val}}
     assert crossing(linked_pairs, side) == []
     # a random split of the same proteins does put linked pairs on both sides
-    from seqvec.classifiers.data import split_ids
+    from seqvec.classifiers.training.data import split_ids
 
     random_train, random_val = split_ids(ids, classes, 0.2, seed=0)
     assert crossing(linked_pairs, {**{i: "train" for i in random_train}, **{i: "val" for i in random_val}})

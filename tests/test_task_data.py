@@ -4,11 +4,11 @@ import json
 import numpy as np
 import pytest
 
-from seqvec.classifiers.data import Example, TaskDataset, batch_indices, build_dataset, split_ids
-from seqvec.classifiers.labels import attach_by_sequence, detect_format, read_label_file, read_labels
-from seqvec.classifiers.readers import READERS, LabelFormatError
-from seqvec.classifiers.tasks import IGNORE, LABEL_FORMATS, TASKS, get_tasks
-from seqvec.classifiers.userlabels import USER_FORMATS
+from seqvec.classifiers.labels.files import attach_by_sequence, detect_format, read_label_file, read_labels
+from seqvec.classifiers.labels.readers import READERS, LabelFormatError
+from seqvec.classifiers.labels.tasks import IGNORE, LABEL_FORMATS, TASKS, get_tasks
+from seqvec.classifiers.labels.userlabels import USER_FORMATS
+from seqvec.classifiers.training.data import Example, TaskDataset, batch_indices, build_dataset, split_ids
 from seqvec.errors import SeqVecError
 
 

@@ -3,11 +3,11 @@ import numpy as np
 import pytest
 import torch
 
-from seqvec.classifiers.data import build_dataset
-from seqvec.classifiers.heads import HEADS, head_class
-from seqvec.classifiers.labels import read_labels
-from seqvec.classifiers.tasks import get_tasks
-from seqvec.classifiers.train import FitConfig, fit
+from seqvec.classifiers.heads.registry import HEADS, head_class
+from seqvec.classifiers.labels.files import read_labels
+from seqvec.classifiers.labels.tasks import get_tasks
+from seqvec.classifiers.training.data import build_dataset
+from seqvec.classifiers.training.train import FitConfig, fit
 from seqvec.embeddings.encoders import onehot_encoder
 from seqvec.errors import SeqVecError
 

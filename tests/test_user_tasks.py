@@ -7,10 +7,10 @@ import pytest
 from scipy.stats import pearsonr, spearmanr
 from sklearn.metrics import balanced_accuracy_score, f1_score
 
-from seqvec.classifiers.labels import detect_format, read_labels
-from seqvec.classifiers.metrics import score_task
-from seqvec.classifiers.readers import LabelFormatError
-from seqvec.classifiers.tasks import IGNORE, TaskKind, TaskSpec
+from seqvec.classifiers.evaluation.metrics import score_task
+from seqvec.classifiers.labels.files import detect_format, read_labels
+from seqvec.classifiers.labels.readers import LabelFormatError
+from seqvec.classifiers.labels.tasks import IGNORE, TaskKind, TaskSpec
 from seqvec.cli.main import main
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -193,8 +193,8 @@ def test_evaluating_a_class_the_head_never_saw_is_an_error(biotrainer, tmp_path)
     other = tmp_path / "other.fasta"
     other.write_text(">Seq1 TARGET=Secreted SET=test\nSEQWENCE\n")
     with pytest.raises(LabelFormatError, match="record 'Seq1' has class 'Secreted', which the head never saw"):
-        from seqvec.classifiers.checkpoint import load_head
-        from seqvec.classifiers.evaluate import evaluate_head
+        from seqvec.classifiers.evaluation.evaluate import evaluate_head
+        from seqvec.classifiers.heads.checkpoint import load_head
 
         evaluate_head(load_head(out), read_labels(other, task_name="labels", kind="protein_class"), h5)
     assert main(["evaluate", "-q", "--head", out, "--labels", str(other), "--embeddings", h5]) == 2

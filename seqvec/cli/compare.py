@@ -32,8 +32,8 @@ COMPARE_FIT = ("epochs", "lr", "batch_size", "max_residues", "patience", "class_
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from seqvec.classifiers.heads import HEADS
-    from seqvec.classifiers.tasks import TASKS
+    from seqvec.classifiers.heads.registry import HEADS
+    from seqvec.classifiers.labels.tasks import TASKS
     from seqvec.cli.common import add_device_argument, add_download_argument
     from seqvec.embeddings.options import DTYPE_CHOICES, ENCODER_CHOICES
 
@@ -67,10 +67,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from seqvec.classifiers.compare import markdown_table, run_comparison, verdicts
-    from seqvec.classifiers.heads import head_class
-    from seqvec.classifiers.labels import read_labels
-    from seqvec.classifiers.tasks import TASKS
+    from seqvec.classifiers.heads.registry import head_class
+    from seqvec.classifiers.labels.files import read_labels
+    from seqvec.classifiers.labels.tasks import TASKS
+    from seqvec.classifiers.selection.compare import markdown_table, run_comparison, verdicts
     from seqvec.embeddings.options import ENCODER_CHOICES
 
     encoders = [e.strip() for e in args.encoders.split(",") if e.strip()]
@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     val = read_labels(args.val, args.label_format, **options) if args.val else None
     split_plan = None
     if args.split_by_identity is not None or args.groups is not None or args.split is not None:
-        from seqvec.classifiers.crossval import SplitPlan
+        from seqvec.classifiers.selection.crossval import SplitPlan
 
         if val is not None:
             raise UsageError("--val gives the validation proteins; leave out --split-by-identity, --groups, --split",

@@ -44,12 +44,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from seqvec.classifiers import experiment
-    from seqvec.classifiers.checkpoint import load_head
-    from seqvec.classifiers.evaluate import evaluate_head, test_sets
-    from seqvec.classifiers.labels import read_labels
-    from seqvec.classifiers.metrics import format_result
-    from seqvec.classifiers.tasks import TASKS
+    from seqvec.classifiers.evaluation.evaluate import evaluate_head, test_sets
+    from seqvec.classifiers.evaluation.metrics import format_result
+    from seqvec.classifiers.heads.checkpoint import load_head
+    from seqvec.classifiers.labels.files import read_labels
+    from seqvec.classifiers.labels.tasks import TASKS
+    from seqvec.classifiers.training import experiment
 
     checkpoint = load_head(args.head)
     options = user_label_options(args, embedded_lengths(args.embeddings))

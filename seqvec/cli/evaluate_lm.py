@@ -34,9 +34,9 @@ def run(args: argparse.Namespace) -> int:
     import json
     from dataclasses import asdict
 
-    from seqvec.lm.corpus import read_corpus
-    from seqvec.lm.evaluate import format_scores, score
     from seqvec.lm.pretrained import load_model, resolve
+    from seqvec.lm.training.corpus import read_corpus
+    from seqvec.lm.training.evaluate import format_scores, score
 
     _, _, weights = resolve(args.model)
     model = load_model(args.model, device=args.device)

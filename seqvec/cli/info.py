@@ -37,9 +37,9 @@ def report(measure: str | None = None) -> dict:
     """Everything ``seqvec info`` prints, as a dict; ``measure`` names a preset shape to time first."""
     import torch
 
-    from seqvec.lm import kernels
+    from seqvec.lm import host, kernels, tuning
 
-    info = kernels.cpu_info()
+    info = host.cpu_info()
     measured = {}
     if measure:
         from seqvec.lm.config import PRESETS
@@ -47,8 +47,8 @@ def report(measure: str | None = None) -> dict:
         config = PRESETS[measure]
         dtypes = [torch.float32] + ([torch.bfloat16] if info.bf16_instructions() else [])
         for dtype in dtypes:
-            measured.update(kernels.measure_lstm_products(config.projection_dim, config.lstm_dim,
-                                                          config.projection_dim, dtype))
+            measured.update(tuning.measure_lstm_products(config.projection_dim, config.lstm_dim,
+                                                         config.projection_dim, dtype))
     build = torch.__config__.show()
     entries = kernels.CACHE.entries()
     return {
@@ -65,7 +65,7 @@ def report(measure: str | None = None) -> dict:
         "threads": torch.get_num_threads(),
         "kernel_env": os.environ.get(kernels.KERNEL_ENV, "auto"),
         "kernel_cache": str(kernels.cache_path()),
-        "host_key": kernels.host_key(),
+        "host_key": host.host_key(),
         "kernels": dict(sorted(entries.items(), key=lambda kv: _order(kv[1]))),
         "measured_now": sorted(measured),
     }

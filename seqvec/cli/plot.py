@@ -161,9 +161,9 @@ def _head_caption(checkpoint, path: Path) -> str:
 
 
 def _attention(args):
-    from seqvec.classifiers.checkpoint import load_head
-    from seqvec.classifiers.labels import class_labels
-    from seqvec.classifiers.predict import embedding_source
+    from seqvec.classifiers.heads.checkpoint import load_head
+    from seqvec.classifiers.heads.predict import embedding_source
+    from seqvec.classifiers.labels.files import class_labels
     from seqvec.embeddings.pipeline import embed_sequences
     from seqvec.io.fasta import read_fasta
     from seqvec.viz.attention import attention_tracks, plot_attention
@@ -197,7 +197,7 @@ def _attention(args):
 
 
 def _filters(args):
-    from seqvec.classifiers.checkpoint import load_head
+    from seqvec.classifiers.heads.checkpoint import load_head
     from seqvec.embeddings.encoders import ALPHABET, ENCODERS, LETTER_TABLES
     from seqvec.io.fasta import read_fasta
     from seqvec.viz.filters import filter_scores, mean_activations, plot_filters
@@ -218,7 +218,7 @@ def _filters(args):
 
 
 def _projection(args):
-    from seqvec.classifiers.labels import class_labels
+    from seqvec.classifiers.labels.files import class_labels
     from seqvec.embeddings.h5 import read_h5_attrs
     from seqvec.viz.projection import (
         compute_projections,
@@ -248,7 +248,7 @@ def _projection(args):
 
 
 def _confusion(args):
-    from seqvec.classifiers.labels import class_labels
+    from seqvec.classifiers.labels.files import class_labels
     from seqvec.viz.confusion import (
         ConfusionPanel,
         confusion_from_labels,

@@ -77,7 +77,7 @@ def describe_scores(record: dict) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from seqvec.classifiers.predict import load_heads, predict_sequences, write_tsv
+    from seqvec.classifiers.heads.predict import load_heads, predict_sequences, write_tsv
     from seqvec.io.fasta import read_fasta
 
     fmt = args.format or ("tsv" if args.output.suffix.lower() == ".tsv" else "json")

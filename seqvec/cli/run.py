@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from seqvec.pipeline.config import EXAMPLE
+    from seqvec.workflow.config import EXAMPLE
 
     if args.example:
         sys.stdout.write(EXAMPLE)
@@ -38,8 +38,8 @@ def run(args: argparse.Namespace) -> int:
     if args.pipeline is None:
         raise UsageError("give a pipeline file (seqvec run pipeline.yaml), or --example for a starter file",
                          option="config")
-    from seqvec.pipeline.config import load_config
-    from seqvec.pipeline.run import run_pipeline
+    from seqvec.workflow.config import load_config
+    from seqvec.workflow.run import run_pipeline
 
     config = load_config(args.pipeline)
     done = run_pipeline(config, progress=not args.quiet)

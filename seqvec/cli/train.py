@@ -36,7 +36,7 @@ examples:
 
 def add_label_arguments(parser: argparse.ArgumentParser, required: bool = True, files: bool = True) -> None:
     """--labels (repeatable), --label-format and the options of user label files, shared with evaluate and compare."""
-    from seqvec.classifiers.tasks import KIND_NAMES, LABEL_FORMATS
+    from seqvec.classifiers.labels.tasks import KIND_NAMES, LABEL_FORMATS
 
     if files:
         parser.add_argument("--labels", type=Path, action="append", required=required, metavar="FILE",
@@ -53,8 +53,8 @@ def add_label_arguments(parser: argparse.ArgumentParser, required: bool = True, 
 
 
 def user_label_options(args: argparse.Namespace, lengths: dict[str, int] | None = None) -> dict:
-    """The keyword options of :func:`seqvec.classifiers.labels.read_labels` for user label files."""
-    from seqvec.classifiers.userlabels import parse_label_map
+    """The keyword options of :func:`seqvec.classifiers.labels.files.read_labels` for user label files."""
+    from seqvec.classifiers.labels.userlabels import parse_label_map
 
     return {"kind": args.kind, "task_name": args.task_name, "sequences": args.sequences, "masks": args.masks,
             "label_map": parse_label_map(args.label_map) if args.label_map else None, "lengths": lengths}
@@ -94,17 +94,17 @@ FIT_HELP = {
 
 
 def add_fit_arguments(parser: argparse._ActionsContainer, names: tuple[str, ...] = tuple(FIT_HELP)) -> None:
-    """Training options, one per :class:`~seqvec.classifiers.train.FitConfig` field in ``names``."""
-    from seqvec.classifiers.train import FitConfig
+    """Training options, one per :class:`~seqvec.classifiers.training.train.FitConfig` field in ``names``."""
+    from seqvec.classifiers.training.train import FitConfig
     from seqvec.cli.common import add_dataclass_options
 
     add_dataclass_options(parser, FitConfig, {name: FIT_HELP[name] for name in names})
 
 
 def fit_config(args: argparse.Namespace, names: tuple[str, ...] = tuple(FIT_HELP)):
-    """The :class:`~seqvec.classifiers.train.FitConfig` of the parsed options ``names``; an error naming
+    """The :class:`~seqvec.classifiers.training.train.FitConfig` of the parsed options ``names``; an error naming
     every option that cannot train (``--epochs 0``, ``--lr -1``, ``--batch-size 0``, ...)."""
-    from seqvec.classifiers.train import FitConfig, config_problems
+    from seqvec.classifiers.training.train import FitConfig, config_problems
 
     config = FitConfig(**{name: getattr(args, name) for name in names})
     problems = config_problems(config)
@@ -135,8 +135,8 @@ def add_embedding_arguments(parser: argparse.ArgumentParser, encoder_help: str) 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from seqvec.classifiers.heads import HEADS
-    from seqvec.classifiers.tasks import TASKS
+    from seqvec.classifiers.heads.registry import HEADS
+    from seqvec.classifiers.labels.tasks import TASKS
 
     parser.add_argument("--task", help=f"task(s), comma-separated: the task of your labels (default) or the "
                                        f"presets {', '.join(TASKS)}")
@@ -209,11 +209,12 @@ def parse_head_options(items: list[str]) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from seqvec.classifiers import crossval, experiment
-    from seqvec.classifiers.heads import head_class
-    from seqvec.classifiers.labels import read_labels
-    from seqvec.classifiers.search import parse_search, train_searched
-    from seqvec.classifiers.tasks import get_tasks
+    from seqvec.classifiers.heads.registry import head_class
+    from seqvec.classifiers.labels.files import read_labels
+    from seqvec.classifiers.labels.tasks import get_tasks
+    from seqvec.classifiers.selection import crossval
+    from seqvec.classifiers.selection.search import parse_search, train_searched
+    from seqvec.classifiers.training import experiment
 
     config = fit_config(args)  # bad settings fail here, before any file is read
     hparams = parse_head_options(args.head_option)
@@ -271,8 +272,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def split_plan(args: argparse.Namespace):
-    """The :class:`~seqvec.classifiers.crossval.SplitPlan` of the command line."""
-    from seqvec.classifiers.crossval import SplitPlan
+    """The :class:`~seqvec.classifiers.selection.crossval.SplitPlan` of the command line."""
+    from seqvec.classifiers.selection.crossval import SplitPlan
 
     return SplitPlan(val_fraction=args.val_fraction, identity=args.split_by_identity, groups_file=args.groups,
                      split_file=args.split, cv=args.cv, repeat=args.repeat, seed=args.seed)
@@ -280,9 +281,10 @@ def split_plan(args: argparse.Namespace):
 
 def run_cv(args, plan, train_fn, tasks, labels, embeddings, input_level, embed) -> int:
     """``--cv``: the test set (named sets or label files), the folds, the report."""
-    from seqvec.classifiers import crossval, experiment
-    from seqvec.classifiers.data import build_dataset
-    from seqvec.classifiers.labels import read_labels
+    from seqvec.classifiers.labels.files import read_labels
+    from seqvec.classifiers.selection import crossval
+    from seqvec.classifiers.training import experiment
+    from seqvec.classifiers.training.data import build_dataset
 
     files: list = [Path(t) for t in args.test_set if Path(t).exists()]
     names = [t for t in args.test_set if not Path(t).exists()]

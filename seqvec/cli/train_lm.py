@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
 
     from seqvec.errors import ConfigError
     from seqvec.lm.config import PRESETS, SeqVecConfig, TrainSettings
-    from seqvec.lm.train import train_lm
+    from seqvec.lm.training.train import train_lm
 
     if args.threads < 0:
         raise ConfigError(f"--threads must be 0 (torch's default) or more, got {args.threads}", field="threads",

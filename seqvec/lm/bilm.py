@@ -17,8 +17,8 @@ from torch import nn
 from seqvec.lm.bilstm import BiLSTMStack, ProjectedLSTM, reverse_padded
 from seqvec.lm.char_cnn import CharCNN
 from seqvec.lm.config import SeqVecConfig
-from seqvec.lm.corpus import TYPE_TO_VOCAB, VOCAB
 from seqvec.lm.model import SeqVecLM
+from seqvec.lm.tokens import TYPE_TO_VOCAB, VOCAB
 
 # torch.nn.LSTM packs gates i, f, g, o; bilm-tf packs i, j(=g), f, o
 _TORCH_TO_TF = [0, 2, 1, 3]

@@ -1,4 +1,4 @@
-"""Matrix-product kernels chosen by measurement on the host, and what the CPU offers.
+"""Matrix-product kernels chosen by measurement on the host (see :mod:`seqvec.lm.host` for what the CPU offers).
 
 Nearly all of the LSTM's time goes into ``add + a @ W`` for three weights per direction
 and layer: the input products of a chunk of time steps (many rows), the recurrent
@@ -32,7 +32,6 @@ import functools
 import json
 import logging
 import os
-import platform
 import tempfile
 import time
 from collections.abc import Callable
@@ -43,8 +42,13 @@ from typing import Protocol
 import torch
 
 from seqvec.errors import KernelError
+from seqvec.lm.host import cache_dir, cpu_info, host_key
+from seqvec.moved import forward_names
 
 logger = logging.getLogger(__name__)
+
+# measure_lstm_products moved to seqvec.lm.tuning (the old path works for one release)
+__getattr__ = forward_names(__name__)
 
 KERNELS = ("mkl", "onednn")
 KERNEL_ENV = "SEQVEC_KERNEL"
@@ -62,54 +66,6 @@ class Product(Protocol):
     None, a bias ``(N,)`` or a matrix ``(rows, N)``."""
 
     def __call__(self, a: torch.Tensor, add: torch.Tensor | None = None) -> torch.Tensor: ...
-
-
-@dataclass(frozen=True)
-class CpuInfo:
-    """The CPU as the operating system reports it, and torch's dispatch level for it."""
-
-    model: str  # e.g. "AMD EPYC 9R14" (/proc/cpuinfo "model name"), or the platform's processor string
-    machine: str  # x86_64, aarch64, arm64, ...
-    flags: frozenset[str]  # /proc/cpuinfo flags (x86) or Features (ARM); empty where unknown
-    capability: str  # torch.backends.cpu.get_cpu_capability(): DEFAULT, AVX2, AVX512, ...
-    logical_cpus: int
-
-    @property
-    def flags_known(self) -> bool:
-        return bool(self.flags)
-
-    def features(self) -> dict[str, bool | None]:
-        """The instruction sets that decide the kernels (None: the OS did not say)."""
-        known = self.flags_known
-        names = {"AVX2": "avx2", "AVX-512": "avx512f", "AVX512_BF16": "avx512_bf16", "AMX": "amx_bf16"}
-        if self.machine in ("aarch64", "arm64"):
-            names = {"NEON": "asimd", "SVE": "sve", "BF16": "bf16"}
-        return {name: (flag in self.flags) if known else None for name, flag in names.items()}
-
-    def bf16_instructions(self) -> str | None:
-        """The bfloat16 instructions this CPU has (``"AMX"``, ``"AVX512_BF16"``, ``"BF16"``), else None."""
-        features = self.features()
-        return next((name for name in ("AMX", "AVX512_BF16", "BF16") if features.get(name)), None)
-
-
-@functools.lru_cache(maxsize=1)
-def cpu_info() -> CpuInfo:
-    """What this machine's CPU is and offers (read once per process)."""
-    model, flags = "", frozenset[str]()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                key, _, value = line.partition(":")
-                key = key.strip().lower()
-                if key == "model name" and not model:
-                    model = value.strip()
-                elif key in ("flags", "features") and not flags:
-                    flags = frozenset(value.split())
-    except OSError:  # not Linux
-        pass
-    return CpuInfo(model=model or platform.processor() or platform.machine() or "unknown CPU",
-                   machine=platform.machine(), flags=flags,
-                   capability=torch.backends.cpu.get_cpu_capability(), logical_cpus=os.cpu_count() or 1)
 
 
 def forced_kernel() -> str | None:
@@ -144,11 +100,6 @@ def available_kernels(dtype: torch.dtype, device: torch.device) -> tuple[str, ..
     return ("mkl",)
 
 
-def host_key() -> str:
-    """What a measurement holds for: CPU model, torch version, thread count."""
-    return f"{cpu_info().model} | torch {torch.__version__} | {torch.get_num_threads()} threads"
-
-
 @dataclass(frozen=True)
 class Shape:
     """A product shape as measured: dtype, rows grouped in powers of two (``rows``..``2 rows - 1``;
@@ -170,8 +121,6 @@ class Shape:
 
 def cache_path() -> Path:
     """``kernels.json`` in the seqvec cache directory (``$SEQVEC_HOME`` or the platform cache)."""
-    from seqvec.lm.pretrained import cache_dir
-
     return cache_dir() / "kernels.json"
 
 
@@ -294,45 +243,6 @@ def warn_if_bf16_is_slow(device: torch.device) -> None:
     if device.type == "cpu" and info.flags_known and info.bf16_instructions() is None:
         logger.warning("precision bf16: this CPU (%s) has no bfloat16 instructions (AMX, AVX512_BF16 or ARM BF16), "
                        "so bf16 will not be faster than float32 here, only less exact", info.model)
-
-
-def measure_lstm_products(input_dim: int, cell_dim: int, proj_dim: int, dtype: torch.dtype,
-                          max_proteins: int = 256, remeasure: bool = True) -> dict[str, str]:
-    """Measure every product an LSTM layer of this shape runs, for 1 to ``max_proteins`` proteins.
-
-    Random weights and inputs of the real shapes: the recurrent and projection products
-    at 1, 2, 4, ... rows, the input products of a chunk of time steps at 1, 2, 4, ...
-    proteins times the chunk length. ``remeasure=False`` measures only the shapes that are
-    not cached yet. Returns ``str(Shape)`` -> the kernel kept.
-    """
-    from seqvec.lm.bilstm import TIME_CHUNK
-
-    generator = torch.Generator().manual_seed(0)
-    proteins = [1 << i for i in range(max_proteins.bit_length())]
-    # (K, N, [(rows, the added term: "state" (rows, N), "bias" (N,) or None)])
-    plan: list[tuple[int, int, list[tuple[int, str | None]]]] = [
-        (proj_dim, 4 * cell_dim, [(p, "state") for p in proteins]),  # recurrent
-        (input_dim, 4 * cell_dim, [(p * TIME_CHUNK[dtype], "bias") for p in proteins]),  # a chunk's input
-        (cell_dim, proj_dim, [(p, None) for p in proteins])]  # projection
-    chosen: dict[str, str] = {}
-    for k, n, runs in plan:
-        weight = (torch.rand(k, n, generator=generator) - 0.5) / k ** 0.5
-        product = MatrixProduct(weight, dtype)
-        for rows, add_kind in runs:
-            rows = min(rows, LARGE_ROWS)
-            shape = str(Shape.of(dtype, rows, k, n))
-            cached = CACHE.entries().get(shape)
-            if shape in chosen:
-                continue
-            if cached and not remeasure:
-                chosen[shape] = cached["kernel"]
-                continue
-            a = torch.randn(rows, k, generator=generator)
-            add = None
-            if add_kind is not None:
-                add = torch.randn(*((rows, n) if add_kind == "state" else (n,)), generator=generator)
-            chosen[shape] = product.measure(a, add)
-    return chosen
 
 
 _LARGE_BITS = LARGE_ROWS.bit_length()

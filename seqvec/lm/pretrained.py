@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from seqvec.errors import ModelNotFoundError
+from seqvec.lm.host import cache_dir
 
 if TYPE_CHECKING:
     from seqvec.lm.model import SeqVecLM
@@ -73,15 +74,6 @@ REGISTRY = {
                       md5="0249d59249a50b43b79f641ff2ba7e88"),
         )),
 }
-
-
-def cache_dir() -> Path:
-    """Where non-bundled models are looked up: ``$SEQVEC_HOME`` or the platform cache dir."""
-    if os.environ.get("SEQVEC_HOME"):
-        return Path(os.environ["SEQVEC_HOME"]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or (
-        Path.home() / "Library" / "Caches" if os.uname().sysname == "Darwin" else Path.home() / ".cache")
-    return Path(base) / "seqvec"
 
 
 def model_dir(name: str) -> Path:

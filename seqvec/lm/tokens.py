@@ -9,6 +9,8 @@ words: we name them by a *token type*: the byte value 0..255 for a residue, and
 """
 from __future__ import annotations
 
+import string
+
 import torch
 
 # allennlp's special character codes, before the +1 shift
@@ -17,6 +19,13 @@ BOS_CHAR, EOS_CHAR, BOW_CHAR, EOW_CHAR, PAD_CHAR = 256, 257, 258, 259, 260
 BOS_TYPE = 256  # token type of the sentence start <S>
 EOS_TYPE = 257  # token type of the sentence end </S>
 N_TOKEN_TYPES = 258
+
+# softmax vocabulary: <S>, </S>, then A..Z (28 symbols, as n_tokens_vocab in SeqVec's options)
+VOCAB = ["<S>", "</S>", *string.ascii_uppercase]
+TYPE_TO_VOCAB = torch.full((N_TOKEN_TYPES,), -1, dtype=torch.int64)  # token type -> softmax index (-1: none)
+TYPE_TO_VOCAB[BOS_TYPE], TYPE_TO_VOCAB[EOS_TYPE] = 0, 1
+for _i, _c in enumerate(string.ascii_uppercase):
+    TYPE_TO_VOCAB[ord(_c)] = 2 + _i
 
 
 def token_char_ids(token_type: int, max_chars: int = 50) -> list[int]:

@@ -14,8 +14,8 @@ def plot_comparison(results: dict, path: str | os.PathLike, dpi: int = DEFAULT_D
                     caption: str | None = None) -> Path:
     """One bar chart per task of a ``run_comparison`` result: the headline metric of each
     (encoder, head) run with its 95% bootstrap interval as an error bar."""
-    from seqvec.classifiers.compare import cell
-    from seqvec.classifiers.metrics import is_percent
+    from seqvec.classifiers.evaluation.metrics import is_percent
+    from seqvec.classifiers.selection.compare import cell
 
     check_output(path)
     tasks = [t for t, s in results["tasks"].items() if any(cell(r, t, s) for r in results["runs"])]

@@ -1,0 +1,291 @@
+"""``seqvec run``: embed -> train -> evaluate -> report -> plots, each stage resumable.
+
+Layout of the output folder::
+
+    embeddings/<encoder>/   train.h5 (the labelled proteins), test.h5 (test label files)
+    heads/<encoder>-<head>/ a head directory (or, with split.cv, one per fold and cv.json)
+    evaluate/<encoder>-<head>/metrics.json   test-set metrics (cross-validation: the
+                            fold heads' ensemble on the test set, else the pooled
+                            out-of-fold predictions)
+    report/                 compare.md, compare.json, compare.png
+    plots/                  curves_<encoder>-<head>.png, confusion_<encoder>-<head>.png
+
+Each stage folder holds a ``stage.json`` (:mod:`seqvec.workflow.stages`). Only library
+functions are called, the same ones behind ``seqvec embed``, ``train``, ``evaluate`` and
+``compare``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+from seqvec.classifiers.labels.readers import LabelSet
+from seqvec.classifiers.labels.tasks import TaskSpec
+from seqvec.errors import SeqVecError
+from seqvec.io.lock import OutputLock
+from seqvec.workflow.config import PipelineConfig, load_config
+from seqvec.workflow.stages import Stage, file_digest
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class Inputs:
+    """The label sets and tasks of a pipeline."""
+
+    labels: LabelSet
+    tasks: dict[str, TaskSpec]
+    test: LabelSet | None  # test proteins (label files, or the named sets of the labels)
+    digest: dict  # file -> sha256 of every input file
+
+
+def read_inputs(config: PipelineConfig) -> Inputs:
+    """Read the label files, pick the tasks, gather the test proteins."""
+    from seqvec.classifiers.labels.files import read_labels
+    from seqvec.classifiers.labels.tasks import get_tasks
+    from seqvec.classifiers.selection.crossval import test_proteins
+
+    spec = config.input
+    user = {k: v for k, v in (("kind", spec.kind), ("sequences", spec.sequences and Path(spec.sequences))) if v is not None}
+    labels = read_labels([Path(p) for p in spec.labels], spec.label_format, **user)
+    tasks = get_tasks(list(spec.tasks) or (None if labels.specs else labels.tasks()), labels.specs)
+    files = [t for t in spec.test if Path(t).exists()]
+    names = [t for t in spec.test if not Path(t).exists()]
+    test = read_labels([Path(p) for p in files], spec.label_format, **user) if files else None
+    if names:
+        named = subset(labels, sorted(test_proteins(labels, names)))
+        test = named if test is None else merge(test, named)
+    inputs = [*spec.labels, *files, *([spec.sequences] if spec.sequences else []),
+              *([config.split.groups] if config.split.groups else [])]
+    return Inputs(labels, tasks, test, {p: file_digest(p) for p in inputs})
+
+
+def subset(labels: LabelSet, ids: list[str]) -> LabelSet:
+    """The proteins ``ids`` of a label set (all their labels)."""
+    keep = set(ids)
+    return dataclasses.replace(labels, sequences={i: s for i, s in labels.sequences.items() if i in keep},
+                               labels={t: {i: v for i, v in values.items() if i in keep}
+                                       for t, values in labels.labels.items()},
+                               partition={i: p for i, p in labels.partition.items() if i in keep})
+
+
+def merge(a: LabelSet, b: LabelSet) -> LabelSet:
+    """Two label sets of different proteins as one."""
+    from seqvec.classifiers.labels.files import merge_label_sets
+
+    return merge_label_sets([a, b])
+
+
+def _encoder(name: str) -> tuple[str, str | None]:
+    """``lm:seqvec-mini`` -> ("lm", "seqvec-mini"); ``onehot`` -> ("onehot", None); ``lm+blosum62:DIR`` ->
+    ("lm+blosum62", "DIR")."""
+    kind, _, model = name.partition(":")
+    return kind, (model or None)
+
+
+def _label(name: str) -> str:
+    kind, model = _encoder(name)
+    return kind if model is None else f"{kind}-{Path(model).name}"
+
+
+def embed_stage(config: PipelineConfig, inputs: Inputs, encoder: str, progress: bool) -> Stage:
+    """Embed the labelled (and test) proteins with one encoder."""
+    from seqvec.classifiers.heads.registry import head_class
+    from seqvec.classifiers.labels.files import write_fasta
+    from seqvec.embeddings.pipeline import embed_fasta, model_spec
+
+    kind, model = _encoder(encoder)
+    per_residue = any(head_class(h).input_level == "residue" for h in config.heads)
+    settings = {"encoder": encoder, "model_sha256": model_spec(model, kind).sha256, "inputs": inputs.digest,
+                "dtype": config.dtype, "per_residue": per_residue}
+    stage = Stage(f"embed {encoder}", Path(config.output) / "embeddings" / _label(encoder), settings)
+    if stage.up_to_date():
+        return stage
+    for part, labels in (("train", inputs.labels), ("test", inputs.test)):
+        if labels is None or (part == "test" and not _separate_test(config)):
+            continue
+        fasta = write_fasta(labels, stage.directory / f"{part}.fasta")
+        embed_fasta(fasta, stage.directory / f"{part}.h5", model, encoder=kind, dtype=config.dtype,
+                    per_residue=per_residue, per_protein=True, progress=progress)
+        fasta.unlink()
+    stage.finish({"train": str(stage.directory / "train.h5"),
+                  "test": str(stage.directory / ("test.h5" if _separate_test(config) else "train.h5"))})
+    return stage
+
+
+def _separate_test(config: PipelineConfig) -> bool:
+    """Whether some test proteins come from their own label files (and so need their own embeddings)."""
+    return any(Path(t).exists() for t in config.input.test)
+
+
+def train_stage(config: PipelineConfig, inputs: Inputs, embedded: Stage, head: str, progress: bool) -> Stage | None:
+    """Train one head (or one per fold) on one encoder's embeddings."""
+    from seqvec.classifiers.heads.registry import head_class
+    from seqvec.classifiers.selection import crossval
+    from seqvec.classifiers.selection.search import train_searched
+    from seqvec.classifiers.training import experiment
+    from seqvec.classifiers.training.data import build_dataset
+    from seqvec.classifiers.training.train import FitConfig
+
+    cls = head_class(head)
+    tasks = {t: s for t, s in inputs.tasks.items() if s.level == cls.output_level}
+    if not tasks:
+        logger.info("head %s predicts per-%s outputs; no task of the labels fits", head, cls.output_level)
+        return None
+    name = f"{Path(embedded.directory).name}-{head}"
+    settings = {"embeddings": embedded.hash, "head": head, "options": config.head_options.get(head, {}),
+                "tasks": list(tasks), "training": dataclasses.asdict(config.training),
+                "split": dataclasses.asdict(config.split), "bootstrap": config.report.bootstrap}
+    stage = Stage(f"train {name}", Path(config.output) / "heads" / name, settings)
+    if stage.up_to_date():
+        return stage
+    h5 = embedded.outputs()["train"]
+    fit = FitConfig(**dataclasses.asdict(config.training))
+    split = config.split
+    plan = crossval.SplitPlan(val_fraction=split.val_fraction, identity=split.identity,
+                              groups_file=Path(split.groups) if split.groups else None, cv=split.cv,
+                              repeat=split.repeat, seed=config.training.seed)
+    identity = experiment.file_identity(h5)
+
+    def train_fn(output, train, val, extra=None):
+        def one(out, cfg, hp):
+            return experiment.train_head(head, tasks, train, val, out, config=cfg, hparams=hp, embeddings=identity,
+                                         info={"labels": list(config.input.labels), **(extra or {})},
+                                         progress=progress)
+        return train_searched(one, split.search, fit, config.head_options.get(head), val, output)
+
+    if plan.cv:
+        test_ids = set(inputs.test.ids) if inputs.test is not None else set()
+        test = None
+        if inputs.test is not None:
+            test = build_dataset(inputs.test, embedded.outputs()["test"], tasks, cls.input_level)
+        dataset = build_dataset(inputs.labels, h5, tasks, cls.input_level,
+                                ids=crossval.trainable_ids(inputs.labels, tasks, test_ids))
+        crossval.cross_validate(train_fn, tasks, inputs.labels, dataset, plan, stage.directory, test=test,
+                                test_ids=test_ids, settings=settings, n_bootstrap=config.report.bootstrap)
+    else:
+        train, val = crossval.holdout_datasets(inputs.labels, h5, tasks, cls.input_level, plan, stage.directory)
+        train_fn(stage.directory, train, val)
+    stage.finish({"head": head, "tasks": list(tasks), "cv": bool(plan.cv)})
+    return stage
+
+
+def evaluate_stage(config: PipelineConfig, inputs: Inputs, embedded: Stage, trained: Stage) -> Stage:
+    """Test-set metrics of a head; without a test set, the out-of-fold metrics of cross-validation,
+    or the validation proteins' metrics (optimistic: they chose the early-stopping epoch)."""
+    from seqvec.classifiers.evaluation.evaluate import evaluate_head
+    from seqvec.classifiers.heads.checkpoint import load_head
+    from seqvec.classifiers.selection.crossval import SPLIT_FILE
+    from seqvec.classifiers.selection.splits import read_split
+    from seqvec.classifiers.training.experiment import file_identity
+
+    out = trained.outputs()
+    stage = Stage(f"evaluate {trained.directory.name}", Path(config.output) / "evaluate" / trained.directory.name,
+                  {"head": trained.hash, "embeddings": embedded.hash, "bootstrap": config.report.bootstrap})
+    if stage.up_to_date():
+        return stage
+    if out["cv"]:
+        report = json.loads((trained.directory / "cv.json").read_text())
+        repeat = report["repeats"][0]
+        tasks = repeat.get("test_ensemble") or repeat["pooled"]
+        source = "test set, mean of the fold heads" if "test_ensemble" in repeat else "pooled out-of-fold predictions"
+        result = {"head": str(trained.directory), "source": source, "tasks": tasks}
+    else:
+        if inputs.test is not None:
+            labels, h5, source = inputs.test, embedded.outputs()["test"], "test set"
+        else:
+            folds, _ = read_split(trained.directory / SPLIT_FILE)
+            labels = subset(inputs.labels, [i for i, fold in folds.items() if fold == "val"])
+            h5, source = embedded.outputs()["train"], "validation proteins (no test set; optimistic)"
+        result = evaluate_head(load_head(trained.directory), labels, h5, identity=file_identity(h5),
+                               n_bootstrap=config.report.bootstrap, seed=config.training.seed)
+        result["source"] = source
+    (stage.directory / "metrics.json").write_text(json.dumps(result, indent=1) + "\n")
+    stage.finish({"metrics": str(stage.directory / "metrics.json")})
+    return stage
+
+
+def report_stage(config: PipelineConfig, inputs: Inputs, runs: list[tuple[Stage, Stage, Stage]]) -> Stage:
+    """The comparison table and bar chart over every (encoder, head)."""
+    from seqvec.classifiers.selection.compare import write_reports
+
+    stage = Stage("report", Path(config.output) / "report", {"runs": [e.hash for _, _, e in runs]})
+    if stage.up_to_date():
+        return stage
+    rows = []
+    for embedded, trained, evaluated in runs:
+        metrics = json.loads((evaluated.directory / "metrics.json").read_text())
+        label = _label(embedded.settings["encoder"])
+        rows.append({"encoder": embedded.settings["encoder"], "key": label, "model": label, "name": label,
+                     "head": trained.outputs()["head"], "head_dir": str(trained.directory),
+                     "source": metrics["source"], "tasks": metrics["tasks"]})
+    results = {"tasks": {t: {"metric": s.metric, "level": s.level} for t, s in inputs.tasks.items()},
+               "train": list(config.input.labels), "test": list(config.input.test) or ["cross-validation"],
+               "fit": dataclasses.asdict(config.training), "runs": rows}
+    write_reports(results, stage.directory)
+    stage.finish({"report": str(stage.directory / "compare.md")})
+    return stage
+
+
+def plots_stage(config: PipelineConfig, runs: list[tuple[Stage, Stage, Stage]]) -> Stage | None:
+    """Learning curves and confusion matrices."""
+    from seqvec.viz.confusion import plot_confusion, read_confusions
+    from seqvec.viz.curves import plot_curves, read_history
+
+    if not config.report.plots:
+        return None
+    stage = Stage("plots", Path(config.output) / "plots", {"runs": [e.hash for _, _, e in runs]})
+    if stage.up_to_date():
+        return stage
+    written = []
+    for _, trained, evaluated in runs:
+        name = trained.directory.name
+        history = next(iter(sorted(trained.directory.rglob("history.json"))), None)
+        if history is not None:
+            written.append(str(plot_curves(read_history(history), stage.directory / f"curves_{name}.png", title=name)))
+        try:
+            panels = read_confusions(evaluated.directory / "metrics.json")
+        except SeqVecError:  # no class task
+            continue
+        written.append(str(plot_confusion(panels, stage.directory / f"confusion_{name}.png")))
+    stage.finish({"plots": written})
+    return stage
+
+
+def run_pipeline(config: PipelineConfig | str | os.PathLike, *, progress: bool = False) -> dict:
+    """Run (or resume) every stage; returns ``{stage name: its outputs}``."""
+    if not isinstance(config, PipelineConfig):
+        config = load_config(config)
+    Path(config.output).mkdir(parents=True, exist_ok=True)
+    with OutputLock(config.output):  # one run per output folder (OUTPUT.lock beside it)
+        return _run(config, progress)
+
+
+def _run(config: PipelineConfig, progress: bool) -> dict:
+    start = time.perf_counter()
+    inputs = read_inputs(config)
+    logger.info("pipeline: %d proteins, tasks %s, %d test proteins", len(inputs.labels.ids), ", ".join(inputs.tasks),
+                len(inputs.test.ids) if inputs.test is not None else 0)
+    runs, done = [], {}
+    for encoder in config.encoders:
+        embedded = embed_stage(config, inputs, encoder, progress)
+        done[embedded.name] = embedded.outputs()
+        for head in config.heads:
+            trained = train_stage(config, inputs, embedded, head, progress)
+            if trained is None:
+                continue
+            done[trained.name] = trained.outputs()
+            evaluated = evaluate_stage(config, inputs, embedded, trained)
+            done[evaluated.name] = evaluated.outputs()
+            runs.append((embedded, trained, evaluated))
+    if runs:
+        done["report"] = report_stage(config, inputs, runs).outputs()
+        plots = plots_stage(config, runs)
+        if plots is not None:
+            done["plots"] = plots.outputs()
+    logger.info("pipeline finished in %.0f s: %s", time.perf_counter() - start, config.output)
+    return done
