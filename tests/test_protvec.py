@@ -182,6 +182,7 @@ def test_lm_plus_protvec(tiny_model_dir, short_fasta, tmp_path):
     np.testing.assert_array_equal(x[:, 32:], bundled_protvec().embed(sequence)[0])
 
 
+@pytest.mark.slow
 def test_train_evaluate_predict_with_protvec(data_dir, trained, tmp_path, capsys):
     """A head on the bundled ProtVec predicts from FASTA; one on other vectors is refused by predict."""
     tasks = data_dir / "tasks"
@@ -205,6 +206,7 @@ def test_train_evaluate_predict_with_protvec(data_dir, trained, tmp_path, capsys
     assert "not on seqvec's protvec" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_seqvec_run_with_protvec(data_dir, trained, tmp_path):
     import yaml
 
@@ -218,3 +220,15 @@ def test_seqvec_run_with_protvec(data_dir, trained, tmp_path):
     assert main(["run", str(tmp_path / "p.yaml"), "-q"]) == 0
     evaluated = sorted(p.parent.name for p in (tmp_path / "out" / "evaluate").glob("*/metrics.json"))
     assert evaluated == ["protvec-fnn", f"protvec-{own.name}-fnn"]
+
+
+@pytest.mark.slow
+def test_compare_with_protvec_and_lm_plus_protvec(data_dir, tiny_model_dir, tmp_path):
+    tasks = data_dir / "tasks"
+    assert main(["compare", "-q", "--encoders", "onehot,protvec,lm+protvec", "--model", str(tiny_model_dir),
+                 "--heads", "fnn", "--tasks", "localization", "--train", str(tasks / "deeploc_pool_small.fasta"),
+                 "--test", str(tasks / "deeploc_test_small.fasta"), "--epochs", "1", "--bootstrap", "20",
+                 "-o", str(tmp_path / "cmp")]) == 0
+    runs = json.loads((tmp_path / "cmp" / "compare.json").read_text())["runs"]
+    assert [r["encoder"] for r in runs] == ["onehot", "protvec", "lm+protvec"]
+    assert "best baseline" in (tmp_path / "cmp" / "compare.md").read_text()  # lm+protvec judged against both
