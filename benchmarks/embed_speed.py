@@ -198,7 +198,7 @@ def allennlp(python: Path, bench: Path, weights: list[str], mode: str, threads: 
 
 def print_host(gemm: dict[str, float]) -> float:
     """Print the CPU, torch build and GEMM rates; return the float32 ceiling in residues/s."""
-    from seqvec.cli.info import report
+    from seqvec.lm.tuning import host_report as report
 
     host = report()
     cpu, build = host["cpu"], host["torch"]
@@ -349,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{deviation['protein_cosine_min']:.6f}, median {deviation['protein_cosine_median']:.6f}; "
               f"per-residue cosine min {deviation['residue_cosine_min']:.5f}")
     if args.json:
-        from seqvec.cli.info import report
+        from seqvec.lm.tuning import host_report as report
 
         args.json.write_text(json.dumps({"host": report(), "gemm_gflops": gemm, "ceiling_residues_per_s": ceiling,
                                          "kernels": prepared, "cases": results, "summary": summary,

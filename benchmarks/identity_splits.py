@@ -23,6 +23,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -31,9 +33,7 @@ TEST = "deeploc_test_set.fasta"
 
 
 def run_split(args, encoder: str, split: str) -> dict:
-    """One cross-validation (random or identity folds); returns its cv.json."""
-    from seqvec.cli.main import main
-
+    """One cross-validation (random or identity folds), run as the command a user types; returns its cv.json."""
     out = args.out / f"{encoder}-{args.head}-{split}"
     command = ["train", "-q", "--task", "localization", "--head", args.head,
                "--embeddings", str(args.out / f"pool_{encoder}.h5"), "--encoder", encoder,
@@ -43,7 +43,8 @@ def run_split(args, encoder: str, split: str) -> dict:
                "--seed", str(args.seed), "-o", str(out)]
     if split == "identity":
         command += ["--split-by-identity", str(args.identity)]
-    if main(command) != 0:
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
+    if subprocess.run([sys.executable, "-m", "seqvec", *command], env=env).returncode != 0:
         raise SystemExit(f"seqvec {' '.join(command)} failed")
     return {"command": "seqvec " + " ".join(command[:1] + command[2:]), **json.loads((out / "cv.json").read_text())}
 
@@ -71,14 +72,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--identity", type=float, default=0.3)
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=int, default=1, help="torch threads of each command (OMP_NUM_THREADS)")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(name)s %(message)s")
-    import torch
-
-    torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     results, lines = {}, ["| encoder | head | folds | CV Q10, folds mean ± sd | CV Q10, pooled [95% CI] | "
                           "test Q10, fold heads mean ± sd | test Q10, ensemble [95% CI] | CV minus test |",

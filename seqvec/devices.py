@@ -51,19 +51,19 @@ def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
     if spec == "mps":
         if not torch.backends.mps.is_built():
             raise DeviceError(f"this torch {torch.__version__} was built without MPS (Apple GPU) support; "
-                              "use --device cpu, or torch's macOS build on an Apple-silicon Mac")
+                              "use `device` cpu, or torch's macOS build on an Apple-silicon Mac")
         if not torch.backends.mps.is_available():
             raise DeviceError("MPS is not available on this machine (it needs macOS 12.3+ on Apple silicon); "
-                              "use --device cpu")
+                              "use `device` cpu")
         return torch.device("mps")
     if not torch.backends.cuda.is_built():
-        raise DeviceError(f"--device {spec}: this torch {torch.__version__} is a CPU-only build; "
-                          f"{CUDA_INSTALL_HINT}, or use --device cpu")
+        raise DeviceError(f"`device` {spec}: this torch {torch.__version__} is a CPU-only build; "
+                          f"{CUDA_INSTALL_HINT}, or use `device` cpu")
     if not torch.cuda.is_available():
-        raise DeviceError(f"--device {spec}: torch has CUDA support but sees no GPU (check the NVIDIA driver "
-                          "with nvidia-smi and CUDA_VISIBLE_DEVICES), or use --device cpu")
+        raise DeviceError(f"`device` {spec}: torch has CUDA support but sees no GPU (check the NVIDIA driver "
+                          "with nvidia-smi and CUDA_VISIBLE_DEVICES), or use `device` cpu")
     device = torch.device(spec)
     count = torch.cuda.device_count()
     if device.index is not None and device.index >= count:
-        raise DeviceError(f"--device {spec}: only {count} CUDA device(s) visible (cuda:0 to cuda:{count - 1})")
+        raise DeviceError(f"`device` {spec}: only {count} CUDA device(s) visible (cuda:0 to cuda:{count - 1})")
     return device

@@ -130,7 +130,7 @@ def test_parse_search():
     grid = parse_search(["lr=1e-3,3e-4", "hidden_dim=32,64", "activation=relu"])
     assert grid == {"lr": [1e-3, 3e-4], "hidden_dim": [32, 64], "activation": ["relu"]}
     assert len(combinations(grid)) == 4 and combinations({}) == [{}]
-    for bad, message in ((["lr"], "expected KEY=VALUE1"), (["lr=1", "lr=2"], "twice"), (["seed=1,2"], "--repeat")):
+    for bad, message in ((["lr"], "expected KEY=VALUE1"), (["lr=1", "lr=2"], "twice"), (["seed=1,2"], "`SplitPlan.repeat`")):
         with pytest.raises(SeqVecError, match=message):
             parse_search(bad)
 

@@ -102,12 +102,13 @@ def test_library_refuses_untrainable_settings(tmp_path):
     from seqvec.classifiers.training.train import FitConfig, check_config
     from seqvec.errors import SeqVecError
 
-    for bad, message in ((dict(epochs=0), "epochs must be >= 1"), (dict(lr=-1.0), "lr must be a number >= 0"),
-                         (dict(lr=float("nan")), "lr must be"), (dict(weight_decay=-1.0), "weight_decay must"),
-                         (dict(batch_size=0), "batch_size must"), (dict(seed=-1), "seed must"),
-                         (dict(class_weights="yes"), "class_weights must be 'none' or 'balanced'")):
-        with pytest.raises(SeqVecError, match=message):
+    for bad, message in ((dict(epochs=0), "epochs` must be >= 1"), (dict(lr=-1.0), "lr` must be a number >= 0"),
+                         (dict(lr=float("nan")), "lr` must be"), (dict(weight_decay=-1.0), "weight_decay` must"),
+                         (dict(batch_size=0), "batch_size` must"), (dict(seed=-1), "seed` must"),
+                         (dict(class_weights="yes"), "class_weights` must be 'none' or 'balanced'")):
+        with pytest.raises(SeqVecError, match="`FitConfig." + message) as err:  # the field, not the flag
             check_config(FitConfig(**bad))
+        assert err.value.option == f"FitConfig.{next(iter(bad))}" and "--" not in str(err.value)
 
 
 def test_ids_without_embeddings_are_listed(run, tmp_path, data_dir):

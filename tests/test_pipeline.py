@@ -79,14 +79,14 @@ def test_example_runs_end_to_end_then_skips_then_redoes_what_changed(example, tm
 
 
 def test_interrupted_cross_validation_resumes(data_dir, tmp_path, monkeypatch, capsys):
-    from seqvec.classifiers.training import experiment
+    from seqvec.classifiers.selection import search
 
     data = {"output": "out", "input": {"labels": [str(data_dir / "tasks" / "deeploc_pool_small.fasta")],
                                        "test": [str(data_dir / "tasks" / "deeploc_test_small.fasta")]},
             "encoders": ["onehot", "blosum62"], "heads": ["fnn"], "training": {"epochs": 2},
             "split": {"cv": 2}, "report": {"bootstrap": 50, "plots": False}}
     path = write_pipeline(tmp_path / "p.yaml", data)
-    real, calls = experiment.train_head, []
+    real, calls = search.train_head, []  # where the recipe trains each head
 
     def interrupted(*args, **kwargs):
         calls.append(args[4])
@@ -94,12 +94,12 @@ def test_interrupted_cross_validation_resumes(data_dir, tmp_path, monkeypatch, c
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(experiment, "train_head", interrupted)
+    monkeypatch.setattr(search, "train_head", interrupted)
     assert main(["run", path]) == 130
     out = tmp_path / "out"
     assert not (out / "heads" / "blosum62-fnn" / "stage.json").exists()
     assert (out / "heads" / "blosum62-fnn" / "fold0" / "config.json").is_file()
-    monkeypatch.setattr(experiment, "train_head", real)
+    monkeypatch.setattr(search, "train_head", real)
     capsys.readouterr()
     assert main(["run", path]) == 0
     err = capsys.readouterr().err

@@ -1,10 +1,16 @@
-"""What every subcommand shares: the help formatter, -v/-q and --device.
+"""What the subcommands share: the help formatter, -v/-q, --device, and the options of the
+commands that read label files and train heads (train, evaluate, compare).
 
-Kept free of torch and the rest of seqvec so that ``seqvec --help`` stays fast.
+Kept free of torch (seqvec modules are imported inside the functions) so that ``seqvec --help`` stays fast.
 """
 from __future__ import annotations
 
 import argparse
+import json
+import math
+from pathlib import Path
+
+from seqvec.errors import UsageError
 
 DEVICE_HELP = ("where the model and heads run: auto (the first CUDA GPU when torch sees one, else the CPU), cpu, "
                "cuda, cuda:N or mps")
@@ -31,6 +37,31 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         return text
 
 
+# The library names the Python field or argument at fault in its messages, in backquotes
+# (`FitConfig.monitor`, `SplitPlan.cv`, `hparams`); this is the one place that says which
+# option of the command line sets each, so that a command's errors speak its flags.
+FLAGS = {
+    **{f"FitConfig.{name}": f"--{name.replace('_', '-')}" for name in (
+        "epochs", "lr", "weight_decay", "batch_size", "max_residues", "patience", "monitor", "class_weights", "seed",
+        "precision")},
+    "SplitPlan.val_fraction": "--val-fraction", "SplitPlan.identity": "--split-by-identity", "min_identity":
+    "--split-by-identity", "SplitPlan.groups_file": "--groups", "SplitPlan.split_file": "--split",
+    "SplitPlan.cv": "--cv", "SplitPlan.repeat": "--repeat", "Validation.labels": "--val-labels",
+    "names": "--test-set", "test": "--test", "search": "--search", "HeadSpec.grid": "--search",
+    "head": "--head", "heads": "--heads", "hparams": "--head-option", "n_bootstrap": "--bootstrap",
+    "fmt": "--label-format", "kind": "--kind", "task_name": "--task-name", "label_map": "--label-map",
+    "layers": "--layers", "model": "--model", "options": "--options", "weights": "--weights", "device": "--device",
+    "resume": "--resume", "run_dir": "-o", "config": "--config", "init": "--init",
+}
+
+
+def for_command_line(error: BaseException) -> str:
+    """The error's message with each `field` the library names replaced by its option (``FLAGS``)."""
+    import re
+
+    return re.sub(r"`([\w.]+)`", lambda m: FLAGS.get(m.group(1), m.group(0)), str(error))
+
+
 def verbosity_parent(suppress: bool = False) -> argparse.ArgumentParser:
     """A parent parser with -v/--verbose and -q/--quiet.
 
@@ -54,13 +85,21 @@ def device_spec(text: str) -> str:
     try:
         return check_device_spec(text)
     except DeviceError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
+        raise argparse.ArgumentTypeError(for_command_line(err)) from None
 
 
 def add_device_argument(parser: argparse._ActionsContainer, extra_help: str = "") -> None:
     """``--device auto|cpu|cuda|cuda:N|mps`` (default auto)."""
     parser.add_argument("--device", type=device_spec, default="auto", metavar="{auto,cpu,cuda,cuda:N,mps}",
                         help=DEVICE_HELP + extra_help)
+
+
+def device_of(args: argparse.Namespace) -> str:
+    """The torch device that --device names here (``auto`` resolved), e.g. ``"cpu"`` or ``"cuda:0"``;
+    the parsed arguments stay as given."""
+    from seqvec.devices import resolve_device
+
+    return str(resolve_device(args.device))
 
 
 def positive_int(text: str) -> int:
@@ -95,7 +134,6 @@ def add_dataclass_options(parser: argparse._ActionsContainer, cls: type, helps: 
                                 help=text)
 
 
-
 DOWNLOAD_HELP = ("download the --model first if it is a registered model that is not installed yet "
                  "(see 'seqvec models download')")
 
@@ -103,3 +141,131 @@ DOWNLOAD_HELP = ("download the --model first if it is a registered model that is
 def add_download_argument(parser: argparse._ActionsContainer) -> None:
     """``--download``: fetch a registered --model before the command runs."""
     parser.add_argument("--download", action="store_true", help=DOWNLOAD_HELP)
+
+
+def add_label_arguments(parser: argparse.ArgumentParser, required: bool = True, files: bool = True) -> None:
+    """--labels (repeatable), --label-format and the options of user label files, shared with evaluate and compare."""
+    from seqvec.classifiers.labels.tasks import KIND_NAMES, LABEL_FORMATS
+
+    if files:
+        parser.add_argument("--labels", type=Path, action="append", required=required, metavar="FILE",
+                            help="label file or FLIP folder (repeat to merge files by id)")
+    parser.add_argument("--label-format", choices=LABEL_FORMATS, help="format of the label files (default: detected)")
+    parser.add_argument("--sequences", type=Path, metavar="FASTA",
+                        help="sequences of a labels FASTA (biotrainer's two-file convention) or of a CSV")
+    parser.add_argument("--masks", type=Path, metavar="FASTA", help="0/1 per residue for a labels FASTA (1 = scored)")
+    parser.add_argument("--kind", choices=KIND_NAMES, help="task kind of your labels (default: inferred)")
+    parser.add_argument("--task-name", help="name of the task of your labels (default: the labels file's stem)")
+    parser.add_argument("--label-map", metavar="JSON",
+                        help='classes -> labels, e.g. \'{"0": [], "1": ["metal"], "3": ["nucleic", "metal"]}\' '
+                             "(inline or a file): reads class labels as multi-label")
+
+
+def user_label_options(args: argparse.Namespace, lengths: dict[str, int] | None = None) -> dict:
+    """The keyword options of :func:`seqvec.classifiers.labels.files.read_labels` for user label files."""
+    from seqvec.classifiers.labels.userlabels import parse_label_map
+
+    return {"kind": args.kind, "task_name": args.task_name, "sequences": args.sequences, "masks": args.masks,
+            "label_map": parse_label_map(args.label_map) if args.label_map else None, "lengths": lengths}
+
+
+def embedded_lengths(path: Path) -> dict[str, int] | None:
+    """Residue counts of an existing embedding file (to check per-residue labels), else None."""
+    from seqvec.embeddings.h5 import read_h5_lengths
+
+    return read_h5_lengths(path) if path.is_file() else None
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+# FitConfig fields offered as options (type, default and choices come from FitConfig itself)
+FIT_HELP = {
+    "epochs": "upper bound on training epochs; early stopping usually ends sooner",
+    "lr": "Adam learning rate",
+    "weight_decay": "Adam L2 penalty",
+    "batch_size": "proteins per batch",
+    "max_residues": "padded residues per batch (per-residue input)",
+    "patience": "epochs without improvement of the monitored value before stopping",
+    "monitor": "early-stopping criterion: validation loss (lower is better) or mean accuracy (higher)",
+    "class_weights": "balanced: weight each class by n / (classes x n_class) in the loss (multi-label: the "
+                     "positives of each label by negatives / positives); the training counts are printed either way",
+    "seed": "seed of the validation split, shuffling, dropout and initialisation",
+    "precision": "training forward pass in float32, or under bfloat16 autocast (bf16: products and convolutions "
+                 "in bfloat16, weights and optimizer in float32; 2-3x faster on CPUs with bfloat16 instructions, "
+                 "see docs/performance.md; validation and prediction stay float32)",
+}
+
+
+def add_fit_arguments(parser: argparse._ActionsContainer, names: tuple[str, ...] = tuple(FIT_HELP)) -> None:
+    """Training options, one per :class:`~seqvec.classifiers.training.train.FitConfig` field in ``names``."""
+    from seqvec.classifiers.training.train import FitConfig
+
+    add_dataclass_options(parser, FitConfig, {name: FIT_HELP[name] for name in names})
+
+
+def fit_config(args: argparse.Namespace, names: tuple[str, ...] = tuple(FIT_HELP)):
+    """The :class:`~seqvec.classifiers.training.train.FitConfig` of the parsed options ``names``; an error naming
+    every option that cannot train (``--epochs 0``, ``--lr -1``, ``--batch-size 0``, ...)."""
+    from seqvec.classifiers.training.train import FitConfig, check_config
+
+    config = FitConfig(**{name: getattr(args, name) for name in names})
+    check_config(config)
+    return config
+
+
+def add_embedding_arguments(parser: argparse.ArgumentParser, encoder_help: str) -> None:
+    """--encoder/--model/--layers/--dtype/--device: how missing embedding files are made and where models run."""
+    from seqvec.embeddings.options import DTYPE_CHOICES, ENCODER_CHOICES
+    from seqvec.embeddings.reduce import VIEWS
+
+    parser.add_argument("--encoder", choices=ENCODER_CHOICES, help=encoder_help)
+    parser.add_argument("--model", help="language model name or directory for --encoder lm or lm+TABLE, or a "
+                                        "directory of 'seqvec train-protvec' vectors for --encoder protvec (default: "
+                                        "the bundled model)")
+    add_download_argument(parser)
+    parser.add_argument("--layers", choices=("sum", "concat"),
+                        help="per-residue view of embedding files made here (see 'seqvec embed --layers'): "
+                             f"sum: {VIEWS['sum'].description}; concat: {VIEWS['concat'].description} "
+                             "(default: sum, or for evaluate the one the head was trained on)")
+    parser.add_argument("--dtype", choices=DTYPE_CHOICES, default="float32",
+                        help="storage dtype of embedding files made here")
+    add_device_argument(parser)
+
+
+def parse_head_options(items: list[str]) -> dict:
+    """``["hidden_dim=64", "dropout=0.1"]`` -> ``{"hidden_dim": 64, "dropout": 0.1}``."""
+
+    options = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise UsageError(f"--head-option {item!r}: expected KEY=VALUE with a name as KEY",
+                             option="--head-option", value=item)
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+        value = options[key]
+        items_ = value if isinstance(value, list) else [value]
+        if not items_ or not all(isinstance(v, (int, float, str, bool)) for v in items_) or \
+                any(isinstance(v, float) and not math.isfinite(v) for v in items_):
+            raise UsageError(f"--head-option {item!r}: the value must be a finite number, true/false, a string "
+                             "or a list of numbers", option="--head-option", value=item)
+    return options
+
+
+def split_plan(args: argparse.Namespace):
+    """The :class:`~seqvec.classifiers.selection.crossval.SplitPlan` of the command line (train and compare;
+    compare has no --cv and --repeat)."""
+    from seqvec.classifiers.selection.crossval import SplitPlan
+
+    return SplitPlan(val_fraction=args.val_fraction, identity=args.split_by_identity, groups_file=args.groups,
+                     split_file=args.split, cv=getattr(args, "cv", None), repeat=getattr(args, "repeat", 1),
+                     seed=args.seed)

@@ -4,8 +4,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from seqvec.cli.common import positive_int
-from seqvec.cli.train import add_fit_arguments, add_label_arguments, fit_config, parse_head_options, user_label_options
+from seqvec.cli.common import (
+    add_fit_arguments,
+    add_label_arguments,
+    device_of,
+    fit_config,
+    parse_head_options,
+    positive_int,
+    split_plan,
+    user_label_options,
+)
 from seqvec.errors import UsageError
 
 HELP = "compare encoders (LM, one-hot, BLOSUM62, ProtVec) and heads on tasks: train, test, table + plot"
@@ -100,19 +108,16 @@ def run(args: argparse.Namespace) -> int:
             options.update(task_name=options["task_name"] or name, kind=options["kind"] or train.specs[name].kind.value)
     test = read_labels(args.test, args.label_format, **options) if args.test else None
     val = read_labels(args.val, args.label_format, **options) if args.val else None
-    split_plan = None
+    plan = None
     if args.split_by_identity is not None or args.groups is not None or args.split is not None:
-        from seqvec.classifiers.selection.crossval import SplitPlan
-
         if val is not None:
             raise UsageError("--val gives the validation proteins; leave out --split-by-identity, --groups, --split",
                              option="--val")
-        split_plan = SplitPlan(val_fraction=args.val_fraction, identity=args.split_by_identity,
-                               groups_file=args.groups, split_file=args.split, seed=args.seed)
+        plan = split_plan(args)
     results = run_comparison(train, test, {t: known[t] for t in names}, args.output, encoders=encoders, heads=heads,
                              config=config, model=args.model, val=val, val_fraction=args.val_fraction,
-                             hparams=hparams, n_bootstrap=args.bootstrap, dtype=args.dtype, split_plan=split_plan,
-                             progress=not args.quiet, device=args.device)
+                             hparams=hparams, n_bootstrap=args.bootstrap, dtype=args.dtype, split_plan=plan,
+                             progress=not args.quiet, device=device_of(args))
     print(markdown_table(results))
     for line in verdicts(results):
         print(line)

@@ -6,7 +6,7 @@ import os
 import shlex
 from pathlib import Path
 
-from seqvec.cli.common import add_device_argument, add_download_argument, positive_int
+from seqvec.cli.common import add_device_argument, add_download_argument, device_of, positive_int
 from seqvec.embeddings.options import (
     COMPRESSION_CHOICES,
     DEFAULT_MAX_RESIDUES,
@@ -145,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     embed_fasta(
         args.fasta, args.output, args.model, options_file=args.options, weights_file=args.weights,
-        device=args.device, overwrite=args.overwrite, progress=not args.quiet,
+        device=device_of(args), overwrite=args.overwrite, progress=not args.quiet,
         command=command_line(args),
         per_residue=args.per_residue, per_protein=args.per_protein, layers=args.layers, dtype=args.dtype,
         compression=args.compression, encoder=args.encoder, id_field=args.id_field, split_char=args.split_char,

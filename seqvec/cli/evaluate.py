@@ -5,12 +5,13 @@ import argparse
 import json
 from pathlib import Path
 
-from seqvec.cli.common import positive_int
-from seqvec.cli.train import (
+from seqvec.cli.common import (
     add_embedding_arguments,
     add_label_arguments,
+    device_of,
     embedded_lengths,
     non_negative_int,
+    positive_int,
     user_label_options,
 )
 
@@ -62,12 +63,12 @@ def run(args: argparse.Namespace) -> int:
     layers = args.layers or checkpoint.embeddings.get("layers") or "sum"
     embeddings = experiment.ensure_embeddings(labels, args.embeddings, encoder=encoder, model=args.model,
                                               layers=layers, dtype=args.dtype, progress=not args.quiet,
-                                              device=args.device)
+                                              device=device_of(args))
     sets = test_sets(labels)
     reports = {}
     for name, ids in sets.items():
         reports[name] = evaluate_head(checkpoint, labels, embeddings, identity=experiment.file_identity(embeddings),
-                                      n_bootstrap=args.bootstrap, seed=args.seed, ids=ids, device=args.device)
+                                      n_bootstrap=args.bootstrap, seed=args.seed, ids=ids, device=device_of(args))
         where = "" if name == "all" else f" (SET={name})"
         print(f"head {args.head} ({checkpoint.name}) on {', '.join(map(str, args.labels))}{where}; values are "
               "fractions, as in the JSON report")

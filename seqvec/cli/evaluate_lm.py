@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from seqvec.cli.common import add_device_argument, add_download_argument, device_of
+
 HELP = "cross-entropy and perplexity of a language model on a FASTA file, beside a unigram baseline"
 DESCRIPTION = """\
 Scores every protein whole: the forward LM predicts each residue (and </S>) from what
@@ -18,8 +20,6 @@ example:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from seqvec.cli.common import add_device_argument, add_download_argument
-
     parser.add_argument("fasta", type=Path, help="FASTA file (.gz accepted)")
     parser.add_argument("--model", default=None, help="model name or directory (default: the bundled model)")
     parser.add_argument("--unigram-corpus", type=Path, default=None,
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from seqvec.lm.training.evaluate import format_scores, score
 
     _, _, weights = resolve(args.model)
-    model = load_model(args.model, device=args.device)
+    model = load_model(args.model, device=device_of(args))
     sequences = read_corpus(args.fasta)
     unigram = read_corpus(args.unigram_corpus) if args.unigram_corpus else None
     scores = score(model, weights.parent / "softmax.hdf5", sequences, max_residues=args.max_residues,

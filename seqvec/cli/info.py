@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import re
 
 HELP = "show the CPU (AVX-512, bfloat16, AMX), the torch build and the matrix kernels chosen on this machine"
 DESCRIPTION = """\
@@ -31,53 +29,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="model shape whose products --measure times (default: seqvec, the full size)")
     parser.add_argument("--threads", type=int, metavar="N", help="torch threads (default: torch's choice)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
-
-
-def report(measure: str | None = None) -> dict:
-    """Everything ``seqvec info`` prints, as a dict; ``measure`` names a preset shape to time first."""
-    import torch
-
-    from seqvec.lm import host, kernels, tuning
-
-    info = host.cpu_info()
-    measured = {}
-    if measure:
-        from seqvec.lm.config import PRESETS
-
-        config = PRESETS[measure]
-        dtypes = [torch.float32] + ([torch.bfloat16] if info.bf16_instructions() else [])
-        for dtype in dtypes:
-            measured.update(tuning.measure_lstm_products(config.projection_dim, config.lstm_dim,
-                                                         config.projection_dim, dtype))
-    build = torch.__config__.show()
-    entries = kernels.CACHE.entries()
-    return {
-        "cpu": {"model": info.model, "machine": info.machine, "logical_cpus": info.logical_cpus,
-                "features": info.features(), "torch_capability": info.capability,
-                "bf16_instructions": info.bf16_instructions()},
-        "torch": {"version": torch.__version__, "blas": _match(r"BLAS_INFO=(\w+)", build),
-                  "mkl": _match(r"Math Kernel Library Version ([\w.]+)", build) if torch.backends.mkl.is_available()
-                  else None,
-                  "onednn": _match(r"MKL-DNN (v[\w.]+)", build) if torch.backends.mkldnn.is_available() else None,
-                  "onednn_packed": {"float32": kernels.onednn_available(torch.float32),
-                                    "bfloat16": kernels.onednn_available(torch.bfloat16)},
-                  "cuda": torch.version.cuda, "cuda_devices": torch.cuda.device_count()},
-        "threads": torch.get_num_threads(),
-        "kernel_env": os.environ.get(kernels.KERNEL_ENV, "auto"),
-        "kernel_cache": str(kernels.cache_path()),
-        "host_key": host.host_key(),
-        "kernels": dict(sorted(entries.items(), key=lambda kv: _order(kv[1]))),
-        "measured_now": sorted(measured),
-    }
-
-
-def _match(pattern: str, text: str) -> str | None:
-    found = re.search(pattern, text)
-    return found.group(1) if found else None
-
-
-def _order(entry: dict) -> tuple:
-    return entry.get("dtype", ""), entry.get("k", 0), entry.get("n", 0), entry.get("rows", 0)
 
 
 def _yes(value: bool | None) -> str:
@@ -120,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    r = report(args.shape if args.measure else None)
+    from seqvec.lm.tuning import host_report
+
+    r = host_report(args.shape if args.measure else None)
     print(json.dumps(r, indent=1) if args.json else render(r))
     return 0

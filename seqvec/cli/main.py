@@ -129,9 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(args.verbose, args.quiet)
     try:
         if getattr(args, "device", None) is not None:  # fail on an unusable device before reading any input
-            from seqvec.devices import resolve_device
+            from seqvec.cli.common import device_of
 
-            args.device = str(resolve_device(args.device))
+            device_of(args)
         if getattr(args, "download", False) and getattr(args, "model", None):
             from seqvec.lm.download import download_model
             from seqvec.lm.pretrained import REGISTRY
@@ -140,7 +140,9 @@ def main(argv: list[str] | None = None) -> int:
                 download_model(args.model, progress=not args.quiet)
         return int(args._run(args) or 0)
     except SeqVecError as err:
-        logger.error("%s", err)
+        from seqvec.cli.common import for_command_line
+
+        logger.error("%s", for_command_line(err))
         return err.exit_status  # 2: fix the input or the command; 1: the environment failed
     except KeyboardInterrupt:
         logger.error("interrupted")

@@ -5,6 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
+from seqvec.cli.common import add_device_argument, add_download_argument, device_of
 from seqvec.errors import InputFileError
 
 HELP = ("predict location, membrane, 3/8-state secondary structure and disorder (bundled heads), or your own "
@@ -31,8 +32,6 @@ example:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from seqvec.cli.common import add_device_argument, add_download_argument
-
     parser.add_argument("fasta", type=Path, help="input FASTA (plain or .gz)")
     parser.add_argument("-o", "--output", type=Path, required=True, help="output file (.json or .tsv)")
     parser.add_argument("--heads", type=Path, help="a head directory or a folder of them (default: bundled heads)")
@@ -87,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
                              "entry; rename it or write --format tsv", path=args.fasta)
     heads = load_heads(args.heads)
     predictions = predict_sequences(sequences, heads, args.model, progress=not args.quiet,
-                                    device=args.device)
+                                    device=device_of(args))
     record = provenance(heads, args.model, bundled=args.heads is None)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "tsv":

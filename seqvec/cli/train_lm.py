@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from seqvec.cli.common import add_device_argument, device_of
+
 HELP = "train a language model on a FASTA corpus (one process, or many under torchrun)"
 DESCRIPTION = """\
 Train a bidirectional ELMo/SeqVec language model: the forward LSTM stack predicts the
@@ -33,7 +35,6 @@ Several processes (DistributedDataParallel; gloo on CPU, NCCL on GPU):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from seqvec.cli.common import add_device_argument
     from seqvec.lm.config import PRESETS, RESUMABLE, TrainSettings
 
     d = TrainSettings()
@@ -102,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
              if getattr(args, f.name, None) is not None}
     if not args.resume:
         TrainSettings(**given)  # out-of-range values fail here, before the corpus is read
-    out = train_lm(args.corpus, args.output, config, device=args.device, resume=args.resume,
+    out = train_lm(args.corpus, args.output, config, device=device_of(args), resume=args.resume,
                    max_minutes=args.max_minutes, progress=not args.quiet, init=args.init, changes=given)
     if out is not None:  # the main process, after the run
         from seqvec.viz.curves import plot_lm_curve, read_lm_log

@@ -1,6 +1,6 @@
 """The embedding file (HDF5): layout, keys, and the reader API.
 
-Layout (DESIGN section 3)::
+Layout (docs/embeddings.md, "The output file (HDF5)")::
 
     /                     attrs: seqvec_version, model, model_sha256, encoder, layers, dtype,
                                  compression, per_protein_reduction, input_sha256, n_records,

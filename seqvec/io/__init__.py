@@ -1,4 +1,6 @@
-"""The bottom layer: reading FASTA, forming batches, sharing work among processes.
+"""The bottom layer: reading FASTA (``fasta``), forming batches and sharing them among ranks
+(``batching``), this process's rank in a ``torchrun`` job (``world.World``), one run per output
+(``lock``).
 
 It imports nothing of seqvec but :mod:`seqvec.errors`; every other part uses it
 (docs/architecture.md).

@@ -11,7 +11,7 @@ sequence line, a space as much as a tab, is an invalid character. (Biopython's
 records itself; it is as small as that parser.) A header may not hold control
 characters (a NUL, for one, cannot be stored as an HDF5 id).
 
-Sequence policy (DESIGN section 5), the same for files and for sequences passed in code:
+Sequence policy (docs/embeddings.md, "Input checks"), the same for files and for sequences passed in code:
 lower case is upper-cased and one terminal ``*`` (a stop codon) dropped, each logged once
 as a warning that counts the records concerned; with ``strip_gaps``, the alignment gaps
 ``-`` and ``.`` are removed first. An empty sequence or any other character outside A-Z

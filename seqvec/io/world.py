@@ -1,4 +1,5 @@
-"""This process's place among the processes of one job, under ``torchrun`` (DESIGN section 6).
+"""This process's place among the processes of one job, under ``torchrun`` (the "world" of
+``torch.distributed``; docs/embeddings.md, "Several processes").
 
 ``torchrun`` sets ``WORLD_SIZE``, ``RANK`` and ``LOCAL_RANK``; with ``WORLD_SIZE > 1`` the
 ranks join a process group: gloo on CPU, NCCL on GPU. Embedding uses it for barriers

@@ -98,7 +98,7 @@ def load_weights(model: SeqVecLM, path: str | Path) -> None:
     try:
         f = h5py.File(path, "r")
     except OSError as err:
-        raise WeightFileError(f"{path} is not an HDF5 file ({err}; were --options and --weights swapped?)",
+        raise WeightFileError(f"{path} is not an HDF5 file ({err}; were `options` and `weights` swapped?)",
                               path=path) from None
     with f:
         try:

@@ -177,7 +177,7 @@ class SeqVecConfig:
             raise WeightFileError(f"cannot read options file {path}: {err.strerror or err}", path=path) from None
         except UnicodeDecodeError as err:
             raise WeightFileError(f"{path} is not a JSON text file (byte {err.start}: not UTF-8; "
-                                  f"were --options and --weights swapped?)", path=path) from None
+                                  f"were `options` and `weights` swapped?)", path=path) from None
         try:
             options = json.loads(text)
         except json.JSONDecodeError as err:

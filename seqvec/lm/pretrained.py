@@ -87,7 +87,7 @@ def resolve(name_or_path: str | os.PathLike | None = None, *, options: str | os.
     """(display name, options.json, weights.hdf5) of a model given by name, directory or files."""
     if options is not None or weights is not None:
         if options is None or weights is None:
-            raise ModelNotFoundError("give both --options and --weights (or a model directory)")
+            raise ModelNotFoundError("give both `options` and `weights` (or a model directory)")
         return Path(weights).parent.name or str(weights), Path(options), Path(weights)
     name = DEFAULT_MODEL if name_or_path is None else str(name_or_path)
     if name in REGISTRY:

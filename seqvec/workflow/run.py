@@ -125,10 +125,10 @@ def _separate_test(config: PipelineConfig) -> bool:
 def train_stage(config: PipelineConfig, inputs: Inputs, embedded: Stage, head: str, progress: bool) -> Stage | None:
     """Train one head (or one per fold) on one encoder's embeddings."""
     from seqvec.classifiers.heads.registry import head_class
-    from seqvec.classifiers.selection import crossval
-    from seqvec.classifiers.selection.search import train_searched
-    from seqvec.classifiers.training import experiment
+    from seqvec.classifiers.selection.crossval import SplitPlan
+    from seqvec.classifiers.selection.recipe import HeldOutSet, Validation, train_by_plan
     from seqvec.classifiers.training.data import build_dataset
+    from seqvec.classifiers.training.experiment import HeadSpec, file_identity
     from seqvec.classifiers.training.train import FitConfig
 
     cls = head_class(head)
@@ -144,32 +144,18 @@ def train_stage(config: PipelineConfig, inputs: Inputs, embedded: Stage, head: s
     if stage.up_to_date():
         return stage
     h5 = embedded.outputs()["train"]
-    fit = FitConfig(**dataclasses.asdict(config.training))
     split = config.split
-    plan = crossval.SplitPlan(val_fraction=split.val_fraction, identity=split.identity,
-                              groups_file=Path(split.groups) if split.groups else None, cv=split.cv,
-                              repeat=split.repeat, seed=config.training.seed)
-    identity = experiment.file_identity(h5)
-
-    def train_fn(output, train, val, extra=None):
-        def one(out, cfg, hp):
-            return experiment.train_head(head, tasks, train, val, out, config=cfg, hparams=hp, embeddings=identity,
-                                         info={"labels": list(config.input.labels), **(extra or {})},
-                                         progress=progress)
-        return train_searched(one, split.search, fit, config.head_options.get(head), val, output)
-
-    if plan.cv:
-        test_ids = set(inputs.test.ids) if inputs.test is not None else set()
-        test = None
-        if inputs.test is not None:
-            test = build_dataset(inputs.test, embedded.outputs()["test"], tasks, cls.input_level)
-        dataset = build_dataset(inputs.labels, h5, tasks, cls.input_level,
-                                ids=crossval.trainable_ids(inputs.labels, tasks, test_ids))
-        crossval.cross_validate(train_fn, tasks, inputs.labels, dataset, plan, stage.directory, test=test,
-                                test_ids=test_ids, settings=settings, n_bootstrap=config.report.bootstrap)
-    else:
-        train, val = crossval.holdout_datasets(inputs.labels, h5, tasks, cls.input_level, plan, stage.directory)
-        train_fn(stage.directory, train, val)
+    plan = SplitPlan(val_fraction=split.val_fraction, identity=split.identity,
+                     groups_file=Path(split.groups) if split.groups else None, cv=split.cv,
+                     repeat=split.repeat, seed=config.training.seed)
+    spec = HeadSpec(head, tasks, FitConfig(**dataclasses.asdict(config.training)), config.head_options.get(head),
+                    split.search, file_identity(h5), {"labels": list(config.input.labels)}, progress)
+    test = HeldOutSet()
+    if plan.cv and inputs.test is not None:
+        test = HeldOutSet(build_dataset(inputs.test, embedded.outputs()["test"], tasks, cls.input_level),
+                       set(inputs.test.ids))
+    train_by_plan(spec, inputs.labels, h5, stage.directory, validation=Validation(plan), test=test,
+                  settings=settings, n_bootstrap=config.report.bootstrap)
     stage.finish({"head": head, "tasks": list(tasks), "cv": bool(plan.cv)})
     return stage
 

@@ -85,7 +85,7 @@ def _value(value: float | np.ndarray, draws: np.ndarray) -> dict:
 def _bootstrap_counts(n: int, n_bootstrap: int, seed: int) -> np.ndarray:
     """How often each of ``n`` proteins is drawn in each bootstrap sample, ``[draws, n]``."""
     if n_bootstrap < 1:
-        raise UsageError(f"bootstrap draws must be >= 1, got {n_bootstrap}", option="--bootstrap", value=n_bootstrap)
+        raise UsageError(f"`n_bootstrap` must be >= 1, got {n_bootstrap}", option="n_bootstrap", value=n_bootstrap)
     rng = np.random.default_rng(seed)
     return np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(n_bootstrap)])
 

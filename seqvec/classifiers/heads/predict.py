@@ -79,8 +79,8 @@ def embedding_source(heads: list[HeadCheckpoint], model=None, device: str = "cpu
     layers = _one(heads, "layers", "sum")
     if not uses_lm(encoder):
         if model is not None:
-            raise UsageError(f"the heads take {encoder} encodings, not a language model: drop --model",
-                             option="--model")
+            raise UsageError(f"the heads take {encoder} encodings, not a language model: drop `model`",
+                             option="model")
         from seqvec.embeddings.encoders import ENCODERS
 
         wanted, table = _one(heads, "model_sha256"), ENCODERS[encoder]()
@@ -103,7 +103,7 @@ def embedding_source(heads: list[HeadCheckpoint], model=None, device: str = "cpu
     if wanted is not None and loaded.weights_sha256 != wanted:
         raise CheckpointError(f"the heads were trained on embeddings of model {_one(heads, 'model')!r} "
                               f"(weights sha256 {wanted[:12]}...), but {loaded.name!r} has {loaded.weights_sha256[:12]}...; "
-                              "give the matching --model or other --heads")
+                              "give the matching `model` or other `heads`")
     from seqvec.embeddings.reduce import get_view
 
     dims, width = {h.head.input_dim for h in heads}, get_view(layers, loaded.n_output_layers).width(loaded)

@@ -25,7 +25,7 @@ HEADS: dict[str, type[Head]] = {
 def head_class(name: str) -> type[Head]:
     """The class registered under ``name``."""
     if name not in HEADS:
-        raise UsageError(f"unknown head {name!r}; choose from {', '.join(HEADS)}", option="--head", value=name)
+        raise UsageError(f"unknown head {name!r}; choose from {', '.join(HEADS)}", option="head", value=name)
     return HEADS[name]
 
 

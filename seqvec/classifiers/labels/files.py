@@ -76,7 +76,7 @@ def detect_format(path: str | os.PathLike) -> str:
     if user:
         return user
     raise LabelFormatError(f"{path}: cannot tell the label format (first line {line[:60]!r}); "
-                           f"give --label-format, one of {', '.join(LABEL_FORMATS)}")
+                           f"give `fmt`, one of {', '.join(LABEL_FORMATS)}")
 
 
 def read_label_file(path: str | os.PathLike, fmt: str | None = None, **user) -> LabelSet:
@@ -139,7 +139,7 @@ def merge_label_sets(sets: list[LabelSet]) -> LabelSet:
                 raise LabelFormatError(f"task {task!r} is defined differently in {', '.join(s.sources)} "
                                        f"({spec.kind.value}, classes {spec.classes}) and in another file "
                                        f"({merged.specs[task].kind.value}, classes {merged.specs[task].classes}); "
-                                       "name the tasks apart with --task-name or merge the files")
+                                       "name the tasks apart with `task_name` or merge the files")
         for task, values in s.labels.items():
             target = merged.labels.setdefault(task, {})
             for rid, value in values.items():

@@ -66,7 +66,7 @@ class TaskKind(str, enum.Enum):
             return cls(text)
         except ValueError:
             raise UsageError(f"unknown task kind {text!r}; choose from {', '.join(k.value for k in cls)}",
-                             option="--kind", value=text) from None
+                             option="kind", value=text) from None
 
 
 KIND_NAMES = tuple(k.value for k in TaskKind)

@@ -246,7 +246,7 @@ def _number(path, record_id: str, text: str) -> float:
         value = float(text)
     except ValueError:
         raise LabelFormatError(f"{path}: record {record_id!r}: value {text!r} is not a number (this is a value "
-                               "task; give --kind to read the labels as classes)") from None
+                               "task; give `kind` to read the labels as classes)") from None
     if not math.isfinite(value):
         raise LabelFormatError(f"{path}: record {record_id!r}: value {text!r} is not finite (mark residues "
                                "without a value with MASK= 0 instead)")
@@ -294,9 +294,9 @@ def parse_label_map(text: str) -> dict:
     try:
         value = json.loads(source)
     except json.JSONDecodeError as err:
-        raise LabelFormatError(f"--label-map {text[:60]!r}: not a JSON object ({err})") from err
+        raise LabelFormatError(f"`label_map` {text[:60]!r}: not a JSON object ({err})") from err
     if not isinstance(value, dict) or not value:
-        raise LabelFormatError(f"--label-map {text[:60]!r}: expected a JSON object class -> label(s)")
+        raise LabelFormatError(f"`label_map` {text[:60]!r}: expected a JSON object class -> label(s)")
     return value
 
 
@@ -474,7 +474,7 @@ def align_classes(labels: LabelSet, task: str, spec: TaskSpec) -> LabelSet:
         return labels
     if mine.kind != spec.kind:
         raise LabelFormatError(f"{', '.join(labels.sources)}: task {task!r} reads as {mine.kind.value}, the head "
-                               f"predicts {spec.kind.value} (give --kind {spec.kind.value})")
+                               f"predicts {spec.kind.value} (give `kind` {spec.kind.value})")
     unknown = [c for c in mine.classes if c not in spec.classes]
     old = labels.labels[task]
     if unknown:

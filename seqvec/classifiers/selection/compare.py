@@ -26,8 +26,9 @@ from seqvec.classifiers.heads.checkpoint import CONFIG_FILE, HeadCheckpoint, loa
 from seqvec.classifiers.heads.registry import head_class
 from seqvec.classifiers.labels.readers import LabelSet
 from seqvec.classifiers.labels.tasks import TaskSpec
-from seqvec.classifiers.selection.crossval import SplitPlan, datasets_from_ids, holdout
-from seqvec.classifiers.training.experiment import datasets, ensure_embeddings, file_identity, train_head
+from seqvec.classifiers.selection.crossval import SplitPlan, holdout
+from seqvec.classifiers.selection.recipe import Validation, train_by_plan
+from seqvec.classifiers.training.experiment import HeadSpec, ensure_embeddings, file_identity, validation_ids
 from seqvec.classifiers.training.train import FitConfig
 from seqvec.errors import DataError, OutputMismatchError
 
@@ -93,6 +94,17 @@ def _reusable(run_dir: Path, config: FitConfig, tasks: dict[str, TaskSpec], sour
     return None
 
 
+def _validation(train: LabelSet, tasks: dict[str, TaskSpec], val: LabelSet | None, val_h5: Path | None,
+                split: tuple[list[str], list[str]] | None, val_fraction: float | None, seed: int) -> Validation:
+    """The validation proteins of one run: the split made once for all runs, else the ``val`` files,
+    else the proteins the label files mark or a seeded ``val_fraction`` split of those with a label."""
+    if split is not None:
+        return Validation(ids=split)
+    if val is not None:
+        return Validation(SplitPlan(seed=seed), labels=val, embeddings=val_h5)
+    return Validation(ids=validation_ids(train, tasks, val_fraction, seed))
+
+
 def run_comparison(train: LabelSet, test: LabelSet | None, tasks: dict[str, TaskSpec], out_dir: str | os.PathLike, *,
                    encoders: list[str | Encoding], heads: list[str], config: FitConfig = FitConfig(), model=None,
                    val: LabelSet | None = None, val_fraction: float | None = None,
@@ -112,7 +124,7 @@ def run_comparison(train: LabelSet, test: LabelSet | None, tasks: dict[str, Task
     if test is None:
         test_ids = [rid for rid in train.ids if train.partition.get(rid, "").startswith("test")]
         if not test_ids:
-            raise DataError(f"no test proteins: {', '.join(train.sources)} marks none (SET=test); give --test")
+            raise DataError(f"no test proteins: {', '.join(train.sources)} marks none (SET=test); give `test`")
     runs = []
     split, split_id = None, None
     if split_plan is not None and val is None:
@@ -140,15 +152,12 @@ def run_comparison(train: LabelSet, test: LabelSet | None, tasks: dict[str, Task
             start = time.perf_counter()
             checkpoint = _reusable(run_dir, config, head_tasks, train.sources, identity, split_id)
             if checkpoint is None:
-                if split is not None:
-                    train_set, val_set = datasets_from_ids(train, train_h5, head_tasks, cls.input_level, *split)
-                else:
-                    train_set, val_set = datasets(train, train_h5, head_tasks, cls.input_level, val_labels=val,
-                                                  val_embeddings=val_h5, val_fraction=val_fraction, seed=config.seed)
-                checkpoint, _ = train_head(head, head_tasks, train_set, val_set, run_dir, config=config,
-                                           hparams=(hparams or {}).get(head), embeddings=identity,
-                                           info={"labels": train.sources, "split": split_id}, progress=progress,
-                                           device=device)
+                spec = HeadSpec(head, head_tasks, config, (hparams or {}).get(head), embeddings=identity,
+                                info={"labels": train.sources, "split": split_id}, progress=progress, device=device)
+                checkpoint = train_by_plan(spec, train, train_h5, run_dir,
+                                           validation=_validation(train, head_tasks, val, val_h5, split,
+                                                                  val_fraction, config.seed)).checkpoint
+                assert checkpoint is not None  # one head: no cross-validation here
             report = evaluate_head(checkpoint, test if test is not None else train, test_h5,
                                    identity=file_identity(test_h5), n_bootstrap=n_bootstrap, seed=config.seed,
                                    ids=test_ids, device=device)

@@ -1,4 +1,4 @@
-"""Train/validation splits by plan, and K-fold cross-validation (behind ``seqvec train``).
+"""Train/validation splits by plan, and K-fold cross-validation (:mod:`seqvec.classifiers.selection.recipe` uses them).
 
 A :class:`SplitPlan` says how proteins are split: a seeded random split (stratified by
 class), whole clusters (MMseqs2 at ``identity``, or the user's ``groups_file``), or a
@@ -32,6 +32,7 @@ from seqvec.classifiers.evaluation.metrics import N_BOOTSTRAP, score_task
 from seqvec.classifiers.heads.checkpoint import CONFIG_FILE, HeadCheckpoint, load_head
 from seqvec.classifiers.labels.readers import LabelSet
 from seqvec.classifiers.labels.tasks import TaskSpec
+from seqvec.classifiers.selection.search import train_searched
 from seqvec.classifiers.selection.splits import (
     check_groups,
     cluster_by_identity,
@@ -42,6 +43,7 @@ from seqvec.classifiers.selection.splits import (
     write_split,
 )
 from seqvec.classifiers.training.data import TaskDataset, split_ids
+from seqvec.classifiers.training.experiment import HeadSpec
 from seqvec.classifiers.training.train import predict_dataset
 from seqvec.errors import DataError, InputFileError, UsageError
 
@@ -54,27 +56,28 @@ TRAINABLE = ("train", "validation")  # partitions a label file may give proteins
 
 @dataclass(frozen=True)
 class SplitPlan:
-    """How proteins are split (the ``seqvec train`` options)."""
+    """How proteins are split (``seqvec train`` sets it from its options, cli/common.py)."""
 
     val_fraction: float | None = None  # validation share (default 0.1)
-    identity: float | None = None  # --split-by-identity: cluster with MMseqs2 at this minimum identity
-    groups_file: Path | None = None  # --groups: the user's id -> cluster TSV
-    split_file: Path | None = None  # --split: a split.tsv to reuse
-    cv: int | None = None  # --cv: number of folds
-    repeat: int = 1  # --repeat: cross-validation runs with seeds seed, seed + 1, ...
+    identity: float | None = None  # cluster with MMseqs2 at this minimum identity
+    groups_file: Path | None = None  # the user's id -> cluster TSV
+    split_file: Path | None = None  # a split.tsv to reuse
+    cv: int | None = None  # number of folds (cross-validation)
+    repeat: int = 1  # cross-validation runs with seeds seed, seed + 1, ...
     seed: int = 0
 
     def __post_init__(self):
         if sum(x is not None for x in (self.identity, self.groups_file, self.split_file)) > 1:
-            raise UsageError("--split-by-identity, --groups and --split exclude each other",
-                             option="--split-by-identity")
+            raise UsageError("`SplitPlan.identity`, `SplitPlan.groups_file` and `SplitPlan.split_file` exclude each other",
+                             option="SplitPlan.identity")
         if self.repeat < 1:
-            raise UsageError(f"--repeat must be >= 1, got {self.repeat}", option="--repeat", value=self.repeat)
+            raise UsageError(f"`SplitPlan.repeat` must be >= 1, got {self.repeat}", option="SplitPlan.repeat",
+                             value=self.repeat)
         if self.repeat > 1 and not self.cv:
-            raise UsageError("--repeat needs --cv", option="--repeat", value=self.repeat)
+            raise UsageError("`SplitPlan.repeat` needs `SplitPlan.cv`", option="SplitPlan.repeat", value=self.repeat)
         if self.repeat > 1 and self.split_file is not None:
-            raise UsageError("--repeat makes new folds per seed; it cannot reuse one --split file",
-                             option="--repeat", value=self.repeat)
+            raise UsageError("`SplitPlan.repeat` makes new folds per seed; it cannot reuse one `SplitPlan.split_file`",
+                             option="SplitPlan.repeat", value=self.repeat)
 
     @property
     def fraction(self) -> float:
@@ -108,7 +111,7 @@ def clusters(labels: LabelSet, ids: list[str], plan: SplitPlan, threads: int = 1
     if plan.identity is not None:
         missing = [i for i in ids if not labels.sequences.get(i)]
         if missing:
-            raise DataError(f"--split-by-identity needs the sequences; {len(missing)} proteins have none in "
+            raise DataError(f"`SplitPlan.identity` needs the sequences; {len(missing)} proteins have none in "
                             f"the label files (e.g. {missing[:3]})", ids=missing)
         return cluster_by_identity({i: labels.sequences[i] for i in ids}, plan.identity, threads=threads)
     return None
@@ -155,7 +158,7 @@ def _from_split_file(folds: dict[str, str], ids: list[str], names: tuple[str, ..
                              path=path)
     unknown = sorted({folds[i] for i in ids} - set(names) - {"test"})
     if unknown:
-        needs = "a cross-validation split needs --cv" if names[0] == "train" else "a train/val split"
+        needs = "a cross-validation split needs `SplitPlan.cv`" if names[0] == "train" else "a train/val split"
         raise InputFileError(f"{path}: folds {unknown} where {', '.join(names)} were expected ({needs})",
                              path=path)
     return tuple([i for i in ids if folds[i] == name] for name in names)
@@ -206,21 +209,19 @@ def _score(tasks: dict[str, TaskSpec], dataset: TaskDataset, predictions: dict[s
     return results
 
 
-def cross_validate(train_fn, tasks: dict[str, TaskSpec], labels: LabelSet, dataset: TaskDataset,
-                   plan: SplitPlan, output: str | os.PathLike, *, test: TaskDataset | None = None,
+def cross_validate(spec: HeadSpec, labels: LabelSet, dataset: TaskDataset, plan: SplitPlan,
+                   output: str | os.PathLike, *, test: TaskDataset | None = None,
                    test_ids: Set[str] = frozenset(), settings: dict | None = None,
                    n_bootstrap: int = N_BOOTSTRAP, threads: int = 1) -> dict:
     """K-fold cross-validation (see the module docstring); returns the report written to ``cv.json``.
 
-    ``train_fn(output, train, val, info)`` trains and saves one head (and may search a
-    grid; ``info`` goes into the head's ``training`` record) and returns
-    ``(checkpoint, fit result)``. ``dataset`` holds every trainable protein;
-    ``settings`` (training options) go into each fold head's fingerprint, so that a
-    rerun reuses only heads trained the same way.
+    Each fold trains ``spec`` (searching its grid, if any) on the other folds.
+    ``dataset`` holds every trainable protein; ``settings`` (training options) go into
+    each fold head's fingerprint, so that a rerun reuses only heads trained the same way.
     """
-    output = Path(output)
+    output, tasks = Path(output), spec.tasks
     if not plan.cv or plan.cv < 2:
-        raise UsageError(f"cross-validation needs --cv >= 2, got {plan.cv}", option="--cv", value=plan.cv)
+        raise UsageError(f"cross-validation needs `SplitPlan.cv` >= 2, got {plan.cv}", option="SplitPlan.cv", value=plan.cv)
     ids, assignments, groups = fold_assignments(labels, tasks, plan, test_ids, threads)
     present = set(dataset.ids)
     ids = [i for i in ids if i in present]
@@ -236,8 +237,8 @@ def cross_validate(train_fn, tasks: dict[str, TaskSpec], labels: LabelSet, datas
         for k in range(plan.cv):
             held = [i for i in ids if fold_of[i] == k]
             inner = split_pool([i for i in ids if fold_of[i] != k], plan.fraction, groups, strata, plan.seed + r)
-            checkpoint, entry, predictions = _fold(train_fn, dataset, held, inner, base / f"fold{k}", (r, k),
-                                                   settings, tasks, n_bootstrap, plan.seed)
+            checkpoint, entry, predictions = _fold(spec, dataset, held, inner, base / f"fold{k}", (r, k),
+                                                   settings, n_bootstrap, plan.seed)
             for task in tasks:
                 for n, rid in enumerate(held):
                     oof[task][position[rid]] = predictions[task][n]
@@ -258,18 +259,18 @@ def cross_validate(train_fn, tasks: dict[str, TaskSpec], labels: LabelSet, datas
     return report
 
 
-def _fold(train_fn, dataset: TaskDataset, held: list[str], inner: tuple[list[str], list[str]], fold_dir: Path,
-          where: tuple[int, int], settings: dict | None, tasks: dict[str, TaskSpec], n_bootstrap: int,
+def _fold(spec: HeadSpec, dataset: TaskDataset, held: list[str], inner: tuple[list[str], list[str]],
+          fold_dir: Path, where: tuple[int, int], settings: dict | None, n_bootstrap: int,
           seed: int) -> tuple[HeadCheckpoint, dict, dict[str, list]]:
     """Train (or reuse) one fold's head and score it on the held-out proteins."""
     (inner_train, inner_val), (r, k) = inner, where
-    fingerprint = _fingerprint(settings, sorted(inner_train), sorted(inner_val), list(tasks))
+    fingerprint = _fingerprint(settings, sorted(inner_train), sorted(inner_val), list(spec.tasks))
     checkpoint = _reuse(fold_dir, fingerprint)
     if checkpoint is None:
         logger.info("repeat %d, fold %d: training on %d proteins, validating on %d, holding out %d",
                     r, k, len(inner_train), len(inner_val), len(held))
-        checkpoint, _ = train_fn(fold_dir, dataset.subset(inner_train), dataset.subset(inner_val),
-                                 {"cv": {"fingerprint": fingerprint, "repeat": r, "fold": k}})
+        checkpoint, _ = train_searched(spec, dataset.subset(inner_train), dataset.subset(inner_val), fold_dir,
+                                       {"cv": {"fingerprint": fingerprint, "repeat": r, "fold": k}})
     held_set = dataset.subset(held)
     predictions = _predict(checkpoint, held_set)
     entry = {"repeat": r, "fold": k, "head": str(fold_dir), "n_train": len(inner_train), "n_val": len(inner_val),
@@ -379,7 +380,7 @@ def test_proteins(labels: LabelSet, names: list[str]) -> set[str]:
     empty = [n for n in names if not any(labels.partition.get(i) == n for i in labels.ids)]
     if empty:
         sets = sorted(set(labels.partition.values()) - {"train", "validation", "pred"})
-        raise UsageError(f"--test-set {', '.join(empty)}: no protein of the label files is in that set "
+        raise UsageError(f"`names` {', '.join(empty)}: no protein of the label files is in that set "
                          f"(their test sets: {', '.join(sets) or 'none'}); give a test set's name or label file",
-                         option="--test-set", value=empty)
+                         option="names", value=empty)
     return found

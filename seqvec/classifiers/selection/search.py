@@ -28,6 +28,7 @@ from seqvec.classifiers.evaluation.metrics import score_task
 from seqvec.classifiers.heads.checkpoint import HeadCheckpoint, save_head
 from seqvec.classifiers.labels.tasks import TaskSpec
 from seqvec.classifiers.training.data import TaskDataset
+from seqvec.classifiers.training.experiment import HeadSpec, train_head
 from seqvec.classifiers.training.train import FitConfig, FitResult, predict_dataset
 from seqvec.errors import DataError, UsageError
 
@@ -46,13 +47,13 @@ def parse_search(items: list[str] | None) -> dict[str, list]:
         key, sep, values = item.partition("=")
         key = key.strip()
         if not sep or not key or not values.strip():
-            raise UsageError(f"--search {item!r}: expected KEY=VALUE1,VALUE2,... (e.g. lr=1e-3,3e-4)",
-                             option="--search", value=item)
+            raise UsageError(f"`search` {item!r}: expected KEY=VALUE1,VALUE2,... (e.g. lr=1e-3,3e-4)",
+                             option="search", value=item)
         if key in grid:
-            raise UsageError(f"--search names {key!r} twice", option="--search", value=key)
+            raise UsageError(f"`search` names {key!r} twice", option="search", value=key)
         if key == "seed":
-            raise UsageError("--search seed=...: choosing the seed on validation data is not a hyper-parameter "
-                             "search; use --repeat for several seeds", option="--search", value="seed")
+            raise UsageError("`search` seed=...: choosing the seed on validation data is not a hyper-parameter "
+                             "search; use `SplitPlan.repeat` for several seeds", option="search", value="seed")
         parsed = []
         for value in values.split(","):
             try:
@@ -74,7 +75,7 @@ def apply(point: dict, config: FitConfig, hparams: dict | None) -> tuple[FitConf
     try:
         config = replace(config, **fit_part)
     except TypeError as err:
-        raise UsageError(f"--search: {err}", option="--search") from None
+        raise UsageError(f"`search`: {err}", option="search") from None
     return config, {**(hparams or {}), **{k: v for k, v in point.items() if k not in FIT_KEYS}}
 
 
@@ -98,24 +99,25 @@ def selection_score(checkpoint: HeadCheckpoint, dataset: TaskDataset, batch_size
     return float(np.nanmean(values))
 
 
-def train_searched(train_fn, grid: dict[str, list], config: FitConfig, hparams: dict | None,
-                   val: TaskDataset | None, output: str | os.PathLike) -> tuple[HeadCheckpoint, FitResult]:
-    """Train one head per grid point with ``train_fn(output, config, hparams)``; keep the best in ``output``.
+def train_searched(spec: HeadSpec, train: TaskDataset, val: TaskDataset | None, output: str | os.PathLike,
+                   extra: dict | None = None) -> tuple[HeadCheckpoint, FitResult]:
+    """Train one head per point of ``spec.grid``; keep the best (by validation score) in ``output``.
 
-    ``train_fn`` is :func:`seqvec.classifiers.training.experiment.train_head` with everything
-    but these three arguments bound. Without a grid, this is one ``train_fn`` call.
+    Without a grid, this trains one head. ``extra`` joins ``spec.info`` in each head's
+    training record (a fold's place in a cross-validation, say).
     """
     output = Path(output)
-    points = combinations(grid)
-    if len(points) == 1 and not grid:
-        return train_fn(output, config, hparams)
+    info = {**spec.info, **(extra or {})}
+    if not spec.grid:
+        return _train(spec, spec.config, spec.hparams, train, val, output, info)
     if val is None or not len(val):
-        raise DataError("--search needs validation proteins to choose by")
+        raise DataError("a search (`HeadSpec.grid`) needs validation proteins to choose by")
+    points = combinations(spec.grid)
     trials = []
     for n, point in enumerate(points):
-        point_config, point_hparams = apply(point, config, hparams)
+        point_config, point_hparams = apply(point, spec.config, spec.hparams)
         logger.info("search %d/%d: %s", n + 1, len(points), point)
-        checkpoint, result = train_fn(output / "search" / str(n), point_config, point_hparams)
+        checkpoint, result = _train(spec, point_config, point_hparams, train, val, output / "search" / str(n), info)
         trials.append((selection_score(checkpoint, val, point_config.batch_size), point, checkpoint, result))
         logger.info("search %d/%d: %s -> validation score %.4f", n + 1, len(points), point, trials[-1][0])
     # the best score; ties (and NaN scores) go to the earlier grid point
@@ -123,14 +125,20 @@ def train_searched(train_fn, grid: dict[str, list], config: FitConfig, hparams: 
     score, point, best, result = trials[chosen]
     metric = ", ".join(f"{t}: {s.metric}" for t, s in best.tasks.items())
     training = {**best.training, "search": {
-        "chosen": point, "score": score, "metric": f"mean validation {metric}", "grid": grid,
+        "chosen": point, "score": score, "metric": f"mean validation {metric}", "grid": spec.grid,
         "trials": [{"values": p, "score": s, "head": str(c.path)} for s, p, c, _ in trials]}}
     save_head(output, best.head, best.tasks, embeddings=best.embeddings, training=training)
     for name in ("history.json", "history.csv"):
-        if (best.path / name).is_file():
-            shutil.copy(best.path / name, output / name)
+        if (output / "search" / str(chosen) / name).is_file():  # the best head's own directory
+            shutil.copy(output / "search" / str(chosen) / name, output / name)
     logger.info("search: chose %s (validation score %.4f)", point, score)
     return HeadCheckpoint(best.head, best.name, best.tasks, best.embeddings, training, output), result
+
+
+def _train(spec: HeadSpec, config: FitConfig, hparams: dict | None, train: TaskDataset, val: TaskDataset | None,
+           output: Path, info: dict) -> tuple[HeadCheckpoint, FitResult]:
+    return train_head(spec.head, spec.tasks, train, val, output, config=config, hparams=hparams,
+                      embeddings=spec.embeddings, info=info, progress=spec.progress, device=spec.device)
 
 
 def describe_tasks(tasks: dict[str, TaskSpec]) -> str:

@@ -62,7 +62,7 @@ def mmseqs_options(min_identity: float, coverage: float = COVERAGE) -> list[str]
     """The alignment criteria shared by clustering and by checking a split (``easy-search``)."""
     if not 0 < min_identity <= 1:
         raise UsageError(f"minimum sequence identity must lie in (0, 1], got {min_identity}",
-                         option="--split-by-identity", value=min_identity)
+                         option="min_identity", value=min_identity)
     if not 0 <= coverage <= 1:
         raise UsageError(f"coverage must lie in [0, 1], got {coverage}", option="coverage", value=coverage)
     return ["--min-seq-id", str(min_identity), "-c", str(coverage), "--cov-mode", "0", "-s", str(SENSITIVITY)]
@@ -246,7 +246,7 @@ def kfold(ids: Sequence[str], k: int, *, strata: Mapping[str, Hashable] | None =
 
     ids = sorted(set(ids))
     if k < 2:
-        raise UsageError(f"cross-validation needs at least 2 folds, got {k}", option="--cv", value=k)
+        raise UsageError(f"cross-validation needs at least 2 folds, got {k}", option="k", value=k)
     y = _strata_array(ids, strata)
     g = _group_array(ids, groups) if groups is not None else None
     units = len(set(g.tolist())) if g is not None else len(ids)

@@ -200,7 +200,7 @@ def load_inputs(path: str | os.PathLike, ids: list[str], input_level: str) -> di
     for rid, a in arrays.items():
         if a.ndim != 2:
             raise EmbeddingFileError(f"{path}: per-residue embedding of {rid!r} has shape {a.shape}; heads take "
-                                     "one [L, D] view per protein: embed with --layers sum (or one layer)",
+                                     "one [L, D] view per protein: embed with `layers` sum (or one layer)",
                                      path=path, view="per_residue")
     return arrays
 

@@ -1,8 +1,10 @@
-"""From label files and embeddings to a trained head directory (behind ``seqvec train``).
+"""From label files and embeddings to a trained head directory.
 
 Steps: make sure the embeddings exist (embed the label files' sequences when the
 embedding file is missing), pick the validation proteins, build the datasets, seed, build
 the head from the registry, :func:`~seqvec.classifiers.training.train.fit`, save the checkpoint.
+:class:`HeadSpec` says what to train; :func:`seqvec.classifiers.selection.recipe.train_by_plan`
+(splits, cross-validation, search) is the entry point of ``seqvec train``, ``run`` and ``compare``.
 """
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import inspect
 import logging
 import os
 import tempfile
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from seqvec.classifiers.heads.checkpoint import HeadCheckpoint, save_head
@@ -35,6 +37,23 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_HEAD = {"protein": "fnn", "residue": "cnn"}  # by task level
 DEFAULT_VAL_FRACTION = 0.1
+
+
+@dataclass(frozen=True)
+class HeadSpec:
+    """What to train and how: a head (its registry name) for ``tasks``, its training settings and
+    options, the grid to search (:mod:`seqvec.classifiers.selection.search`), and what its
+    checkpoint records."""
+
+    head: str
+    tasks: dict[str, TaskSpec]
+    config: FitConfig = FitConfig()
+    hparams: dict | None = None  # head options, e.g. {"hidden_dim": 64}
+    grid: dict[str, list] = field(default_factory=dict)  # search: key -> values (empty: no search)
+    embeddings: dict = field(default_factory=dict)  # identity of the embedding file, kept in the checkpoint
+    info: dict = field(default_factory=dict)  # into the checkpoint's training record (label files, ...)
+    progress: bool = False
+    device: str = "cpu"
 
 
 def ensure_embeddings(labels: LabelSet, path: str | os.PathLike, *, encoder: str = "lm", model=None,
@@ -133,12 +152,12 @@ def train_head(head: str, tasks: dict[str, TaskSpec], train: TaskDataset, val: T
     unknown = sorted(set(hparams or {}) - set(takes))
     if unknown:
         raise UsageError(f"head {head!r} does not take these options {unknown}; its options: {', '.join(takes)}",
-                         option="--head-option", value=unknown)
+                         option="hparams", value=unknown)
     try:
         model = cls(train.input_dim, {t: s.n_outputs for t, s in tasks.items()}, **(hparams or {}))
     except (TypeError, ValueError, RuntimeError) as err:
         raise UsageError(f"head {head!r}: bad option value in {hparams}: {err}",
-                         option="--head-option", value=hparams) from None
+                         option="hparams", value=hparams) from None
     logger.info("training %s head (%d parameters) on %d proteins, validating on %d", head,
                 sum(p.numel() for p in model.parameters()), len(train), len(val) if val is not None else 0)
     result = fit(model, train, val, config, run_dir=output, progress=progress, device=device)

@@ -97,7 +97,8 @@ def check_config(config: FitConfig) -> None:
     """Raise a clear error naming every setting that cannot train."""
     problems = config_problems(config)
     if problems:
-        raise UsageError("; ".join(f"{field} {text}" for field, text in problems.items()), value=problems)
+        raise UsageError("; ".join(f"`FitConfig.{field}` {text}" for field, text in problems.items()),
+                         option=f"FitConfig.{next(iter(problems))}", value=problems)
 
 
 def seed_everything(seed: int) -> None:
@@ -278,8 +279,8 @@ def fit(model: nn.Module, train: TaskDataset, val: TaskDataset | None = None,
         raise DataError("no training proteins")
     check_config(config)
     if config.monitor == "accuracy" and not any(s.kind.target == "class" for s in train.tasks.values()):
-        raise UsageError("--monitor accuracy needs a class task; monitor the validation loss instead",
-                         option="--monitor", value="accuracy")
+        raise UsageError("`FitConfig.monitor` accuracy needs a class task; monitor the validation loss instead",
+                         option="FitConfig.monitor", value="accuracy")
     missing = set(train.tasks) - set(getattr(model, "outputs", train.tasks))
     if missing:
         raise TaskError(f"the head has no output for task(s) {', '.join(sorted(missing))}", task=sorted(missing)[0])

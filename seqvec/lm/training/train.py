@@ -245,15 +245,15 @@ def _load_state(run_dir: Path, resume: bool, config: SeqVecConfig | None, init: 
             logger.info("no checkpoint in %s: starting a new run", run_dir)
         return None
     if not resume:
-        raise CheckpointError(f"{ckpt_path} exists: pass --resume to continue that run, or choose another -o")
+        raise CheckpointError(f"{ckpt_path} exists: pass `resume` to continue that run, or choose another `run_dir`")
     state = load_checkpoint(ckpt_path)
     saved = SeqVecConfig.from_dict(state["config"])
     if config is not None and config != saved:
         raise OutputMismatchError(f"the model shape given differs from the one of the run in {run_dir}: "
-                                  f"a resumed run keeps its shape (leave out --config)", path=run_dir,
+                                  f"a resumed run keeps its shape (leave out `config`)", path=run_dir,
                                   differences={"config": (saved, config)})
     if init is not None and "init" in state and init != state["init"]:  # format 1 did not record it
-        raise OutputMismatchError(f"--init {init}: the run in {run_dir} started from "
+        raise OutputMismatchError(f"`init` {init}: the run in {run_dir} started from "
                                   f"{state.get('init') or 'random weights'}; a resumed run continues from its "
                                   f"checkpoint", path=run_dir, differences={"init": (state.get("init", ""), init)})
     return state
