@@ -118,13 +118,13 @@ def test_vector_files_are_checked(tmp_path):
 
 def test_training_errors(corpus, tmp_path, trained, monkeypatch):
     _, out = trained
-    with pytest.raises(ConfigError, match="--overwrite"):
+    with pytest.raises(ConfigError, match="`overwrite`"):
         from seqvec.embeddings.protvec_train import train_protvec
 
         train_protvec(corpus, out, TINY)
-    with pytest.raises(ConfigError, match="min-count"):
+    with pytest.raises(ConfigError, match="`ProtVecSettings.min_count`"):
         train_word2vec(["ACDEFGHIK"], ProtVecSettings(min_count=5))
-    with pytest.raises(ConfigError, match="window"):
+    with pytest.raises(ConfigError, match="`ProtVecSettings.window` must be a positive integer"):
         ProtVecSettings(window=0)
     monkeypatch.setitem(sys.modules, "gensim.models", None)
     with pytest.raises(MissingDependencyError, match=r"seqvec\[protvec\]"):
@@ -232,3 +232,11 @@ def test_compare_with_protvec_and_lm_plus_protvec(data_dir, tiny_model_dir, tmp_
     runs = json.loads((tmp_path / "cmp" / "compare.json").read_text())["runs"]
     assert [r["encoder"] for r in runs] == ["onehot", "protvec", "lm+protvec"]
     assert "best baseline" in (tmp_path / "cmp" / "compare.md").read_text()  # lm+protvec judged against both
+
+
+def test_cli_errors_speak_flags(corpus, trained, capsys):
+    _, out = trained
+    assert main(["train-protvec", str(corpus), "-o", str(out), "-q"]) == 2
+    assert "give --overwrite to replace them" in capsys.readouterr().err
+    assert main(["train-protvec", str(corpus), "-o", str(out), "--window", "0", "-q"]) == 2
+    assert "--window must be a positive integer" in capsys.readouterr().err

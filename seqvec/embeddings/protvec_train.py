@@ -57,13 +57,14 @@ class ProtVecSettings:
         for name in ("vector_size", "window", "min_count", "epochs", "workers"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {value!r}", field=name, value=value)
+                raise ConfigError(f"`ProtVecSettings.{name}` must be a positive integer, got {value!r}", field=name,
+                                  value=value)
         if self.negative < 1:
-            raise ConfigError(f"negative must be at least 1, got {self.negative!r}", field="negative",
-                              value=self.negative)
+            raise ConfigError(f"`ProtVecSettings.negative` must be at least 1, got {self.negative!r}",
+                              field="negative", value=self.negative)
         if not 0 < self.min_alpha <= self.alpha:
-            raise ConfigError(f"need 0 < min_alpha <= alpha, got {self.min_alpha!r} and {self.alpha!r}",
-                              field="alpha", value=self.alpha)
+            raise ConfigError(f"need 0 < `ProtVecSettings.min_alpha` <= `ProtVecSettings.alpha`, got "
+                              f"{self.min_alpha!r} and {self.alpha!r}", field="alpha", value=self.alpha)
 
 
 class FrameCorpus:
@@ -118,8 +119,9 @@ def train_word2vec(sequences: list[str], settings: ProtVecSettings = ProtVecSett
                      min_alpha=settings.min_alpha, seed=settings.seed, workers=settings.workers)
     model.build_vocab(corpus)
     if not model.wv.index_to_key:
-        raise ConfigError(f"no 3-gram occurs {settings.min_count} times in the corpus; lower --min-count or "
-                          "give more sequences", field="min_count", value=settings.min_count)
+        raise ConfigError(f"no 3-gram occurs {settings.min_count} times in the corpus; lower "
+                          "`ProtVecSettings.min_count` or give more sequences", field="min_count",
+                          value=settings.min_count)
     logger.info("ProtVec vocabulary: %d words from %d words of text", len(model.wv), model.corpus_total_words)
     with progress_bar(total=settings.epochs, desc="ProtVec epochs", unit="epoch", enabled=progress) as bar:
         model.train(corpus, total_examples=model.corpus_count, epochs=settings.epochs, callbacks=[_EpochTicks(bar)])
@@ -136,7 +138,7 @@ def train_protvec(corpus: str | os.PathLike, output: str | os.PathLike,
     """
     out = Path(output)
     if (out / "vectors.npz").exists() and not overwrite:
-        raise ConfigError(f"{out} already holds ProtVec vectors; give --overwrite to replace them",
+        raise ConfigError(f"{out} already holds ProtVec vectors; give `overwrite` to replace them",
                           field="output", value=str(out))
     sequences = list(read_fasta(corpus).values())
     started = time.monotonic()
