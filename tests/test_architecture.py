@@ -150,6 +150,8 @@ def test_the_lm_circle_would_be_seen():
 def test_classifier_wings_keep_their_order():
     """A wing of classifiers imports its own wing and the wings below it, never one above."""
     assert {p.name for p in (PACKAGE / "classifiers").iterdir() if (p / "__init__.py").exists()} == set(WINGS)
+    loose = [p.name for p in (PACKAGE / "classifiers").glob("*.py") if p.name != "__init__.py"]
+    assert not loose, f"put {loose} in a wing of classifiers ({', '.join(WINGS)}; docs/architecture.md)"
     violations = []
     for name, edges in import_graph().items():
         if not name.startswith("seqvec.classifiers."):

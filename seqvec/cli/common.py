@@ -51,7 +51,8 @@ FLAGS = {
     "head": "--head", "heads": "--heads", "hparams": "--head-option", "n_bootstrap": "--bootstrap",
     "fmt": "--label-format", "kind": "--kind", "task_name": "--task-name", "label_map": "--label-map",
     "layers": "--layers", "model": "--model", "options": "--options", "weights": "--weights", "device": "--device",
-    "resume": "--resume", "run_dir": "-o", "config": "--config", "init": "--init", "overwrite": "--overwrite",
+    "resume": "--resume", "run_dir": "-o", "config": "--config", "init": "--init",
+    "download": "--download", "overwrite": "--overwrite", "view": "--view", "shard": "--shard", "max_residues": "--max-residues",
     **{f"ProtVecSettings.{name}": f"--{name.replace('_', '-')}" for name in (
         "vector_size", "window", "negative", "min_count", "sample", "alpha", "epochs", "seed", "workers")},
 }

@@ -100,7 +100,8 @@ def resolve(name_or_path: str | os.PathLike | None = None, *, options: str | os.
             urls = ", ".join(f.urls[0] for f in info.files)
             raise ModelNotFoundError(
                 f"model {name!r} ({info.description}) is not installed in {directory}. Fetch it with "
-                f"'seqvec models download {name}' (or add --download to this command), or place its files "
+                f"'seqvec models download {name}' (in Python seqvec.lm.download.download_model({name!r}); or give "
+                f"`download` to the command), or place its files "
                 f"there by hand ({urls}; expected sizes: {info.weights_size}); SEQVEC_HOME sets where "
                 "models are kept.")
         return name, directory / "options.json", directory / "weights.hdf5"
