@@ -174,8 +174,8 @@ def test_export_odd_ids_to_npz(tmp_path):
 def test_export_errors(tmp_path, embedded, capsys):
     assert main(["export", str(embedded), "-o", str(tmp_path / "e.csv"), "--view", "per_residue"]) == 2
     assert "CSV holds one row per protein" in capsys.readouterr().err
-    assert main(["export", str(embedded), "-o", str(tmp_path / "e.parquet")]) == 2
-    assert "must end in .npz or .csv" in capsys.readouterr().err
+    assert main(["export", str(embedded), "-o", str(tmp_path / "e.txt")]) == 2
+    assert "cannot tell the format of 'e.txt'" in capsys.readouterr().err
     assert main(["export", str(tmp_path / "missing.h5"), "-o", str(tmp_path / "e.npz")]) == 2
     assert "not found" in capsys.readouterr().err
     assert not list(tmp_path.glob("e.*"))

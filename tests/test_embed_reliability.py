@@ -138,11 +138,11 @@ def other_options_dir(tmp_path, tiny_model_dir):
 
 def test_options_are_in_the_fingerprint(tmp_path, fasta, tiny_model_dir, other_options_dir, monkeypatch):
     out = tmp_path / "o.h5"
-    interrupt(monkeypatch, fasta, out, tiny_model_dir, max_residues=100)
+    interrupt(monkeypatch, fasta, out, tiny_model_dir, max_residues=100, layout="per-id")
     with pytest.raises(OutputMismatchError, match="model_options_sha256") as err:
-        embed_fasta(fasta, out, other_options_dir, max_residues=100)
+        embed_fasta(fasta, out, other_options_dir, max_residues=100, layout="per-id")
     assert set(err.value.differences) == {"model_options_sha256"}  # same weights file
-    embed_fasta(fasta, out, tiny_model_dir, max_residues=100)
+    embed_fasta(fasta, out, tiny_model_dir, max_residues=100, layout="per-id")
     with pytest.raises(OutputMismatchError, match="model_options_sha256.*--overwrite"):
         embed_fasta(fasta, out, other_options_dir)  # a finished file made with other options
     attrs = read_h5_attrs(out)
@@ -151,12 +151,12 @@ def test_options_are_in_the_fingerprint(tmp_path, fasta, tiny_model_dir, other_o
 
 def test_resume_keeps_the_batch_plan(tmp_path, fasta, tiny_model, monkeypatch):
     out = tmp_path / "o.h5"
-    interrupt(monkeypatch, fasta, out, tiny_model, max_residues=100)
+    interrupt(monkeypatch, fasta, out, tiny_model, max_residues=100, layout="per-id")
     with pytest.raises(OutputMismatchError, match="another batch plan.*same --max-residues") as err:
-        embed_fasta(fasta, out, tiny_model, max_residues=300)
+        embed_fasta(fasta, out, tiny_model, max_residues=300, layout="per-id")
     assert list(err.value.differences) == ["batching"]
-    embed_fasta(fasta, out, tiny_model, max_residues=100)
-    assert_same(out, embed_fasta(fasta, tmp_path / "ref.h5", tiny_model, max_residues=100))
+    embed_fasta(fasta, out, tiny_model, max_residues=100, layout="per-id")
+    assert_same(out, embed_fasta(fasta, tmp_path / "ref.h5", tiny_model, max_residues=100, layout="per-id"))
 
 
 def test_a_model_object_is_never_switched(tmp_path, fasta, tiny_model):
@@ -175,13 +175,13 @@ def test_write_failure_keeps_parts_for_the_resume(tmp_path, fasta, tiny_model, m
     with monkeypatch.context() as m:
         fail_write_after(m, 3, code)
         with pytest.raises(OutputWriteError, match=f"{os.strerror(code)}; the parts finished so far are kept") as err:
-            embed_fasta(fasta, out, tiny_model, max_residues=100)
+            embed_fasta(fasta, out, tiny_model, max_residues=100, layout="per-id")
     assert err.value.errno == code and isinstance(err.value, OSError)
     partial = tmp_path / "o.h5.partial"
     assert len(list(partial.glob("part-*.h5"))) == 3 and not list(partial.glob("*.tmp"))
     assert not out.exists()
-    embed_fasta(fasta, out, tiny_model, max_residues=100)
-    assert_same(out, embed_fasta(fasta, tmp_path / "ref.h5", tiny_model, max_residues=100))
+    embed_fasta(fasta, out, tiny_model, max_residues=100, layout="per-id")
+    assert_same(out, embed_fasta(fasta, tmp_path / "ref.h5", tiny_model, max_residues=100, layout="per-id"))
 
 
 def test_no_room_to_merge(tmp_path, fasta, tiny_model, monkeypatch):
@@ -189,11 +189,11 @@ def test_no_room_to_merge(tmp_path, fasta, tiny_model, monkeypatch):
     with monkeypatch.context() as m:
         m.setattr(parts.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9 - 10, 10))
         with pytest.raises(OutputWriteError, match="not enough space to merge.*kept in"):
-            embed_fasta(fasta, out, tiny_model, max_residues=100)
+            embed_fasta(fasta, out, tiny_model, max_residues=100, layout="per-id")
     assert not out.exists() and not (tmp_path / "o.h5.tmp").exists()
     assert (tmp_path / "o.h5.partial").is_dir()
-    embed_fasta(fasta, out, tiny_model, max_residues=100)
-    assert_same(out, embed_fasta(fasta, tmp_path / "ref.h5", tiny_model, max_residues=100))
+    embed_fasta(fasta, out, tiny_model, max_residues=100, layout="per-id")
+    assert_same(out, embed_fasta(fasta, tmp_path / "ref.h5", tiny_model, max_residues=100, layout="per-id"))
 
 
 def test_merge_failure_is_an_error_not_a_crash(tmp_path, fasta, tiny_model, monkeypatch):
@@ -208,7 +208,7 @@ def test_merge_failure_is_an_error_not_a_crash(tmp_path, fasta, tiny_model, monk
     with monkeypatch.context() as m:
         m.setattr(parts, "durable_replace", durable_replace)
         with pytest.raises(OutputWriteError, match="merged output"):
-            embed_fasta(fasta, out, tiny_model, max_residues=100)
+            embed_fasta(fasta, out, tiny_model, max_residues=100, layout="per-id")
     assert not out.exists() and not (tmp_path / "o.h5.tmp").exists()
 
 
@@ -231,7 +231,7 @@ def test_disk_full_on_a_real_file_system(small_tmpfs, tmp_path, tiny_model_dir, 
     fasta = random_fasta(tmp_path / "many.fasta", 200, 50, 300)
     out = small_tmpfs / "o.h5"
     command = ["embed", str(fasta), "-o", str(out), "--model", str(tiny_model_dir), "--max-residues", "300",
-               "--compression", "none", "-q"]
+               "--compression", "none", "--layout", "per-id", "-q"]
     assert main(command) == 1
     assert "No space left on device; the parts finished so far are kept" in capsys.readouterr().err
     n_parts = len(list((small_tmpfs / "o.h5.partial").glob("part-*.h5")))

@@ -1,4 +1,4 @@
-"""The HDF5 store: reversible keys, layout and attrs, the reader API."""
+"""The per-id layout: reversible keys, layout and attrs, the dict-style reader API."""
 import h5py
 import numpy as np
 import pytest
@@ -29,7 +29,7 @@ def odd_file(tmp_path):
     fasta = tmp_path / "odd.fasta"
     fasta.write_text("".join(f">{i}\tdescription\n{'MKL' * (n + 1)}\n" for n, i in enumerate(ODD_IDS)),
                      encoding="utf-8")
-    return embed_fasta(fasta, tmp_path / "odd.h5", encoder="onehot", split_char="\t", id_field=0)
+    return embed_fasta(fasta, tmp_path / "odd.h5", encoder="onehot", split_char="\t", id_field=0, layout="per-id")
 
 
 def test_odd_ids_stored_and_read_back(odd_file):
@@ -67,7 +67,8 @@ def test_reader_errors(odd_file, tmp_path):
 
 
 def test_missing_view_is_named(tmp_path, data_dir):
-    out = embed_fasta(data_dir / "test.fasta", tmp_path / "p.h5", encoder="onehot", per_residue=False)
+    out = embed_fasta(data_dir / "test.fasta", tmp_path / "p.h5", encoder="onehot", per_residue=False,
+                      layout="per-id")
     with h5py.File(out) as f:
         assert list(f) == ["per_protein"]
     with pytest.raises(EmbeddingFileError, match="has no per_residue embeddings \\(it holds: per_protein\\)"):
@@ -87,7 +88,7 @@ def test_root_attrs(odd_file):
 @pytest.mark.parametrize("compression, expected", [("gzip", "gzip"), ("lzf", "lzf"), ("none", None)])
 def test_compression_and_dtype(tmp_path, data_dir, compression, expected):
     out = embed_fasta(data_dir / "test.fasta", tmp_path / f"{compression}.h5", encoder="blosum62",
-                      compression=compression, dtype="float16")
+                      compression=compression, dtype="float16", layout="per-id")
     with h5py.File(out) as f:
         for view in ("per_residue", "per_protein"):
             ds = f[view]["protein"]

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 import seqvec
+from seqvec.embeddings.columnar import ColumnarWriter, Shapes, create_columnar, sequence_digest
 from seqvec.embeddings.h5 import write_record
-from seqvec.embeddings.store.columnar import ColumnarWriter, Shapes, create_columnar, sequence_digest
-from seqvec.embeddings.store.shards import INDEX_NAME, shard_name, shard_ranges, write_index
+from seqvec.embeddings.shards import INDEX_NAME, shard_name, shard_ranges, write_index
 from seqvec.errors import EmbeddingFileError, MissingViewError
 
 IDS = ["P1", "a/b", ".hidden", "%x", "Q9ÄY", "long_" + "z" * 300]
@@ -168,3 +168,25 @@ def test_shard_folder_reads_as_one_store(tmp_path, records):
     with pytest.raises(EmbeddingFileError, match="missing"):
         seqvec.open_embeddings(tmp_path)
     assert write_index(tmp_path, 3) is None  # a shard is missing: no index over it
+
+
+@pytest.mark.parametrize("layout", ["uniprot", "biotrainer"])
+def test_train_and_evaluate_on_a_file_made_by_another_tool(tmp_path, data_dir, layout):
+    """ProtT5-style per-protein vectors from UniProt (or biotrainer) train and evaluate a seqvec head."""
+    from seqvec.cli.main import main
+
+    labels = data_dir / "biotrainer" / "sequence_to_class" / "labels.fasta"
+    ids = [line.split()[0][1:] for line in labels.read_text().splitlines() if line.startswith(">")]
+    rng = np.random.default_rng(0)
+    vectors = {i: rng.standard_normal(1024).astype(np.float32) for i in ids}
+    path = tmp_path / "per-protein.h5"
+    (write_uniprot if layout == "uniprot" else write_biotrainer)(path, vectors)
+    with seqvec.open_embeddings(path) as store:
+        assert store.layout == layout and store.identity == {}
+    out = tmp_path / "head"
+    assert main(["train", "-q", "--labels", str(labels), "--embeddings", str(path), "--head", "fnn",
+                 "--epochs", "2", "-o", str(out)]) == 0
+    assert main(["evaluate", "-q", "--head", str(out), "--labels", str(labels), "--embeddings", str(path),
+                 "--bootstrap", "10", "-o", str(tmp_path / "eval.json")]) == 0
+    report = json.loads((tmp_path / "eval.json").read_text())
+    assert report["tasks"]["labels"]["n_proteins"] >= 1

@@ -52,7 +52,8 @@ FLAGS = {
     "fmt": "--label-format", "kind": "--kind", "task_name": "--task-name", "label_map": "--label-map",
     "layers": "--layers", "model": "--model", "options": "--options", "weights": "--weights", "device": "--device",
     "resume": "--resume", "run_dir": "-o", "config": "--config", "init": "--init",
-    "download": "--download", "overwrite": "--overwrite", "view": "--view", "shard": "--shard", "max_residues": "--max-residues",
+    "download": "--download", "overwrite": "--overwrite", "view": "--view", "shard": "--shard",
+    "max_residues": "--max-residues", "per_residue": "--per-residue", "per_protein": "--per-protein",
     **{f"ProtVecSettings.{name}": f"--{name.replace('_', '-')}" for name in (
         "vector_size", "window", "negative", "min_count", "sample", "alpha", "epochs", "seed", "workers")},
 }
@@ -173,10 +174,18 @@ def user_label_options(args: argparse.Namespace, lengths: dict[str, int] | None 
 
 
 def embedded_lengths(path: Path) -> dict[str, int] | None:
-    """Residue counts of an existing embedding file (to check per-residue labels), else None."""
-    from seqvec.embeddings.h5 import read_h5_lengths
+    """Residue counts of an existing embedding file or shard folder (to check per-residue labels),
+    else None (also for a foreign per-protein file, which does not record them)."""
+    from seqvec.embeddings.store import open_embeddings
+    from seqvec.errors import EmbeddingFileError
 
-    return read_h5_lengths(path) if path.is_file() else None
+    if not path.exists():
+        return None
+    with open_embeddings(path) as store:
+        try:
+            return dict(zip(store.ids, store.lengths.tolist()))
+        except EmbeddingFileError:
+            return None
 
 
 def non_negative_int(text: str) -> int:

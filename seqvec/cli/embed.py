@@ -12,6 +12,7 @@ from seqvec.embeddings.options import (
     DEFAULT_MAX_RESIDUES,
     DTYPE_CHOICES,
     ENCODER_CHOICES,
+    LAYOUT_CHOICES,
     PRECISION_CHOICES,
 )
 
@@ -20,11 +21,19 @@ OUTPUT_SUFFIXES = (".h5", ".hdf5")
 HELP = "embed the proteins of a FASTA file into an HDF5 file"
 DESCRIPTION = """\
 Embed every protein of a FASTA file (plain or gzip) with the SeqVec language model or a
-baseline encoder, and write per-residue and per-protein embeddings to one HDF5 file:
-  per_residue/<key>  [L, D] (or [3, L, D] with --layers all)
-  per_protein/<key>  [D]    mean over residues (layers summed first for --layers all)
-Each dataset has attrs 'id' (the record id) and 'length'; <key> is the id with
-'%' '/' and a leading '.' escaped as %25 %2F %2E.
+baseline encoder, and write per-residue and per-protein embeddings to one HDF5 file.
+The default --layout columnar holds one matrix per view, in input order:
+  records/id, records/length, records/digest   [N] the records table
+  per_protein  [N, D]  mean over residues (layers summed first for --layers all)
+  per_residue  [R, D]  (or [3, R, D] with --layers all); protein i is rows offsets[i]:offsets[i+1]
+--layout per-id writes seqvec's first layout (per_residue/<key>, per_protein/<key>);
+--layout uniprot writes UniProt's (one dataset per id at the root; one view).
+Identical sequences are embedded once (every id still gets its rows).
+Read any of them with seqvec.open_embeddings(path) (docs/embeddings.md).
+
+Shards: --shard K/N -o FOLDER embeds the K-th of N shares of the input (contiguous,
+balanced by residues) into FOLDER/shard-K-of-N.h5; each shard resumes and locks on its
+own, and the last to finish writes FOLDER/index.h5, so FOLDER opens as one store.
 
 The input ('-' for standard input) is checked completely before any model work:
 missing/empty/non-FASTA files, bad headers, empty sequences, duplicate ids and characters
@@ -37,7 +46,8 @@ Safe to interrupt: finished batches are kept in OUTPUT.partial/, and running the
 command again finishes the job. Rerunning a finished job does nothing; other settings
 against an existing output are an error unless --overwrite is given. One output, one
 run: a second run on the same output stops at once, naming the first (OUTPUT.lock).
-Under 'torchrun --nproc-per-node N -m seqvec embed ...' each process embeds its share.
+Under 'torchrun --nproc-per-node N -m seqvec embed ...' each process embeds its share,
+into the one .h5 output, or with -o FOLDER (no suffix) as shard RANK+1 of WORLD_SIZE.
 Exit status: 0 done, 2 bad input or options, 1 a failure of the environment (disk full,
 read-only folder, output locked): the finished batches are kept, rerun to resume.
 
@@ -80,7 +90,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     out.add_argument("--dtype", choices=DTYPE_CHOICES, default="float32",
                      help="storage type; reductions are computed in float32 first (default: float32)")
     out.add_argument("--compression", choices=COMPRESSION_CHOICES, default="gzip",
-                     help="HDF5 compression of every dataset (default: gzip)")
+                     help="HDF5 compression of every dataset of the per-id and uniprot layouts, and of the "
+                          "columnar records table (the columnar matrices are stored uncompressed; use --dtype "
+                          "float16 to halve them) (default: gzip)")
+    out.add_argument("--layout", choices=LAYOUT_CHOICES, default="columnar",
+                     help="columnar: a records table and one matrix per view (default); per-id: one dataset per "
+                          "protein and view (per_residue/<key>, for tools that read seqvec's first layout); "
+                          "uniprot: UniProt's per-protein.h5, one dataset per id at the root (with --no-per-residue)")
+    out.add_argument("--shard", metavar="K/N",
+                     help="embed only shard K of N (K = 1..N; e.g. a Slurm array task) into the folder -o as "
+                          "shard-K-of-N.h5; the last shard to finish writes the folder's index.h5")
     out.add_argument("--overwrite", action="store_true",
                      help="replace an existing output or unfinished run made with other settings")
     records = p.add_argument_group("records")
@@ -140,7 +159,8 @@ def run(args: argparse.Namespace) -> int:
 
     from seqvec.embeddings.pipeline import embed_fasta
 
-    check_output_suffix(args.output)
+    if args.shard is None and not (int(os.environ.get("WORLD_SIZE", "1")) > 1 and args.output.suffix == ""):
+        check_output_suffix(args.output)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     embed_fasta(
@@ -150,14 +170,14 @@ def run(args: argparse.Namespace) -> int:
         per_residue=args.per_residue, per_protein=args.per_protein, layers=args.layers, dtype=args.dtype,
         compression=args.compression, encoder=args.encoder, id_field=args.id_field, split_char=args.split_char,
         carry_state=args.carry_state, precision=args.precision, strip_gaps=args.strip_gaps,
-        skip_invalid=args.skip_invalid, max_residues=args.max_residues)
+        skip_invalid=args.skip_invalid, max_residues=args.max_residues, layout=args.layout, shard=args.shard)
     return 0
 
 
 def command_line(args: argparse.Namespace) -> str:
     """The command with every option spelled out (recorded in the output file)."""
     words = ["seqvec", "embed", str(args.fasta), "-o", str(args.output)]
-    for flag in ("model", "options", "weights", "encoder", "layers", "dtype", "compression", "id_field",
+    for flag in ("model", "options", "weights", "encoder", "layers", "dtype", "compression", "layout", "shard", "id_field",
                  "split_char", "precision", "max_residues", "device", "threads"):
         value = getattr(args, flag)
         if value is not None:

@@ -1,30 +1,43 @@
-"""``seqvec export``: an embedding HDF5 file to ``.npz`` or ``.csv``."""
+"""``seqvec export``: embeddings (any layout, or a shard folder) to npz, csv, biotrainer, UniProt or Parquet."""
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-HELP = "convert embeddings from HDF5 to .npz (any view) or .csv (per-protein)"
+HELP = "convert embeddings to .npz, .csv, biotrainer's or UniProt's HDF5, or Parquet"
 DESCRIPTION = """\
-Write the embeddings of an HDF5 file made by 'seqvec embed' to
-  .npz  one array per record, keyed by the record id (np.load(path)[id]);
-  .csv  per-protein only: a header 'id,d0,d1,...', then one row per record.
-The format follows the output file's suffix.
+Write the embeddings of a file made by 'seqvec embed' (any layout), a shard folder,
+UniProt's per-protein.h5 or a biotrainer file to
+  npz         one array per record, keyed by the record id (np.load(path)[id]); any view
+  csv         per-protein only: a header 'id,d0,d1,...', then one row per record
+  biotrainer  biotrainer's embeddings_file: datasets "0".."N-1" at the root, each with the
+              attribute original_id = the record id; [D] or [L, D] (--view)
+  uniprot     UniProt's layout: one dataset per id at the root ([D] or [L, D])
+  parquet     per-protein only: one row per protein (id, length, embedding: D float32);
+              needs pyarrow (pip install 'seqvec[parquet]')
+The format follows the output's suffix (.npz, .csv, .parquet) unless --format is given
+(needed for biotrainer and uniprot, which are .h5). Memory stays bounded for any number
+of proteins; the output appears only when complete.
 
-example:
+examples:
   seqvec export proteins.h5 -o proteins.csv
+  seqvec export proteins.h5 -o per-protein.h5 --format uniprot
+  seqvec export shards/ -o residues.h5 --format biotrainer --view per_residue
 """
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("h5", type=Path, help="embedding file written by 'seqvec embed'")
-    p.add_argument("-o", "--output", type=Path, required=True, help="output file: .npz or .csv")
+    from seqvec.embeddings.options import EXPORT_FORMATS as FORMATS
+
+    p.add_argument("h5", type=Path, help="embedding file (any layout) or shard folder")
+    p.add_argument("-o", "--output", type=Path, required=True, help="output file")
+    p.add_argument("--format", choices=FORMATS, help="output format (default: from the suffix of -o)")
     p.add_argument("--view", choices=("per_protein", "per_residue"), default="per_protein",
-                   help="which embeddings to export (default: per_protein; .csv takes per_protein only)")
+                   help="which embeddings to export (default: per_protein; csv and parquet take per_protein only)")
 
 
 def run(args: argparse.Namespace) -> int:
     from seqvec.embeddings.export import export
 
-    export(args.h5, args.output, view=args.view)
+    export(args.h5, args.output, view=args.view, fmt=args.format)
     return 0

@@ -219,7 +219,7 @@ def _filters(args):
 
 def _projection(args):
     from seqvec.classifiers.labels.files import class_labels
-    from seqvec.embeddings.h5 import read_h5_attrs
+    from seqvec.embeddings.store import open_embeddings
     from seqvec.viz.projection import (
         compute_projections,
         load_projection_inputs,
@@ -232,7 +232,8 @@ def _projection(args):
     x, ids, values = load_projection_inputs(args.embeddings, labels)
     projections = compute_projections(x, args.methods.split(",") if args.methods else None, args.seed)
     title = args.title or f"{args.embeddings.name}: {len(ids)} proteins"
-    attrs = read_h5_attrs(args.embeddings)
+    with open_embeddings(args.embeddings) as store:
+        attrs = store.attrs
     source = attrs.get("model") or attrs.get("encoder") or "unrecorded model"
     view = f", layers {attrs['layers']}" if attrs.get("layers") else ""
     caption = _caption(args, f"per-protein embeddings of {source}{view} ({args.embeddings.name}); "

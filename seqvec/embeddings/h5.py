@@ -1,6 +1,8 @@
-"""The embedding file (HDF5): layout, keys, and the reader API.
+"""The per-id layout (``--layout per-id``), the output's attributes, and dict-style readers.
 
-Layout (docs/embeddings.md, "The output file (HDF5)")::
+The readers (:func:`read_h5`, :func:`iter_h5`, ...) take every layout, through
+:func:`~seqvec.open_embeddings`; the default layout is columnar (:mod:`seqvec.embeddings.columnar`).
+The per-id layout, seqvec's first (docs/embeddings.md, "The output file (HDF5)")::
 
     /                     attrs: seqvec_version, model, model_sha256, encoder, layers, dtype,
                                  compression, per_protein_reduction, input_sha256, n_records,
@@ -18,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -26,24 +27,13 @@ import h5py
 import numpy as np
 
 from seqvec import __version__
-from seqvec.errors import EmbeddingFileError, MissingViewError, OutputMismatchError
+from seqvec.embeddings.layouts import id_to_key, key_to_id
+from seqvec.embeddings.store import open_embeddings
+from seqvec.errors import EmbeddingFileError, OutputMismatchError
 
 VIEWS = ("per_residue", "per_protein")
-_ESCAPED = re.compile(r"%(25|2F|2E)")
-_UNESCAPE = {"25": "%", "2F": "/", "2E": "."}
-
-
-def id_to_key(record_id: str) -> str:
-    """HDF5-safe dataset name of a record id (reversible, see :func:`key_to_id`)."""
-    key = record_id.replace("%", "%25").replace("/", "%2F")
-    return "%2E" + key[1:] if key.startswith(".") else key
-
-
-def key_to_id(key: str) -> str:
-    """The record id a dataset name stands for (inverse of :func:`id_to_key`)."""
-    return _ESCAPED.sub(lambda m: _UNESCAPE[m.group(1)], key)
-
-
+__all__ = ["VIEWS", "describe_mismatch", "existing_output_matches", "id_to_key", "iter_h5", "key_to_id", "read_h5",
+           "read_h5_attrs", "read_h5_lengths", "root_attributes", "write_record"]
 def write_record(f: h5py.File, view: str, record_id: str, array: np.ndarray, length: int,
                  dtype: str, compression: str) -> None:
     """Store one array under ``<view>/<key>`` with attrs ``id`` and ``length``."""
@@ -65,7 +55,7 @@ def root_attributes(settings, view, model_name: str, fingerprint: dict, n_record
     return {
         "seqvec_version": __version__, "model": model_name, "model_sha256": fingerprint["model_sha256"],
         "encoder": settings.encoder, "layers": settings.layers, "dtype": settings.dtype,
-        "compression": settings.compression, "per_protein_reduction": view.reduction,
+        "compression": settings.compression, "layout": settings.layout, "per_protein_reduction": view.reduction,
         "input_sha256": fingerprint["input_sha256"], "n_records": n_records, "command": command,
         "fingerprint": json.dumps(fingerprint, sort_keys=True),
     }
@@ -81,6 +71,8 @@ def existing_output_matches(output: Path, fingerprint: dict) -> bool:
     try:
         with h5py.File(output, "r") as f:
             found = json.loads(f.attrs["fingerprint"])
+            if isinstance(found, dict):
+                found.setdefault("layout", "per-id")  # made before layouts had a name
     except (OSError, KeyError, ValueError, TypeError):
         raise OutputMismatchError(f"{output} exists and is not a seqvec embedding file; "
                                   f"use --overwrite to replace it or choose another output") from None
@@ -90,63 +82,32 @@ def existing_output_matches(output: Path, fingerprint: dict) -> bool:
     return True
 
 
-def _open(path: str | os.PathLike) -> h5py.File:
-    path = Path(path)
-    if not path.is_file():
-        raise EmbeddingFileError(f"embedding file not found: {path}", path=path)
-    try:
-        return h5py.File(path, "r")
-    except OSError as err:
-        raise EmbeddingFileError(f"{path} is not a readable HDF5 file ({err})", path=path) from None
-
-
-def _group(f: h5py.File, view: str) -> h5py.Group:
-    if view not in VIEWS:
-        raise EmbeddingFileError(f"view {view!r} is not one of {', '.join(VIEWS)}", path=f.filename, view=view)
-    if view not in f:
-        found = [v for v in VIEWS if v in f]
-        raise MissingViewError(f"{f.filename} has no {view} embeddings (it holds: {', '.join(found) or 'none'})",
-                               path=f.filename, view=view)
-    return f[view]
-
-
 def iter_h5(path: str | os.PathLike, view: str = "per_residue",
             ids: Iterable[str] | None = None) -> Iterator[tuple[str, np.ndarray]]:
     """Yield ``(record id, array)`` one at a time, in file order (or in the order of ``ids``).
 
-    Reads one dataset at a time, so it suits files larger than memory. A file that cannot
-    be read to the end raises EmbeddingFileError.
+    Any layout :func:`~seqvec.open_embeddings` opens; memory stays bounded, so it suits
+    files larger than memory. A file that cannot be read to the end raises EmbeddingFileError.
     """
     try:
-        yield from _iter_open(path, view, ids)
+        with open_embeddings(path) as store:
+            if view == "per_residue":
+                yield from store.iter_per_residue(ids)
+                return
+            for batch_ids, arrays in store.iter_batches(view, ids=ids):
+                yield from zip(batch_ids, arrays)
     except (OSError, RuntimeError, KeyError) as err:
         raise EmbeddingFileError(f"{path} is corrupt: {err}", path=path) from None
 
 
-def _iter_open(path: str | os.PathLike, view: str, ids: Iterable[str] | None) -> Iterator[tuple[str, np.ndarray]]:
-    with _open(path) as f:
-        group = _group(f, view)
-        if ids is None:
-            for ds in group.values():
-                yield str(ds.attrs.get("id", key_to_id(ds.name.rsplit("/", 1)[1]))), ds[()]
-            return
-        ids = list(ids)
-        missing = [i for i in ids if id_to_key(i) not in group]
-        if missing:
-            shown = ", ".join(map(repr, missing[:10]))
-            raise EmbeddingFileError(f"{len(missing)} ids not in {path} ({view}): {shown}", path=path, view=view,
-                                     missing_ids=missing)
-        for record_id in ids:
-            yield record_id, group[id_to_key(record_id)][()]
-
-
 def read_h5(path: str | os.PathLike, view: str = "per_residue",
             ids: Iterable[str] | None = None) -> dict[str, np.ndarray]:
-    """Read embeddings into ``{record id: array}``.
+    """Read embeddings into ``{record id: array}`` (any layout; :func:`~seqvec.open_embeddings`
+    gives the per-protein vectors as one ``[N, D]`` matrix instead).
 
     Parameters
     ----------
-    path : an HDF5 file written by ``seqvec embed`` (or in the same layout).
+    path : an embedding file or shard folder (seqvec's, UniProt's, biotrainer's).
     view : ``"per_residue"`` (arrays ``[L, D]``, or ``[n_layers, L, D]`` for ``--layers all``)
         or ``"per_protein"`` (arrays ``[D]``).
     ids : only these record ids (all must be present), else every record.
@@ -157,19 +118,17 @@ def read_h5(path: str | os.PathLike, view: str = "per_residue",
 
 
 def read_h5_lengths(path: str | os.PathLike) -> dict[str, int]:
-    """``{record id: residues}`` of every record of an embedding file (from the ``length`` attributes)."""
-    with _open(path) as f:
-        view = next((v for v in VIEWS if v in f), None)
-        if view is None:
-            return {}
-        return {str(ds.attrs.get("id", key_to_id(key))): int(ds.attrs.get("length", ds.shape[-2] if ds.ndim > 1 else 0))
-                for key, ds in f[view].items()}
+    """``{record id: residues}`` of every record of an embedding file (-1 where a foreign
+    per-protein file does not record it)."""
+    with open_embeddings(path) as store:
+        try:
+            lengths = store.lengths.tolist()
+        except EmbeddingFileError:
+            lengths = [-1] * len(store)
+        return dict(zip(store.ids, lengths))
 
 
 def read_h5_attrs(path: str | os.PathLike) -> dict:
     """Root attributes of an embedding file (``fingerprint`` decoded from JSON)."""
-    with _open(path) as f:
-        attrs = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in f.attrs.items()}
-    if isinstance(attrs.get("fingerprint"), str):
-        attrs["fingerprint"] = json.loads(attrs["fingerprint"])
-    return attrs
+    with open_embeddings(path) as store:
+        return store.attrs

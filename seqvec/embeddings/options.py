@@ -4,12 +4,18 @@ This module imports nothing heavy, so that ``seqvec embed --help`` can list the 
 """
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 
 from seqvec.errors import EmbedOptionError
 
 DTYPE_CHOICES = ("float32", "float16")
 COMPRESSION_CHOICES = ("gzip", "lzf", "none")
+# columnar: one matrix per view plus a records table (seqvec.embeddings.columnar); per-id: one
+# dataset per protein and view (per_residue/<key>, the first seqvec layout); uniprot: UniProt's
+# per-protein.h5 (one dataset per id at the root, one view)
+LAYOUT_CHOICES = ("columnar", "per-id", "uniprot")
+EXPORT_FORMATS = ("npz", "csv", "biotrainer", "uniprot", "parquet")  # seqvec.embeddings.export
 TABLE_ENCODERS = ("onehot", "blosum62", "protvec")  # encoders.ENCODERS
 # lm = the language model; lm+TABLE = the language model with the table's rows appended (encoders.WithTable)
 ENCODER_CHOICES = ("lm", *TABLE_ENCODERS, *(f"lm+{t}" for t in TABLE_ENCODERS))
@@ -27,6 +33,18 @@ def _check_choice(name: str, value: object, choices: tuple) -> None:
         raise EmbedOptionError(f"{name}={value!r} is not one of {', '.join(map(str, choices))}")
 
 
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"K/N"`` -> (K, N) with 1 <= K <= N; EmbedOptionError otherwise."""
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+    if not match:
+        raise EmbedOptionError(f"`shard` {text!r}: expected K/N, e.g. 3/10 (shard 3 of 10, counting from 1)")
+    k, n = int(match.group(1)), int(match.group(2))
+    if not 1 <= k <= n:
+        raise EmbedOptionError(f"`shard` {text!r}: K must be between 1 and N={n} (shards count from 1; "
+                               f"a Slurm array of them is 1-{n})")
+    return k, n
+
+
 @dataclass(frozen=True)
 class EmbedSettings:
     """What to compute and how to store it.
@@ -38,11 +56,12 @@ class EmbedSettings:
     batchings.
     """
 
-    per_residue: bool = True  # store per_residue/<key>
-    per_protein: bool = True  # store per_protein/<key>
+    per_residue: bool = True  # store the per-residue view
+    per_protein: bool = True  # store the per-protein view
     layers: str = "sum"  # a view of the model's output layers: a name in seqvec.embeddings.reduce.VIEWS
     dtype: str = "float32"  # storage dtype (reductions are computed in float32)
-    compression: str = "gzip"  # HDF5 filter of every dataset
+    compression: str = "gzip"  # HDF5 filter of every per-id / uniprot dataset (columnar: its records table)
+    layout: str = "columnar"  # how the file is organised: a name in LAYOUT_CHOICES
     encoder: str = "lm"  # the language model or a baseline encoder
     id_field: int | None = None  # header.split(split_char)[id_field]; both None: first word
     split_char: str | None = None
@@ -52,6 +71,7 @@ class EmbedSettings:
     strip_gaps: bool = False  # remove alignment gaps '-' and '.' from sequences
     skip_invalid: bool = False  # leave out invalid records (listed in OUTPUT.skipped.tsv) instead of failing
     max_residues: int = DEFAULT_MAX_RESIDUES  # residue budget of one batch (padded)
+    shard: str | None = None  # "K/N": embed the K-th of N shares of the input (seqvec.embeddings.shards)
 
     def __post_init__(self):
         from seqvec.embeddings.reduce import VIEWS  # here: reduce imports this module
@@ -59,6 +79,16 @@ class EmbedSettings:
         _check_choice("layers", self.layers, tuple(VIEWS))
         _check_choice("dtype", self.dtype, DTYPE_CHOICES)
         _check_choice("compression", self.compression, COMPRESSION_CHOICES)
+        _check_choice("layout", self.layout, LAYOUT_CHOICES)
+        if self.layout == "uniprot" and self.per_residue and self.per_protein:
+            raise EmbedOptionError("layout='uniprot' holds one view per file: turn `per_residue` off (UniProt's "
+                                   "per-protein.h5) or `per_protein` off (per-residue arrays)")
+        if self.shard is not None:
+            parse_shard(self.shard)
+            if self.layout != "columnar":
+                raise EmbedOptionError(f"shards are columnar files; layout={self.layout!r} cannot be sharded")
+            if self.carry_state:
+                raise EmbedOptionError("carry_state embeds one protein after another; it cannot be sharded")
         _check_choice("encoder", self.encoder, ENCODER_CHOICES)
         if self.precision is not None:
             _check_choice("precision", self.precision, PRECISION_CHOICES)
@@ -74,7 +104,10 @@ class EmbedSettings:
             raise EmbedOptionError(f"carry_state applies to the language model only, not encoder={self.encoder!r}")
 
     def identity(self) -> dict:
-        """The fields that decide the content of the output (all but ``max_residues``)."""
+        """The fields that decide the content of the output (all but ``max_residues``; ``shard``
+        only when set)."""
         d = asdict(self)
         del d["max_residues"]
+        if d["shard"] is None:
+            del d["shard"]
         return d

@@ -24,61 +24,22 @@ import errno
 import io
 import json
 import logging
-import os
 import shutil
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-from seqvec.embeddings.h5 import VIEWS, describe_mismatch, id_to_key, write_record
+from seqvec.embeddings.files import durable_replace, write_file, writing
+from seqvec.embeddings.h5 import VIEWS, describe_mismatch, write_record
+from seqvec.embeddings.layouts import id_to_key
 from seqvec.errors import OutputMismatchError, OutputWriteError
 
 logger = logging.getLogger(__name__)
 
 _OPEN_PARTS = 64  # part files kept open while merging
-
-
-def fsync_path(path: Path) -> None:
-    """Flush a file's (or directory's) data to disk."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-@contextmanager
-def writing(path: Path, what: str, resumable: bool = True) -> Iterator[None]:
-    """Turn an OSError while writing ``path`` into OutputWriteError; ``resumable``: say that the
-    finished parts are kept."""
-    try:
-        yield
-    except OSError as err:
-        if isinstance(err, OutputWriteError):
-            raise
-        reason = err.strerror or str(err)
-        hint = "; the parts finished so far are kept, so running the same command again resumes" if resumable else ""
-        raise OutputWriteError(f"cannot write {what} {path}: {reason}{hint}", path=path, errno=err.errno) from None
-
-
-def write_file(path: Path, data: bytes | memoryview) -> None:
-    """Write ``data`` to ``path`` and flush it to disk (no temporary name: see durable_replace)."""
-    with open(path, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def durable_replace(tmp: Path, final: Path) -> None:
-    """Rename ``tmp`` to ``final`` atomically, after flushing it, and flush the directory."""
-    fsync_path(tmp)
-    os.replace(tmp, final)
-    fsync_path(final.parent)
 
 
 class PartialRun:
@@ -92,6 +53,11 @@ class PartialRun:
     def part_files(self) -> list[Path]:
         return sorted(self.dir.glob("part-*.h5")) if self.dir.is_dir() else []
 
+    def has_work(self) -> bool:
+        """Whether the sidecar holds finished work: parts, or an in-place store with a journal."""
+        return bool(self.part_files()) or (self.dir.is_dir() and (self.dir / "store.h5").is_file()
+                                           and any(self.dir.glob("journal-r*.txt")))
+
     def check(self, fingerprint: dict, batching: dict) -> None:
         """Raise OutputMismatchError if the sidecar holds parts of a run with another fingerprint,
         or made with another batch plan (``batching``: max_residues and device, which move the
@@ -104,7 +70,7 @@ class PartialRun:
         if not self.dir.is_dir():
             raise OutputMismatchError(f"{self.dir} exists and is not a directory; remove it or choose another "
                                       f"output (seqvec keeps unfinished runs there)", path=self.dir)
-        if not self.part_files():
+        if not self.has_work():
             return
         try:
             found = json.loads(self.manifest_path.read_text())
@@ -115,6 +81,7 @@ class PartialRun:
                 f"{self.dir} holds parts of an unfinished run but no readable manifest; "
                 f"rerun with --overwrite to start afresh", path=self.dir) from None
         found_batching = found.pop("batching", None)
+        found.setdefault("layout", "per-id")  # made before layouts had a name
         if found != fingerprint:
             differences = {k: (found.get(k), fingerprint.get(k)) for k in sorted(set(found) | set(fingerprint))
                            if found.get(k) != fingerprint.get(k)}
@@ -192,10 +159,15 @@ class PartialRun:
             group = f["carry_state"]
             return [group[str(i)][()] for i in range(len(group))]
 
-    def merge(self, order: list[str], root_attrs: dict) -> None:
-        """Join the parts into ``<output>.tmp`` in input order, then rename it to ``<output>``."""
+    def merge(self, order: list[str], root_attrs: dict, layout: str = "per-id",
+              same_as: dict[str, str] | None = None) -> None:
+        """Join the parts into ``<output>.tmp`` in input order, then rename it to ``<output>``.
+
+        ``layout``: ``per-id`` (``<view>/<key>``) or ``uniprot`` (``<key>`` at the root, one view).
+        ``same_as``: ``{id: id of the same sequence}`` for records whose arrays are another's."""
+        same_as = same_as or {}
         done = self.scan()
-        missing = [record_id for record_id in order if record_id not in done]
+        missing = [record_id for record_id in order if same_as.get(record_id, record_id) not in done]
         if missing:
             raise OutputMismatchError(f"cannot merge {self.dir}: {len(missing)} records missing, e.g. {missing[0]!r}")
         tmp = self.output.with_name(self.output.name + ".tmp")
@@ -204,15 +176,22 @@ class PartialRun:
         try:
             with writing(tmp, "the merged output"):
                 try:
-                    with h5py.File(tmp, "w") as out:
+                    with h5py.File(tmp, "w", track_order=True) as out:
                         out.attrs.update(root_attrs)
                         for record_id in order:
-                            source = self._open(handles, done[record_id])
-                            key = id_to_key(record_id)
+                            source_id = same_as.get(record_id, record_id)
+                            source = self._open(handles, done[source_id])
+                            key, source_key = id_to_key(record_id), id_to_key(source_id)
                             for view in VIEWS:
-                                if view in source:
+                                if view not in source:
+                                    continue
+                                if layout == "uniprot":
+                                    group = out
+                                else:
                                     group = out[view] if view in out else out.create_group(view, track_order=True)
-                                    source.copy(source[view][key], group, name=key)
+                                source.copy(source[view][source_key], group, name=key)
+                                if source_id != record_id:
+                                    group[key].attrs["id"] = record_id
                 except RuntimeError as err:  # h5py's form of a failed write while closing
                     raise OSError(str(err)) from None
                 finally:

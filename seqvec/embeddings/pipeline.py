@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
@@ -19,12 +20,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from seqvec.embeddings.columnar import Shapes, sequence_digest
 from seqvec.embeddings.embedder import Embedder, StatefulEmbedder
 from seqvec.embeddings.encoders import ENCODERS, WithTable, stacked_sha256
+from seqvec.embeddings.files import durable_replace, write_file, writing
 from seqvec.embeddings.h5 import existing_output_matches, root_attributes
-from seqvec.embeddings.options import DEFAULT_MAX_RESIDUES, EmbedSettings
-from seqvec.embeddings.parts import PartialRun, durable_replace, write_file, writing
+from seqvec.embeddings.inplace import InPlaceRun, merge_parts_columnar
+from seqvec.embeddings.options import DEFAULT_MAX_RESIDUES, EmbedSettings, parse_shard
+from seqvec.embeddings.parts import PartialRun
 from seqvec.embeddings.reduce import LayerView, get_view
+from seqvec.embeddings.shards import INDEX_NAME, shard_name, shard_ranges, write_index
 from seqvec.errors import (
     EmbedOptionError,
     ModelNotFoundError,
@@ -153,6 +158,82 @@ def _run_batched(model: Embedder, sequences: dict[str, str], settings: EmbedSett
             bar.update(sum(lengths[i] for i in batch))
 
 
+def _shapes(model: Embedder, view: LayerView, settings: EmbedSettings) -> Shapes:
+    """The stored shapes, from the view of a one-residue array of the model's shape."""
+    probe = view.per_residue(np.zeros((model.n_output_layers, 1, model.output_dim), np.float32))
+    tail = (probe.shape[0], probe.shape[2]) if probe.ndim == 3 else (0, probe.shape[1])
+    return Shapes(int(view.per_protein(probe).shape[0]) if settings.per_protein else None,
+                  tail if settings.per_residue else None, settings.dtype)
+
+
+def _distinct(ids: list[str], digests: list[str]) -> dict[int, list[int]]:
+    """``{first row of a sequence: every row with that sequence}``, in input order."""
+    first: dict[str, int] = {}
+    copies: dict[int, list[int]] = {}
+    for row, digest in enumerate(digests):
+        copies.setdefault(first.setdefault(digest, row), []).append(row)
+    if len(copies) < len(ids):
+        logger.info("%d records repeat the sequence of an earlier one: %d distinct sequences are embedded "
+                    "for %d records", len(ids) - len(copies), len(copies), len(ids))
+    return copies
+
+
+def _same_as(sequences: dict[str, str]) -> dict[str, str]:
+    """``{id: the first id with the same sequence}`` for every id that repeats an earlier sequence."""
+    first: dict[str, str] = {}
+    same_as = {i: first.setdefault(s, i) for i, s in sequences.items()}
+    repeats = {i: j for i, j in same_as.items() if i != j}
+    if repeats:
+        logger.info("%d records repeat the sequence of an earlier one: %d distinct sequences are embedded "
+                    "for %d records", len(repeats), len(first), len(sequences))
+    return repeats
+
+
+def _run_inplace(model: Embedder, sequences: dict[str, str], settings: EmbedSettings, view: LayerView,
+                 partial: PartialRun, attrs: dict, world: World, progress: bool) -> None:
+    """Embed into a columnar file written in place (:mod:`seqvec.embeddings.inplace`):
+    each distinct sequence once, this rank's share of the batch plan, skipping journalled batches."""
+    ids = list(sequences)
+    lengths = np.array([len(sequences[i]) for i in ids], dtype=np.int64)
+    digests = [sequence_digest(sequences[i]) for i in ids]
+    copies = _distinct(ids, digests)
+    distinct = {ids[row]: int(lengths[row]) for row in copies}
+    plan = make_batches(distinct, settings.max_residues)  # the same in every rank and every rerun
+    run = InPlaceRun(partial, world.rank)
+    if world.is_main:
+        run.create(ids, lengths, digests, _shapes(model, view, settings), attrs)
+    world.barrier()
+    done = run.done()
+    share = assign_to_ranks([len(b) * distinct[b[0]] for b in plan], world.size)[world.rank]
+    todo = [k for k in share if k not in done]
+    logger.info("%d batches to embed (%d of %d batches already done)", len(todo), len(done), len(plan))
+    row_of = {ids[row]: row for row in copies}
+    run.open(np.concatenate([[0], np.cumsum(lengths)]))
+    try:
+        with _progress(sum(distinct[i] for k in todo for i in plan[k]), progress and world.is_main) as bar:
+            for k in todo:
+                rows, per_residue, per_protein = [], [], []
+                for record_id, layers in zip(plan[k], embed_layers(model, plan[k], sequences)):
+                    residues, vector = _reduce(layers, view, settings)
+                    for row in copies[row_of[record_id]]:
+                        rows.append(row)
+                        per_residue.append(residues)
+                        per_protein.append(vector)
+                run.write(k, rows, per_residue, per_protein)
+                bar.update(sum(distinct[i] for i in plan[k]))
+    finally:
+        run.close()
+    world.barrier()
+    if world.is_main:
+        missing = set(range(len(plan))) - run.done()
+        if missing:
+            raise OutputMismatchError(f"{partial.dir}: {len(missing)} batches are not journalled after every rank "
+                                      "finished; run the same command again", path=partial.dir)
+        run.finish(partial.output)
+        partial.remove()
+        logger.info("wrote %s (%d records)", partial.output, len(ids))
+
+
 def _pack_state(state: list) -> list[np.ndarray]:
     """allennlp-style LSTM state ``[direction][layer] = (h, c)`` -> flat list of arrays."""
     return [t.cpu().numpy() for direction in state for layer in direction for t in layer]
@@ -227,10 +308,10 @@ def _output_lock(output: Path, world: World) -> Iterator[None]:
         lock.release()
 
 
-def _fingerprints(settings: EmbedSettings, spec: ModelSpec, sequences: dict[str, str]) -> tuple[dict, dict]:
+def _fingerprints(settings: EmbedSettings, spec: ModelSpec, input_sha256: str) -> tuple[dict, dict]:
     """(the output's fingerprint, the batch plan an unfinished run must keep)."""
     fingerprint = {**settings.identity(), "precision": spec.precision, "model_sha256": spec.sha256,
-                   "model_options_sha256": spec.options_sha256, "input_sha256": sequences_digest(sequences)}
+                   "model_options_sha256": spec.options_sha256, "input_sha256": input_sha256}
     batching = {"max_residues": None if settings.carry_state else settings.max_residues, "device": spec.device}
     return fingerprint, batching
 
@@ -299,8 +380,13 @@ def embed_fasta(fasta: str | os.PathLike, output: str | os.PathLike, model: Embe
     """
     settings = _settings(options)
     output = Path(output)
-    _check_paths(fasta, output, overwrite)
     world = World.from_env()
+    device = world.device(device)
+    folder = _shard_folder(output, settings, world)
+    if folder is not None:  # one shard per call, or per torchrun rank: each its own file, lock and sidecar
+        k, n = parse_shard(settings.shard) if settings.shard else (world.rank + 1, world.size)
+        settings, world, output = replace(settings, shard=f"{k}/{n}"), World(), folder / shard_name(k, n)
+    _check_paths(fasta, output, overwrite)
     if settings.carry_state and world.size > 1:
         raise EmbedOptionError("carry_state embeds one protein after another; run it in a single process")
     if str(fasta) == STDIN and world.size > 1:
@@ -311,11 +397,56 @@ def embed_fasta(fasta: str | os.PathLike, output: str | os.PathLike, model: Embe
             checked = read_fasta_checked(fasta, id_field=settings.id_field, split_char=settings.split_char,
                                          strip_gaps=settings.strip_gaps, skip_invalid=settings.skip_invalid)
             _embed_locked(fasta, output, model, checked, settings, options_file, weights_file,
-                          world.device(device), overwrite, progress, command, options, world)
+                          device, overwrite, progress, command, options, world)
     finally:
         if joined:
             world.stop()
+    if folder is None:
+        return output
+    _update_index(folder, parse_shard(settings.shard or "1/1")[1])
+    return folder
+
+
+def _update_index(folder: Path, n: int) -> None:
+    """Write the shard folder's index if all ``n`` shards are finished. Under the index's lock,
+    waited for: a shard that finished while another held it must look again, or the index
+    could miss it."""
+    lock = OutputLock(folder / INDEX_NAME)
+    while True:
+        try:
+            lock.acquire()
+            break
+        except OutputLockedError:
+            time.sleep(0.1)  # another shard is writing the index (a second or so)
+    try:
+        write_index(folder, n)
+    finally:
+        lock.release()
+
+
+def _shard_folder(output: Path, settings: EmbedSettings, world: World) -> Path | None:
+    """The shard folder, if this run writes a shard: ``--shard K/N``, or a torchrun job whose
+    output is not an ``.h5`` file (then rank r writes shard r+1 of WORLD_SIZE)."""
+    if settings.shard is None and (world.size == 1 or output.suffix.lower() in (".h5", ".hdf5")):
+        return None
+    if output.is_file():
+        raise EmbedOptionError(f"the output {output} is a file; shards are written into a folder (give a folder "
+                               f"name such as {output.with_suffix('')}_shards)")
+    if settings.layout != "columnar" or settings.carry_state:
+        raise EmbedOptionError("shards are columnar files embedded in batches: use layout='columnar', without "
+                               "`carry_state`")
+    with writing(output, "the shard folder", resumable=False):
+        output.mkdir(parents=True, exist_ok=True)
     return output
+
+
+def _shard_of(sequences: dict[str, str], shard: str) -> dict[str, str]:
+    """The records of shard ``"K/N"`` (:func:`~seqvec.embeddings.shards.shard_ranges`)."""
+    k, n = parse_shard(shard)
+    ids = list(sequences)
+    start, end = shard_ranges([len(sequences[i]) for i in ids], n)[k - 1]
+    logger.info("shard %d of %d: records %d to %d of %d", k, n, start + 1, end, len(ids))
+    return {i: sequences[i] for i in ids[start:end]}
 
 
 def _embed_locked(fasta: str | os.PathLike, output: Path, model: Embedder | str | os.PathLike | None,
@@ -324,10 +455,13 @@ def _embed_locked(fasta: str | os.PathLike, output: Path, model: Embedder | str 
                   command: str | None, options: dict, world: World) -> None:
     """The work of :func:`embed_fasta` once the output is locked and the input read."""
     sequences = checked.sequences
+    input_sha256 = sequences_digest(sequences)  # of the whole input, in every shard
+    if settings.shard is not None:
+        sequences = _shard_of(sequences, settings.shard)
     spec = model_spec(model, settings.encoder, options_file=options_file, weights_file=weights_file,
                       device=device, precision=settings.precision)
     view = get_view(settings.layers, spec.n_output_layers, spec.name)
-    fingerprint, batching = _fingerprints(replace(settings, precision=spec.precision), spec, sequences)
+    fingerprint, batching = _fingerprints(replace(settings, precision=spec.precision), spec, input_sha256)
     partial = PartialRun(output)
     if _output_complete(output, partial, fingerprint, batching, overwrite):
         if world.is_main:
@@ -340,24 +474,33 @@ def _embed_locked(fasta: str | os.PathLike, output: Path, model: Embedder | str 
     if world.is_main:
         _start_sidecar(output, partial, fingerprint, batching, overwrite)
     world.barrier()
-    done = partial.scan()
-    if any(i not in done for i in sequences):
-        if isinstance(loaded, StatefulEmbedder) and settings.carry_state:
-            _run_carried(loaded, sequences, settings, view, partial, done, progress)
-        else:
-            _run_batched(loaded, sequences, settings, view, partial, done, world, progress)
-    world.barrier()
-    if world.is_main:
-        if command is None:
-            args = [repr(str(fasta)), repr(str(output)), f"model={spec.name!r}",
-                    *(f"{k}={v!r}" for k, v in options.items())]
-            command = f"embed_fasta({', '.join(args)})"
-        attrs = root_attributes(settings, view, spec.name, fingerprint, len(sequences), command)
-        attrs["max_residues"] = settings.max_residues
-        partial.merge(list(sequences), attrs)
-        partial.remove()
-        if settings.skip_invalid:
-            _write_skipped(output, checked.skipped)
+    if command is None:
+        args = [repr(str(fasta)), repr(str(output)), f"model={spec.name!r}",
+                *(f"{k}={v!r}" for k, v in options.items())]
+        command = f"embed_fasta({', '.join(args)})"
+    attrs = root_attributes(settings, view, spec.name, fingerprint, len(sequences), command)
+    attrs["max_residues"] = settings.max_residues
+    if settings.layout == "columnar" and not settings.carry_state:
+        _run_inplace(loaded, sequences, settings, view, partial, attrs, world, progress)
+    else:
+        done = partial.scan()
+        # each distinct sequence is embedded once, except in file order with a carried state
+        same_as = {} if settings.carry_state else _same_as(sequences)
+        distinct = {i: s for i, s in sequences.items() if i not in same_as}
+        if any(i not in done for i in distinct):
+            if isinstance(loaded, StatefulEmbedder) and settings.carry_state:
+                _run_carried(loaded, sequences, settings, view, partial, done, progress)
+            else:
+                _run_batched(loaded, distinct, settings, view, partial, done, world, progress)
+        world.barrier()
+        if world.is_main:
+            if settings.layout == "columnar":
+                merge_parts_columnar(partial, sequences, _shapes(loaded, view, settings), attrs)
+            else:
+                partial.merge(list(sequences), attrs, settings.layout, same_as)
+            partial.remove()
+    if world.is_main and settings.skip_invalid:
+        _write_skipped(output, checked.skipped)
 
 
 def embed_sequences(sequences: dict[str, str], model: Embedder | str | os.PathLike | None = None, *, encoder: str = "lm", layers: str = "sum",

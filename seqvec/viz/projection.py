@@ -178,13 +178,14 @@ def write_html(path: str | os.PathLike, ids: Sequence[str], labels: Sequence[str
 
 def load_projection_inputs(h5_path: str | os.PathLike, labels: dict[str, str]) -> tuple[np.ndarray, list[str], list[str]]:
     """Per-protein embeddings of the ids that have a label: ``(x [N, D], ids, labels)``."""
-    from seqvec.embeddings.h5 import read_h5
+    from seqvec.embeddings.store import open_embeddings
 
-    embeddings = read_h5(h5_path, "per_protein")
-    ids = [i for i in embeddings if i in labels]
-    missing = len(embeddings) - len(ids)
-    if missing:
-        logger.warning("%d of %d proteins in %s have no label and are left out", missing, len(embeddings), h5_path)
-    if not ids:
-        raise DataError(f"no protein of {h5_path} has a label in the label file")
-    return np.stack([np.asarray(embeddings[i], dtype=np.float32) for i in ids]), ids, [labels[i] for i in ids]
+    with open_embeddings(h5_path) as store:
+        ids = [i for i in store.ids if i in labels]
+        missing = len(store) - len(ids)
+        if missing:
+            logger.warning("%d of %d proteins in %s have no label and are left out", missing, len(store), h5_path)
+        if not ids:
+            raise DataError(f"no protein of {h5_path} has a label in the label file")
+        x = store.per_protein(ids).astype(np.float32)  # [N, D] in one read
+    return x, ids, [labels[i] for i in ids]

@@ -20,7 +20,7 @@ import torch
 
 from seqvec.classifiers.labels.readers import LabelSet
 from seqvec.classifiers.labels.tasks import IGNORE, TaskSpec
-from seqvec.errors import EmbeddingFileError, LabelFormatError, MissingViewError, UsageError
+from seqvec.errors import EmbeddingFileError, LabelFormatError, UsageError
 from seqvec.io import budget_batches
 
 logger = logging.getLogger(__name__)
@@ -174,12 +174,11 @@ def batch_indices(lengths: list[int], batch_size: int, max_residues: int | None 
 
 
 def embedding_identity(path: str | os.PathLike) -> dict:
-    """What made an embedding file (encoder, model name and weight hash, layer view)."""
-    from seqvec.embeddings.h5 import read_h5_attrs
+    """What made an embedding file (encoder, model name and weight hash, layer view), where it says."""
+    from seqvec.embeddings.store import open_embeddings
 
-    attrs = read_h5_attrs(path)
-    keys = ("encoder", "model", "model_sha256", "layers", "per_protein_reduction")
-    return {k: attrs[k] for k in keys if k in attrs}
+    with open_embeddings(path) as store:
+        return store.identity
 
 
 def load_inputs(path: str | os.PathLike, ids: list[str], input_level: str) -> dict[str, np.ndarray]:
@@ -188,15 +187,15 @@ def load_inputs(path: str | os.PathLike, ids: list[str], input_level: str) -> di
     A file without per-protein vectors gives the mean over residues instead (the SeqVec
     reduction). Per-residue arrays must be one layer view (``--layers sum`` or one layer).
     """
-    from seqvec.embeddings.h5 import read_h5
+    from seqvec.embeddings.store import open_embeddings
 
-    if input_level == "protein":
-        try:
-            return read_h5(path, "per_protein", ids)
-        except MissingViewError:
+    with open_embeddings(path) as store:
+        if input_level == "protein":
+            if "per_protein" in store.views or "per_residue" not in store.views:
+                return dict(zip(ids, store.per_protein(ids)))  # [N, D] in one read
             logger.info("%s has no per-protein view; using the mean of the per-residue embeddings", path)
-            return {i: a.mean(axis=0) for i, a in load_inputs(path, ids, "residue").items()}
-    arrays = read_h5(path, "per_residue", ids)
+            return {i: a.mean(axis=0) for i, a in store.iter_per_residue(ids)}
+        arrays = dict(store.iter_per_residue(ids))
     for rid, a in arrays.items():
         if a.ndim != 2:
             raise EmbeddingFileError(f"{path}: per-residue embedding of {rid!r} has shape {a.shape}; heads take "
@@ -244,9 +243,10 @@ def _drop_missing(wanted: list[str], embeddings: str | os.PathLike | dict, label
     if isinstance(embeddings, dict):
         present = set(embeddings)
     else:
-        from seqvec.embeddings.h5 import read_h5_lengths
+        from seqvec.embeddings.store import open_embeddings
 
-        present = set(read_h5_lengths(embeddings))
+        with open_embeddings(embeddings) as store:
+            present = set(store.ids)
     missing = [rid for rid in wanted if rid not in present]
     if not missing:
         return wanted

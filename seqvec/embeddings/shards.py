@@ -26,24 +26,14 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from seqvec.errors import EmbeddingFileError, EmbedOptionError
+from seqvec.embeddings.columnar import FORMAT, FORMAT_VERSION, MATRICES, write_records
+from seqvec.embeddings.files import durable_replace
+from seqvec.errors import EmbeddingFileError
 
 logger = logging.getLogger(__name__)
 
 INDEX_NAME = "index.h5"
 _SHARD_FILE = re.compile(r"shard-(\d+)-of-(\d+)\.h5$")
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    """``"K/N"`` -> (K, N) with 1 <= K <= N; EmbedOptionError otherwise."""
-    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
-    if not match:
-        raise EmbedOptionError(f"--shard {text!r}: expected K/N, e.g. 3/10 (shard 3 of 10, counting from 1)")
-    k, n = int(match.group(1)), int(match.group(2))
-    if not 1 <= k <= n:
-        raise EmbedOptionError(f"--shard {text!r}: K must be between 1 and N={n} (shards count from 1; "
-                               f"with a Slurm array use --array=1-{n})")
-    return k, n
 
 
 def shard_name(k: int, n: int) -> str:
@@ -100,9 +90,6 @@ def _virtual(sources: list[tuple[Path, h5py.Dataset]], axis: int) -> h5py.Virtua
 
 def write_index(folder: Path, n: int) -> Path | None:
     """Write ``folder/index.h5`` over shards 1..n if all are finished (else return None)."""
-    from seqvec.embeddings.parts import durable_replace
-    from seqvec.embeddings.store.columnar import FORMAT, FORMAT_VERSION, MATRICES, write_records
-
     shards = finished_shards(folder).get(n, {})
     if len(shards) < n:
         logger.info("%d of %d shards finished in %s; the last one writes the index", len(shards), n, folder)
@@ -114,7 +101,7 @@ def write_index(folder: Path, n: int) -> Path | None:
                                    sort_keys=True) for f in files}
         if len(fingerprints) > 1:
             raise EmbeddingFileError(f"the shards in {folder} were made with different settings or inputs; "
-                                     "rerun the odd ones with --overwrite", path=folder)
+                                     "rerun the odd ones with `overwrite`", path=folder)
         ids = [i for f in files for i in f["records/id"].asstr("utf-8")[()].tolist()]
         lengths = np.concatenate([f["records/length"][()] for f in files])
         digests = [d.decode() for f in files for d in f["records/digest"][()].tolist()]
@@ -145,7 +132,7 @@ def check_index(folder: Path) -> Path:
         found = finished_shards(folder)
         state = "; ".join(f"{len(ks)} of {n} shards finished" for n, ks in sorted(found.items())) or "no shards"
         raise EmbeddingFileError(f"{folder} is a folder without {INDEX_NAME} ({state}): run every shard "
-                                 "(seqvec embed ... --shard K/N); the last to finish writes the index", path=folder)
+                                 "(`shard` K/N); the last to finish writes the index", path=folder)
     try:
         with h5py.File(index, "r") as f:
             names = json.loads(f.attrs["shards"])

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,6 +96,8 @@ def create_columnar(path: Path, ids: list[str], lengths: np.ndarray, digests: li
             layers, width = shapes.per_residue
             shape = (layers, residues, width) if layers else (residues, width)
             f.create_dataset("per_residue", shape=shape, dtype=shapes.dtype, dcpl=_contiguous())
+    with open(path, "r+b") as handle:  # reserve the blocks now: a full disk is an error here, not a
+        os.posix_fallocate(handle.fileno(), 0, os.fstat(handle.fileno()).st_size)  # SIGBUS in a memory map
 
 
 def matrix_offsets(path: Path) -> dict[str, tuple[int | None, tuple[int, ...], str]]:

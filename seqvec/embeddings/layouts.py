@@ -11,16 +11,29 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 import h5py
 import numpy as np
 
-from seqvec.embeddings.h5 import id_to_key, key_to_id
 from seqvec.errors import EmbeddingFileError, MissingViewError
 
 logger = logging.getLogger(__name__)
 
 VIEWS = ("per_protein", "per_residue")
+_ESCAPED = re.compile(r"%(25|2F|2E)")
+_UNESCAPE = {"25": "%", "2F": "/", "2E": "."}
+
+
+def id_to_key(record_id: str) -> str:
+    """HDF5-safe dataset name of a record id (reversible, see :func:`key_to_id`)."""
+    key = record_id.replace("%", "%25").replace("/", "%2F")
+    return "%2E" + key[1:] if key.startswith(".") else key
+
+
+def key_to_id(key: str) -> str:
+    """The record id a dataset name stands for (inverse of :func:`id_to_key`)."""
+    return _ESCAPED.sub(lambda m: _UNESCAPE[m.group(1)], key)
 
 
 def root_attrs(f: h5py.File) -> dict:
@@ -76,22 +89,32 @@ class Columnar(Layout):
         self.ids = ids.asstr("utf-8")[()].tolist()
         self.views = tuple(v for v in VIEWS if v in f)
         self.offsets = f["offsets"][()]
+        self.matrices = {v: _mapped(f[v]) for v in self.views}
 
     def lengths(self) -> np.ndarray:
         return self.f["records/length"][()]
 
     def per_protein_rows(self, rows: np.ndarray) -> np.ndarray:
-        ds = self.f["per_protein"]
+        ds = self.matrices["per_protein"]
         if len(rows) == ds.shape[0]:
-            return ds[()]
-        if len(rows) * 8 > ds.shape[0]:  # many rows: one read and a take beats h5py's point selection
-            return ds[()][rows]
+            return ds[()] if isinstance(ds, h5py.Dataset) else np.array(ds)
+        if isinstance(ds, h5py.Dataset) and len(rows) * 8 > ds.shape[0]:
+            return ds[()][rows]  # many rows: one read and a take beats h5py's point selection
         return ds[rows] if len(rows) else np.empty((0, ds.shape[1]), ds.dtype)
 
     def per_residue_row(self, row: int) -> np.ndarray:
-        ds = self.f["per_residue"]
+        ds = self.matrices["per_residue"]
         start, end = int(self.offsets[row]), int(self.offsets[row + 1])
-        return ds[:, start:end] if ds.ndim == 3 else ds[start:end]
+        return np.array(ds[:, start:end] if ds.ndim == 3 else ds[start:end])
+
+
+def _mapped(ds: h5py.Dataset) -> h5py.Dataset | np.memmap:
+    """A read-only memory map of a contiguous, unfiltered dataset (fast random reads), else the dataset
+    (a shard index's virtual datasets, an empty one, or a file written otherwise)."""
+    offset = ds.id.get_offset() if not ds.is_virtual and ds.chunks is None and ds.size else None
+    if offset is None:
+        return ds
+    return np.memmap(ds.file.filename, dtype=ds.dtype, mode="r", offset=offset, shape=ds.shape)
 
 
 class PerId(Layout):

@@ -1,4 +1,8 @@
-"""``open_embeddings(path)``: one reader for every embedding file and shard folder."""
+"""The embedding store's reader: ``open_embeddings(path)`` for every embedding file and shard folder.
+
+The layouts it reads are in :mod:`.layouts`; seqvec's columnar layout is defined and
+written in :mod:`.columnar`; shard folders and their index in :mod:`.shards`.
+"""
 from __future__ import annotations
 
 import logging
@@ -10,13 +14,13 @@ from types import TracebackType
 import h5py
 import numpy as np
 
-from seqvec.embeddings.store.layouts import VIEWS, Layout, detect, root_attrs
-from seqvec.embeddings.store.shards import INDEX_NAME, check_index
+from seqvec.embeddings.layouts import VIEWS, Layout, detect, root_attrs
+from seqvec.embeddings.shards import check_index
 from seqvec.errors import EmbeddingFileError
 
 logger = logging.getLogger(__name__)
 
-IDENTITY_KEYS = ("encoder", "model", "model_sha256", "layers", "per_protein_reduction", "dtype")
+IDENTITY_KEYS = ("encoder", "model", "model_sha256", "layers", "per_protein_reduction")
 DEFAULT_BATCH_BYTES = 64 << 20  # iter_batches reads about this much at a time
 
 
@@ -31,7 +35,7 @@ class EmbeddingStore:
     views : the views present, of ``"per_protein"`` and ``"per_residue"``.
     attrs : the file's root attributes (``fingerprint`` decoded); empty for most foreign files.
     identity : what made the embeddings where the file says it (``encoder``, ``model``,
-        ``model_sha256``, ``layers``, ``per_protein_reduction``, ``dtype``).
+        ``model_sha256``, ``layers``, ``per_protein_reduction``).
     """
 
     def __init__(self, path: Path, f: h5py.File, layout: Layout, name: str):
@@ -120,8 +124,13 @@ class EmbeddingStore:
     def iter_per_residue(self, ids: Iterable[str] | None = None) -> Iterator[tuple[str, np.ndarray]]:
         """``(id, [L, D])`` one record at a time, in file order (or the order of ``ids``)."""
         self._need("per_residue")
-        for record_id in (self.ids if ids is None else list(ids)):
-            yield record_id, self.per_residue(record_id)
+        rows = range(len(self.ids)) if ids is None else self.rows(ids).tolist()  # every id checked first
+        for row in rows:
+            try:
+                array = self._layout.per_residue_row(row)
+            except (OSError, RuntimeError, KeyError) as err:
+                raise EmbeddingFileError(f"{self.path} is corrupt: {err}", path=self.path) from None
+            yield self.ids[row], array
 
     def iter_batches(self, view: str = "per_protein", batch_bytes: int = DEFAULT_BATCH_BYTES,
                      ids: Iterable[str] | None = None) -> Iterator[tuple[list[str], list[np.ndarray]]]:
@@ -201,4 +210,4 @@ def open_embeddings(path: str | os.PathLike) -> EmbeddingStore:
     return EmbeddingStore(path, f, layout, name or layout.name)
 
 
-__all__ = ["INDEX_NAME", "EmbeddingStore", "open_embeddings"]
+__all__ = ["EmbeddingStore", "open_embeddings"]

@@ -1,0 +1,157 @@
+"""The embedding store at scale: the per-id layout against the columnar one, side by side.
+
+For each size N (short random proteins, 30-120 residues) and view (per-protein only, or both
+views), one fresh process per (layout, N, view) runs ``seqvec embed --encoder onehot`` (whose
+compute costs next to nothing, so the time is the store's), then reads every per-protein
+vector as one matrix and 1,000 random proteins' per-residue arrays, and reports its own peak
+RSS. A last row writes 1024-d vectors (random, through the columnar writer) to check the size
+of wide embeddings. Run by hand; it prints a Markdown table for docs/performance.md::
+
+    python benchmarks/store_scale.py --sizes 10000,100000,1000000 --old-max 100000 --residue-max 100000 \
+        --old-residue-max 10000
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ALPHABET = "ACDEFGHIKLMNPQRSTVWY"
+
+
+def write_fasta(path: Path, n: int, seed: int = 0) -> int:
+    """N random proteins of 30-120 residues; returns the number of residues."""
+    rng = random.Random(seed)
+    residues = 0
+    with open(path, "w") as handle:
+        for i in range(n):
+            length = rng.randint(30, 120)
+            residues += length
+            handle.write(f">P{i:08d}\n{''.join(rng.choices(ALPHABET, k=length))}\n")
+    return residues
+
+
+def child(args: argparse.Namespace) -> None:
+    """One measurement in this (fresh) process; prints a JSON line."""
+    import numpy as np
+
+    import seqvec
+    from seqvec.embeddings.pipeline import embed_fasta
+
+    out = Path(args.out)
+    start = time.perf_counter()
+    embed_fasta(args.fasta, out, encoder="onehot", layout=args.layout, per_residue=args.per_residue,
+                compression=args.compression)
+    write_s = time.perf_counter() - start
+    start = time.perf_counter()
+    with seqvec.open_embeddings(out) as store:
+        matrix = store.per_protein()  # [N, 21]
+        read_s = time.perf_counter() - start
+        random_s = None
+        if args.per_residue:
+            picks = random.Random(1).sample(store.ids, 1000)
+            start = time.perf_counter()
+            total = sum(store.per_residue(i).shape[0] for i in picks)
+            random_s = time.perf_counter() - start
+            assert total > 0
+    print(json.dumps({"write_s": write_s, "read_s": read_s, "random_s": random_s, "shape": list(matrix.shape),
+                      "size": out.stat().st_size, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                      "n": int(matrix.shape[0]), "check": float(np.asarray(matrix[:, :20]).sum())}))
+
+
+def wide(args: argparse.Namespace) -> None:
+    """1024-d float32 vectors of N records through the columnar writer; prints a JSON line."""
+    import numpy as np
+
+    from seqvec.embeddings.columnar import ColumnarWriter, Shapes, create_columnar
+
+    n = args.n
+    ids = [f"P{i:08d}" for i in range(n)]
+    lengths = np.full(n, 75)
+    out = Path(args.out)
+    start = time.perf_counter()
+    create_columnar(out, ids, lengths, ["0" * 32] * n, Shapes(1024, None, "float32"), {"fingerprint": "{}"})
+    writer = ColumnarWriter(out, np.concatenate([[0], np.cumsum(lengths)]))
+    rng = np.random.default_rng(0)
+    for a in range(0, n, 1000):
+        rows = list(range(a, min(n, a + 1000)))
+        writer.write(rows, [None] * len(rows), list(rng.standard_normal((len(rows), 1024), dtype=np.float32)))
+    writer.close()
+    print(json.dumps({"write_s": time.perf_counter() - start, "size": out.stat().st_size, "n": n,
+                      "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def run_child(*argv: str) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    result = subprocess.run([sys.executable, __file__, *argv], capture_output=True, text=True, env=env)
+    if result.returncode:
+        raise RuntimeError(result.stderr[-2000:])
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sizes", default="10000,100000,1000000", help="numbers of proteins (default: %(default)s)")
+    p.add_argument("--old-max", type=int, default=100000, help="largest N run in the per-id layout (it is slow)")
+    p.add_argument("--residue-max", type=int, default=100000, help="largest N run with per-residue embeddings")
+    p.add_argument("--old-residue-max", type=int, default=10000,
+                   help="largest N run with per-residue embeddings in the per-id layout")
+    p.add_argument("--compression", default="gzip", help="--compression of seqvec embed (default: %(default)s)")
+    p.add_argument("--dir", type=Path, help="where to write (default: a temporary folder)")
+    p.add_argument("--child", nargs=5, metavar=("FASTA", "OUT", "LAYOUT", "PER_RESIDUE", "COMPRESSION"),
+                   help=argparse.SUPPRESS)
+    p.add_argument("--wide", nargs=2, metavar=("N", "OUT"), help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child:
+        fasta, out, layout, per_residue, compression = args.child
+        child(argparse.Namespace(fasta=fasta, out=out, layout=layout, per_residue=per_residue == "1",
+                                 compression=compression))
+        return
+    if args.wide:
+        wide(argparse.Namespace(n=int(args.wide[0]), out=args.wide[1]))
+        return
+    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+        report(args, Path(tmp))
+
+
+def report(args: argparse.Namespace, tmp: Path) -> None:
+    print(f"# store_scale on {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.1f}")
+    print("| N | view | layout | write s | ms/record | size MB | size / raw | read all per-protein s | "
+          "1,000 random per-residue s | peak RSS MB |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for n in (int(s) for s in args.sizes.split(",")):
+        fasta = tmp / f"in{n}.fasta"
+        residues = write_fasta(fasta, n)
+        for per_residue in (False, True):
+            if per_residue and n > args.residue_max:
+                continue
+            for layout in ("per-id", "columnar"):
+                if layout == "per-id" and n > (args.old_residue_max if per_residue else args.old_max):
+                    continue
+                out = tmp / f"{layout}-{n}-{int(per_residue)}.h5"
+                r = run_child("--child", str(fasta), str(out), layout, str(int(per_residue)), args.compression)
+                raw = 4 * 21 * (n + (residues if per_residue else 0))
+                view = "both" if per_residue else "per-protein"
+                random_s = f"{r['random_s']:.2f}" if r["random_s"] is not None else "-"
+                print(f"| {n:,} | {view} | {layout} | {r['write_s']:.1f} | {1000 * r['write_s'] / n:.3f} | "
+                      f"{r['size'] / 1e6:.1f} | {r['size'] / raw:.2f} | {r['read_s']:.2f} | {random_s} | "
+                      f"{r['rss_mb']:.0f} |", flush=True)
+                out.unlink()
+        fasta.unlink()
+    n = min(int(s) for s in args.sizes.split(","))
+    r = run_child("--wide", str(n), str(tmp / "wide.h5"))
+    print(f"\n1024-d float32 per-protein, {n:,} records (columnar writer alone): {r['size'] / (4 * 1024 * n):.3f}x "
+          f"the raw bytes, written in {r['write_s']:.2f} s, peak RSS {r['rss_mb']:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

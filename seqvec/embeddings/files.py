@@ -1,0 +1,47 @@
+"""Durable file writes: flush, atomic rename, and OSError turned into OutputWriteError."""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from seqvec.errors import OutputWriteError
+
+
+def fsync_path(path: Path) -> None:
+    """Flush a file's (or directory's) data to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def writing(path: Path, what: str, resumable: bool = True) -> Iterator[None]:
+    """Turn an OSError while writing ``path`` into OutputWriteError; ``resumable``: say that the
+    finished parts are kept."""
+    try:
+        yield
+    except OSError as err:
+        if isinstance(err, OutputWriteError):
+            raise
+        reason = err.strerror or str(err)
+        hint = "; the parts finished so far are kept, so running the same command again resumes" if resumable else ""
+        raise OutputWriteError(f"cannot write {what} {path}: {reason}{hint}", path=path, errno=err.errno) from None
+
+
+def write_file(path: Path, data: bytes | memoryview) -> None:
+    """Write ``data`` to ``path`` and flush it to disk (no temporary name: see durable_replace)."""
+    with open(path, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def durable_replace(tmp: Path, final: Path) -> None:
+    """Rename ``tmp`` to ``final`` atomically, after flushing it, and flush the directory."""
+    fsync_path(tmp)
+    os.replace(tmp, final)
+    fsync_path(final.parent)
