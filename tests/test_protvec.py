@@ -13,13 +13,14 @@ from seqvec.embeddings.pipeline import embed_fasta
 from seqvec.embeddings.protvec import (
     UNKNOWN,
     ProtVecEncoder,
+    ProtVecSettings,
     ProtVecVectors,
     bundled_protvec,
     centred_kmers,
     load_protvec,
     reading_frames,
+    train_word2vec,
 )
-from seqvec.embeddings.protvec_train import ProtVecSettings, train_word2vec
 from seqvec.errors import ConfigError, MissingDependencyError, ModelNotFoundError, OutputMismatchError, WeightFileError
 from seqvec.io.fasta import read_fasta
 
@@ -119,7 +120,7 @@ def test_vector_files_are_checked(tmp_path):
 def test_training_errors(corpus, tmp_path, trained, monkeypatch):
     _, out = trained
     with pytest.raises(ConfigError, match="`overwrite`"):
-        from seqvec.embeddings.protvec_train import train_protvec
+        from seqvec.embeddings.protvec import train_protvec
 
         train_protvec(corpus, out, TINY)
     with pytest.raises(ConfigError, match="`ProtVecSettings.min_count`"):

@@ -26,7 +26,7 @@ examples:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from seqvec.embeddings.protvec_train import ProtVecSettings
+    from seqvec.embeddings.protvec import ProtVecSettings
 
     d = ProtVecSettings()
     parser.add_argument("corpus", type=Path, help="FASTA file (.gz accepted)")
@@ -49,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from dataclasses import fields
 
-    from seqvec.embeddings.protvec_train import ProtVecSettings, train_protvec
+    from seqvec.embeddings.protvec import ProtVecSettings, train_protvec
 
     settings = ProtVecSettings(**{f.name: getattr(args, f.name) for f in fields(ProtVecSettings)
                                   if hasattr(args, f.name)})

@@ -15,7 +15,7 @@ vectors bit for bit. More workers are faster but not reproducible (gensim's thre
 on the shared vectors, as in the original word2vec), so ``workers`` defaults to 1.
 
 gensim is needed here only (``pip install seqvec[protvec]``); embedding with the
-vectors needs numpy alone (:mod:`seqvec.embeddings.protvec`).
+vectors needs numpy alone (:mod:`seqvec.embeddings.protvec.vectors`).
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from seqvec.embeddings.protvec import ProtVecVectors, reading_frames
+from seqvec.embeddings.protvec.vectors import ProtVecVectors, reading_frames
 from seqvec.errors import ConfigError, MissingDependencyError
 from seqvec.io.fasta import read_fasta
 from seqvec.progress import progress_bar

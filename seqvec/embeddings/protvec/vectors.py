@@ -1,6 +1,6 @@
 """ProtVec (Asgari & Mofrad 2015): skip-gram vectors of amino-acid 3-grams, as an encoder.
 
-The vectors are trained by :mod:`seqvec.embeddings.protvec_train` (with gensim); this
+The vectors are trained by :mod:`seqvec.embeddings.protvec.train` (with gensim); this
 module only reads them and looks them up with numpy, so embedding needs no gensim.
 
 Words. Training splits each protein into its three reading frames of non-overlapping
@@ -50,7 +50,7 @@ STANDARD = frozenset("ACDEFGHIKLMNPQRSTVWY")
 UNKNOWN = "<unk>"  # the word of every 3-gram holding a non-standard letter
 FORMAT_VERSION = 1
 VECTORS_FILE, META_FILE = "vectors.npz", "protvec.json"
-BUNDLED_DIR = Path(__file__).resolve().parent.parent / "data" / "models" / "protvec"
+BUNDLED_DIR = Path(__file__).resolve().parents[2] / "data" / "models" / "protvec"
 
 
 def word(kmer: str) -> str:
