@@ -230,8 +230,8 @@ input:
 encoders:                         # one embedding file per encoder
   - lm                            # the bundled language model; lm:NAME or lm:path/to/model for others
   - onehot                        # baselines: 20 residues + X,
-  - blosum62                      # and BLOSUM62 rows,
-  - protvec                       # and ProtVec 3-gram vectors
+  - blosum62                      # and BLOSUM62 rows
+  # - protvec                     # ProtVec 3-gram vectors (protvec:DIR: your own, from train-protvec)
 
 heads: [fnn]                      # fnn, la, convlstm (per protein); cnn (per residue)
 # head_options:
