@@ -18,6 +18,10 @@ of the summed layers, worst per-residue cosine).
 
 With --compare-kernels batched float32 and bf16 also run with each kernel forced
 (SEQVEC_KERNEL=mkl, onednn), to compare with the measured choice in the same run.
+With --compare-refill batched float32 also runs as padded batches (continuous batching
+off: rows empty out as proteins end), with 16 and 64 rows, and with 4 times the batch
+budget (more proteins per plan batch to refill rows from). With --cli ``seqvec embed`` runs end to end on the mix (start-up and writing
+included): threads only, --workers auto and --workers 2 (peak RSS summed over the workers).
 With --repeat N every case runs N times, the cases interleaved, and the medians count
 (for a shared machine). With --allennlp PYTHON BENCH.py (an environment with allennlp 0.9
 and its timing script, e.g. the project's reference kit) allennlp's ElmoEmbedder runs the
@@ -117,7 +121,13 @@ def prepare_kernels(case: dict) -> dict:
 
 
 def run_case(case: dict) -> dict:
-    """Embed in this process; returns residues/s and peak RSS (the case runs in a subprocess)."""
+    """Embed in this process; returns residues/s and peak RSS (the case runs in a subprocess).
+
+    A case with ``cli`` runs ``seqvec embed`` end to end instead (:mod:`benchmarks.embed_cli`)."""
+    if case.get("cli"):
+        from benchmarks.embed_cli import run_embed_cli
+
+        return run_embed_cli(case)
     from seqvec.io.batching import make_batches
     from seqvec.lm.kernels import KERNEL_ENV
 
@@ -126,10 +136,14 @@ def run_case(case: dict) -> dict:
 
     t0 = time.perf_counter()
     model = build_model(case).set_precision(case["precision"])
+    model.refill = case.get("refill", True)
+    if case.get("rows"):
+        model.set_rows(case["rows"])
     build_s = time.perf_counter() - t0
     seqs = case["sequences"]
     lengths = {str(i): len(s) for i, s in enumerate(seqs)}
-    plan = [[str(i)] for i in range(len(seqs))] if case["single"] else make_batches(lengths, case["max_residues"])
+    budget = case.get("budget") or case["max_residues"]
+    plan = [[str(i)] for i in range(len(seqs))] if case["single"] else make_batches(lengths, budget)
     model.embed_batch([seqs[int(i)] for i in plan[-1]])  # warm-up on the shortest batch
     profile = None
     if case.get("profile"):
@@ -187,11 +201,11 @@ def in_subprocess(case: dict, function: str = "run_case") -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def allennlp(python: Path, bench: Path, weights: list[str], mode: str, threads: int) -> dict:
-    """One run of the reference kit's allennlp timing script (its JSON line)."""
+def allennlp(python: Path, bench: Path, weights: list[str], mode: str, threads: int, n: int = 20) -> dict:
+    """One run of the reference kit's allennlp timing script (its JSON line): ``n`` proteins batched,
+    the first ``n // 4`` (at least 1) one at a time."""
     command = [str(python), str(bench), *weights, "--mode", mode, "--threads", str(threads)]
-    if mode == "single":
-        command += ["--n", "5"]
+    command += ["--n", str(max(1, n // 4) if mode == "single" else n)]
     out = subprocess.run(command, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -235,7 +249,10 @@ def run_cases(cases: dict[str, dict], common: dict, repeat: int, ceiling: float)
             runs[name].append(r)
             print(f"{name:34s} {r['residues']:6d} residues {r['seconds']:7.1f} s {r['residues_per_s']:7.1f} res/s "
                   f"({r['residues_per_s'] / ceiling:.2f} of ceiling)  peak RSS {r['peak_rss_mib']:6.0f} MiB"
-                  + (f"  [run {round_ + 1}/{repeat}]" if repeat > 1 else ""), flush=True)
+                  + (f"  [run {round_ + 1}/{repeat}]" if repeat > 1 else "")
+                  + (f"  [{r['workers']} workers, peak RSS summed]" if r.get("workers", 1) > 1 else "")
+                  + (f"  [auto chose {r['auto_choice']}]" if r.get("auto_choice") else "")
+                  + ("  [TIMED OUT: an upper bound]" if r.get("timed_out") else ""), flush=True)
     return {name: {"runs": rs, "residues_per_s": statistics.median(r["residues_per_s"] for r in rs),
                    "peak_rss_mib": max(r["peak_rss_mib"] for r in rs), "seconds": statistics.median(r["seconds"] for r in rs)}
             for name, rs in runs.items()}
@@ -267,14 +284,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--allennlp", type=Path, nargs=2, metavar=("PYTHON", "BENCH"),
                         help="python of an environment with allennlp 0.9 and its timing script (bench.py of the "
                              "reference kit): run its batched and one-at-a-time recipes side by side (needs --weights)")
+    parser.add_argument("--recipe-n", type=int, default=20,
+                        help="proteins of allennlp's batched recipe (a quarter of them one at a time)")
     parser.add_argument("--profile", action="store_true", help="profile one more batched float32 run")
     parser.add_argument("--compare-kernels", action="store_true",
                         help="also run batched float32 and bf16 with each kernel forced (SEQVEC_KERNEL=mkl, onednn), "
                              "interleaved with the measured choice")
+    parser.add_argument("--compare-refill", action="store_true",
+                        help="also run batched float32 as padded batches (no continuous batching), and with "
+                             "continuous batching at 16 and 64 rows and at 4 times the batch budget")
+    parser.add_argument("--cli", action="store_true",
+                        help="also run 'seqvec embed' end to end on the length mix (float32): one process with "
+                             "torch's threads, and --workers auto (needs --weights)")
     parser.add_argument("--json", type=Path, default=None, help="write the results here too")
     args = parser.parse_args(argv)
     if args.allennlp and not args.weights:
         parser.error("--allennlp needs --weights (both tools load the same files)")
+    if args.cli and not args.weights:
+        parser.error("--cli needs --weights (seqvec embed loads the model from files)")
     import torch
 
     from seqvec.embeddings.options import DEFAULT_MAX_RESIDUES
@@ -300,10 +327,22 @@ def main(argv: list[str] | None = None) -> int:
             for kernel in ("mkl", "onednn"):
                 cases[f"batched {precision} [{kernel}]"] = dict(sequences=mix, precision=precision, single=False,
                                                                kernel=kernel)
+    if args.compare_refill:
+        cases["batched float32 [padded]"] = dict(sequences=mix, precision="float32", single=False, refill=False)
+        for rows in (16, 64):
+            cases[f"batched float32 [{rows} rows]"] = dict(sequences=mix, precision="float32", single=False, rows=rows)
+        cases["batched float32 [4x budget]"] = dict(sequences=mix, precision="float32", single=False, budget=4 * budget)
+    if args.cli:
+        cases["seqvec embed, threads only (all CPUs)"] = dict(sequences=mix, precision="float32", single=False, cli=True)
+        cases["seqvec embed --workers auto"] = dict(sequences=mix, precision="float32", single=False, cli=True,
+                                                    workers="auto")
+        cases["seqvec embed --workers 2"] = dict(sequences=mix, precision="float32", single=False, cli=True,
+                                                 workers=2)
     if args.allennlp:
-        recipe = allennlp_recipe_sequences()
+        recipe = allennlp_recipe_sequences(args.recipe_n)
         cases["allennlp recipe batched, float32"] = dict(sequences=recipe, precision="float32", single=False)
-        cases["allennlp recipe one at a time"] = dict(sequences=recipe[:5], precision="float32", single=True)
+        cases["allennlp recipe one at a time"] = dict(sequences=recipe[:max(1, args.recipe_n // 4)],
+                                                      precision="float32", single=True)
     results = run_cases(cases, common, args.repeat, ceiling)
     if args.titin:
         titin = "".join(sample_sequences(35000, args.lengths_from, seed=2))[:35000]
@@ -313,6 +352,8 @@ def main(argv: list[str] | None = None) -> int:
     summary = {"bf16 / float32": results["batched bf16"]["residues_per_s"] / base,
                "batched / one at a time": base / results["one at a time float32"]["residues_per_s"],
                "float32 of ceiling": base / ceiling}
+    for name in [n for n in results if n.startswith("batched float32 [") and "mkl" not in n and "onednn" not in n]:
+        summary[f"default / {name[16:-1]}"] = base / results[name]["residues_per_s"]
     if args.compare_kernels:
         for precision in ("float32", "bf16"):
             for kernel in ("mkl", "onednn"):
@@ -324,7 +365,8 @@ def main(argv: list[str] | None = None) -> int:
                      for f, b in zip(results["batched float32"]["runs"], results["batched bf16"]["runs"])]
         print("bf16 / float32 per round: " + ", ".join(f"{x:.2f}x" for x in per_round))
     if args.allennlp:
-        ref = {mode: allennlp(*args.allennlp, common["weights"], mode, args.threads) for mode in ("batched", "single")}
+        ref = {mode: allennlp(*args.allennlp, common["weights"], mode, args.threads, args.recipe_n)
+               for mode in ("batched", "single")}
         results["allennlp 0.9 batched"] = ref["batched"]
         results["allennlp 0.9 one at a time"] = ref["single"]
         for mode, r in ref.items():

@@ -4,8 +4,8 @@ For each size N (short random proteins, 30-120 residues) and view (per-protein o
 views), one fresh process per (layout, N, view) runs ``seqvec embed --encoder onehot`` (whose
 compute costs next to nothing, so the time is the store's), then reads every per-protein
 vector as one matrix and 1,000 random proteins' per-residue arrays, and reports its own peak
-RSS. A last row writes 1024-d vectors (random, through the columnar writer) to check the size
-of wide embeddings. Run by hand; it prints a Markdown table for docs/performance.md::
+RSS. Last, the store alone: precomputed 21-d and 1024-d vectors through the columnar file
+and its in-place writer (what the store adds per record, and the size of wide embeddings). Run by hand; it prints a Markdown table for docs/performance.md::
 
     python benchmarks/store_scale.py --sizes 10000,100000,1000000 --old-max 100000 --residue-max 100000 \
         --old-residue-max 10000
@@ -67,24 +67,33 @@ def child(args: argparse.Namespace) -> None:
                       "n": int(matrix.shape[0]), "check": float(np.asarray(matrix[:, :20]).sum())}))
 
 
-def wide(args: argparse.Namespace) -> None:
-    """1024-d float32 vectors of N records through the columnar writer; prints a JSON line."""
+def store_alone(args: argparse.Namespace) -> None:
+    """N records of D-d float32 vectors through the store alone (allocation, rows written in batches of
+    213 records, the pipeline's batch of 16,000 residues, and a commit every 2 s); prints a JSON line."""
     import numpy as np
 
-    from seqvec.embeddings.columnar import ColumnarWriter, Shapes, create_columnar
+    from seqvec.embeddings.columnar import Shapes, sequence_digest
+    from seqvec.embeddings.inplace import InPlaceRun
+    from seqvec.embeddings.parts import PartialRun
 
-    n = args.n
+    n, dim = args.n, args.dim
     ids = [f"P{i:08d}" for i in range(n)]
     lengths = np.full(n, 75)
+    vectors = list(np.random.default_rng(0).standard_normal((min(n, 1000), dim), dtype=np.float32))
     out = Path(args.out)
+    partial = PartialRun(out)
+    partial.create({})
     start = time.perf_counter()
-    create_columnar(out, ids, lengths, ["0" * 32] * n, Shapes(1024, None, "float32"), {"fingerprint": "{}"})
-    writer = ColumnarWriter(out, np.concatenate([[0], np.cumsum(lengths)]))
-    rng = np.random.default_rng(0)
-    for a in range(0, n, 1000):
-        rows = list(range(a, min(n, a + 1000)))
-        writer.write(rows, [None] * len(rows), list(rng.standard_normal((len(rows), 1024), dtype=np.float32)))
-    writer.close()
+    digests = [sequence_digest(i) for i in ids]
+    run = InPlaceRun(partial)
+    run.create(ids, lengths, digests, Shapes(dim, None, "float32"), {"fingerprint": "{}"})
+    run.open(np.concatenate([[0], np.cumsum(lengths)]))
+    for k, a in enumerate(range(0, n, 213)):
+        rows = list(range(a, min(n, a + 213)))
+        run.write(k, rows, [None] * len(rows), [vectors[r % len(vectors)] for r in rows])
+    run.close()
+    run.finish(out)
+    partial.remove()
     print(json.dumps({"write_s": time.perf_counter() - start, "size": out.stat().st_size, "n": n,
                       "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
@@ -108,15 +117,15 @@ def main() -> None:
     p.add_argument("--dir", type=Path, help="where to write (default: a temporary folder)")
     p.add_argument("--child", nargs=5, metavar=("FASTA", "OUT", "LAYOUT", "PER_RESIDUE", "COMPRESSION"),
                    help=argparse.SUPPRESS)
-    p.add_argument("--wide", nargs=2, metavar=("N", "OUT"), help=argparse.SUPPRESS)
+    p.add_argument("--alone", nargs=3, metavar=("N", "D", "OUT"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
         fasta, out, layout, per_residue, compression = args.child
         child(argparse.Namespace(fasta=fasta, out=out, layout=layout, per_residue=per_residue == "1",
                                  compression=compression))
         return
-    if args.wide:
-        wide(argparse.Namespace(n=int(args.wide[0]), out=args.wide[1]))
+    if args.alone:
+        store_alone(argparse.Namespace(n=int(args.alone[0]), dim=int(args.alone[1]), out=args.alone[2]))
         return
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         report(args, Path(tmp))
@@ -147,10 +156,16 @@ def report(args: argparse.Namespace, tmp: Path) -> None:
                       f"{r['rss_mb']:.0f} |", flush=True)
                 out.unlink()
         fasta.unlink()
-    n = min(int(s) for s in args.sizes.split(","))
-    r = run_child("--wide", str(n), str(tmp / "wide.h5"))
-    print(f"\n1024-d float32 per-protein, {n:,} records (columnar writer alone): {r['size'] / (4 * 1024 * n):.3f}x "
-          f"the raw bytes, written in {r['write_s']:.2f} s, peak RSS {r['rss_mb']:.0f} MB")
+    print("\nThe store alone (per-protein float32 vectors already computed; no FASTA, no encoder):\n")
+    print("| N | D | write s | ms/record | size / raw | peak RSS MB |\n|---|---|---|---|---|---|")
+    for n in (int(s) for s in args.sizes.split(",")):
+        for dim in (21, 1024):
+            if dim == 1024 and n > 100000:
+                continue
+            r = run_child("--alone", str(n), str(dim), str(tmp / "alone.h5"))
+            print(f"| {n:,} | {dim} | {r['write_s']:.2f} | {1000 * r['write_s'] / n:.4f} | "
+                  f"{r['size'] / (4 * dim * n):.3f} | {r['rss_mb']:.0f} |", flush=True)
+            (tmp / "alone.h5").unlink()
 
 
 if __name__ == "__main__":

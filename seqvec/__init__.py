@@ -23,6 +23,12 @@ _EXPORTS = {
     "read_h5": "seqvec.embeddings.h5",
     "open_embeddings": "seqvec.embeddings.store",
     "EmbeddingStore": "seqvec.embeddings.store",
+    "read_labels": "seqvec.classifiers.labels.files",
+    "IndexSettings": "seqvec.search.index",
+    "build_index": "seqvec.search.index",
+    "load_index": "seqvec.search.neighbours",
+    "search_index": "seqvec.search.api",
+    "transfer_labels": "seqvec.search.api",
     "load_protvec": "seqvec.embeddings.protvec",
 }
 

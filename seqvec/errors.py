@@ -124,6 +124,20 @@ class MissingViewError(EmbeddingFileError):
     """An embedding file exists but holds no datasets of the view asked for."""
 
 
+class EmbeddingMismatchError(SeqVecError, ValueError):
+    """Vectors compared with an index (or a head) were embedded otherwise: another model, encoder,
+    layers or width.
+
+    ``path``: the file of the vectors; ``differences``: ``{key: (index's, found)}``.
+    """
+
+    def __init__(self, message: str, *, path: str | os.PathLike | None = None,
+                 differences: dict[str, tuple[object, object]] | None = None):
+        super().__init__(message)
+        self.path = None if path is None else str(path)
+        self.differences = differences or {}
+
+
 class OutputMismatchError(SeqVecError, ValueError):
     """An existing output (or unfinished run) was made with another model, input or settings.
 

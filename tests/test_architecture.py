@@ -14,6 +14,7 @@ LAYERS = [
     {"lm"},
     {"embeddings"},
     {"classifiers"},
+    {"search"},
     {"viz"},
     {"workflow"},
     {"cli", "__main__"},
@@ -144,7 +145,7 @@ def test_the_lm_circle_would_be_seen():
     """The circle this test was written for (kernels importing bilstm lazily) is found if it returns."""
     graph = import_graph()
     graph["seqvec.lm.kernels"] = graph["seqvec.lm.kernels"] | {"seqvec.lm.bilstm"}
-    assert ["seqvec.lm.bilstm", "seqvec.lm.kernels"] in cycles(graph)
+    assert any({"seqvec.lm.bilstm", "seqvec.lm.kernels"} <= set(c) for c in cycles(graph))
 
 
 def test_classifier_wings_keep_their_order():

@@ -44,8 +44,9 @@ def _assert_matches_allennlp(model, data_dir):
 
 
 def _kernels_used(model) -> set[str]:
-    return {kernel for layer in model.lstm.layers() for product in layer._cached[1]
-            for kernel in product.kernels.values()}
+    """Every kernel the model's products ran with (per row count, or the one of a batch-invariant product)."""
+    return {kernel for layer in model.lstm.layers() for products in layer._cached[1].values() for product in products
+            for kernel in (product.kernels.values() if isinstance(product, MatrixProduct) else [product.kernel])}
 
 
 def _require(kernel: str, dtype: torch.dtype = torch.float32) -> None:

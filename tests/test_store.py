@@ -190,3 +190,15 @@ def test_train_and_evaluate_on_a_file_made_by_another_tool(tmp_path, data_dir, l
                  "--bootstrap", "10", "-o", str(tmp_path / "eval.json")]) == 0
     report = json.loads((tmp_path / "eval.json").read_text())
     assert report["tasks"]["labels"]["n_proteins"] >= 1
+
+
+def test_old_per_id_reference_file_opens(data_dir):
+    """tests/data/tiny_fresh.h5 (allennlp's per-id layout, written without seqvec) reads as before."""
+    with h5py.File(data_dir / "tiny_fresh.h5") as f:
+        expected = {k: f["per_residue"][k][()] for k in f["per_residue"]}
+    with seqvec.open_embeddings(data_dir / "tiny_fresh.h5") as store:
+        assert store.layout == "per-id" and len(store) == 11 and set(store.ids) == set(expected)
+        assert store.per_protein().shape == (11, 32)
+        for record_id, x in expected.items():
+            np.testing.assert_array_equal(store.per_residue(record_id), x)
+            assert store.lengths[store.index[record_id]] == x.shape[1]

@@ -54,6 +54,7 @@ FLAGS = {
     "resume": "--resume", "run_dir": "-o", "config": "--config", "init": "--init",
     "download": "--download", "overwrite": "--overwrite", "view": "--view", "shard": "--shard",
     "max_residues": "--max-residues", "per_residue": "--per-residue", "per_protein": "--per-protein",
+    "task": "--task", "predictions": "--predictions", "min_similarity": "--min-similarity",
     **{f"ProtVecSettings.{name}": f"--{name.replace('_', '-')}" for name in (
         "vector_size", "window", "negative", "min_count", "sample", "alpha", "epochs", "seed", "workers")},
 }

@@ -128,7 +128,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                 "AVX512_BF16); 'seqvec info' shows what this CPU has. See docs/performance.md")
     run_group.add_argument("--threads", type=_thread_count, metavar="N",
                            help=f"CPU threads for torch, at most the {os.cpu_count()} CPUs of this machine "
-                                f"(default: torch's choice)")
+                                f"(default: torch's choice; with --workers: per worker, default the CPUs shared out)")
+    run_group.add_argument("--workers", type=_workers, metavar="N|auto",
+                           help="embed in N processes at once, each with its own threads and share of the batches "
+                                "(rank 0 merges; interrupt and rerun to resume; the output is bit-identical to one "
+                                "process with the same threads). 'auto' measures which split of the CPUs into workers "
+                                "x threads is fastest here (once; cached in workers.json in the seqvec cache) and says "
+                                "what it chose. Default: one process")
 
 
 def _thread_count(text: str) -> int:
@@ -137,6 +143,53 @@ def _thread_count(text: str) -> int:
     if value > cpus:
         raise argparse.ArgumentTypeError(f"{value} threads is more than the {cpus} CPUs of this machine")
     return value
+
+
+def _workers(text: str) -> int | str:
+    if text == "auto":
+        return text
+    value = positive_int(text)
+    if value > (os.cpu_count() or 1):
+        raise argparse.ArgumentTypeError(f"{value} workers is more than the {os.cpu_count()} CPUs of this machine")
+    return value
+
+
+def _run_workers(args: argparse.Namespace) -> int | None:
+    """Start the workers of --workers and return the exit status, or None to embed in this process."""
+    from seqvec.errors import EmbedOptionError
+    from seqvec.io.workers import WorkerPlan, launch
+    from seqvec.lm.config import SeqVecConfig
+    from seqvec.lm.pretrained import resolve
+    from seqvec.lm.refill import DEFAULT_ROWS
+    from seqvec.lm.tuning import choose_workers, prepare_worker_kernels
+
+    if args.carry_state or str(args.fasta) == "-":
+        raise EmbedOptionError("--workers shares the batches among processes: not with --carry-state or "
+                               "standard input")
+    shape = None
+    if args.encoder.startswith("lm"):
+        _, options, _ = resolve(args.model, options=args.options, weights=args.weights)
+        config = SeqVecConfig.from_json(options)
+        shape = (config.projection_dim, config.lstm_dim, config.projection_dim)
+    cpus = os.cpu_count() or 1
+    if args.workers == "auto":
+        plan = choose_workers(shape, args.precision, DEFAULT_ROWS) if shape else WorkerPlan(1, cpus)
+        if args.threads:
+            plan = WorkerPlan(plan.workers, args.threads)
+    else:
+        plan = WorkerPlan(args.workers, args.threads or max(1, cpus // args.workers))
+    if plan.workers == 1:
+        args.threads = plan.threads
+        return None
+    if shape:
+        prepare_worker_kernels(shape, args.precision, plan.threads)
+    words, skip = [], False
+    for word in args.words:
+        if skip or word.startswith(("--workers", "--threads")):
+            skip = word in ("--workers", "--threads")
+            continue
+        words.append(word)
+    return launch(words, plan)
 
 
 def check_output_suffix(output: Path) -> None:
@@ -159,8 +212,17 @@ def run(args: argparse.Namespace) -> int:
 
     from seqvec.embeddings.pipeline import embed_fasta
 
-    if args.shard is None and not (int(os.environ.get("WORLD_SIZE", "1")) > 1 and args.output.suffix == ""):
+    several = int(os.environ.get("WORLD_SIZE", "1")) > 1 or bool(args.workers)  # ranks may write shards
+    if args.shard is None and not (several and args.output.suffix == ""):
         check_output_suffix(args.output)
+    if args.workers and os.environ.get("WORLD_SIZE", "1") != "1":
+        from seqvec.errors import EmbedOptionError
+
+        raise EmbedOptionError("--workers starts its own processes; under torchrun, leave it out")
+    if args.workers:
+        status = _run_workers(args)
+        if status is not None:
+            return status
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     embed_fasta(

@@ -14,6 +14,7 @@ from seqvec.cli.common import (
     positive_int,
     user_label_options,
 )
+from seqvec.errors import UsageError
 
 HELP = "score a trained head on embeddings and label files (metrics with 95% bootstrap CIs)"
 DESCRIPTION = """Score a head directory on labelled proteins and print the metrics.
@@ -27,15 +28,24 @@ own; without such marks every record (except SET=pred). A head for your own task
 the labels as that task (its name and kind). -o writes everything as JSON. If
 --embeddings does not exist, the label files' sequences are embedded into it first.
 
+--predictions scores the table of 'seqvec transfer' instead (queries with a label; those
+without a prediction count in the coverage, not the metrics) and adds the reliability
+curve: the metric of the predictions kept above each reliability threshold ('seqvec plot
+reliability' draws it from the JSON).
+
 examples:
+  seqvec evaluate --predictions predictions.tsv --labels deeploc_test_set.fasta -o transfer.json
   seqvec evaluate --head heads/my_task --embeddings my.h5 --labels my_task.fasta
   seqvec evaluate --head heads/ss --embeddings cb513.h5 --labels CB513_HHblits.csv -o cb513.json
 """
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--head", type=Path, required=True, help="head directory (from seqvec train)")
-    parser.add_argument("--embeddings", type=Path, required=True, help="HDF5 embedding file (made if missing)")
+    parser.add_argument("--head", type=Path, help="head directory (from seqvec train)")
+    parser.add_argument("--embeddings", type=Path, help="HDF5 embedding file (made if missing; with --head)")
+    parser.add_argument("--predictions", type=Path, metavar="TSV",
+                        help="score a 'seqvec transfer' table instead of a head (with its coverage and reliability "
+                             "curve; no embeddings needed)")
     add_label_arguments(parser)
     parser.add_argument("-o", "--output", type=Path, help="write the metrics as JSON here")
     parser.add_argument("--bootstrap", type=positive_int, default=1000, help="bootstrap draws (default 1000)")
@@ -52,6 +62,12 @@ def run(args: argparse.Namespace) -> int:
     from seqvec.classifiers.labels.tasks import TASKS
     from seqvec.classifiers.training import experiment
 
+    if (args.head is None) == (args.predictions is None):
+        raise UsageError("give --head (with --embeddings) or --predictions", option="--head")
+    if args.predictions is not None:
+        return _score_transfer(args)
+    if args.embeddings is None:
+        raise UsageError("--head needs --embeddings", option="--embeddings")
     checkpoint = load_head(args.head)
     options = user_label_options(args, embedded_lengths(args.embeddings))
     own = [spec for name, spec in checkpoint.tasks.items() if name not in TASKS]
@@ -75,6 +91,24 @@ def run(args: argparse.Namespace) -> int:
         for result in reports[name]["tasks"].values():
             print(format_result(result))
     report = next(iter(reports.values())) if len(reports) == 1 else {"sets": reports}
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(report, indent=1) + "\n")
+    return 0
+
+
+def _score_transfer(args: argparse.Namespace) -> int:
+    """``--predictions``: score a transfer table (metrics, coverage, reliability curve)."""
+    from seqvec.classifiers.evaluation.metrics import format_result
+    from seqvec.classifiers.labels.files import read_labels
+    from seqvec.search.scoring import score_predictions
+
+    labels = read_labels(args.labels, args.label_format, **user_label_options(args))
+    report = score_predictions(args.predictions, labels, n_bootstrap=args.bootstrap, seed=args.seed)
+    print(f"transfer {args.predictions} on {', '.join(map(str, args.labels))}: {report['n_predicted']:,} of "
+          f"{report['n_labelled']:,} labelled queries predicted (coverage {report['coverage']:.4f}); values are "
+          "fractions, as in the JSON report")
+    print(format_result(report["result"]))
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(json.dumps(report, indent=1) + "\n")

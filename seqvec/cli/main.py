@@ -28,6 +28,9 @@ COMMANDS = {
     "evaluate": "evaluate",
     "predict": "predict",
     "compare": "compare",
+    "index": "lookup.index",
+    "search": "lookup.search",
+    "transfer": "lookup.transfer",
     "plot": "plot",
     "run": "run",
     "info": "info",
@@ -126,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     command = positional[0] if positional and positional[0] in COMMANDS else (None if positional else "")
     parser = build_parser(command)
     args = parser.parse_args(argv)
+    args.words = words  # the command line as given (seqvec embed --workers runs it again in each worker)
     configure_logging(args.verbose, args.quiet)
     try:
         if getattr(args, "device", None) is not None:  # fail on an unusable device before reading any input

@@ -7,7 +7,7 @@ from pathlib import Path
 from seqvec.cli.common import HelpFormatter, add_download_argument, verbosity_parent
 from seqvec.errors import DataError, LabelFormatError, TaskError, UsageError
 
-HELP = "plot attention, conv filters, embedding projections, confusion matrices, learning curves"
+HELP = "plot attention, conv filters, embedding projections, confusion matrices, learning curves, reliability"
 DESCRIPTION = """Draw one figure; the output suffix picks the format: .png (300 dpi unless --dpi),
 .pdf or .svg (vector). Colours are colour-blind safe (Okabe-Ito, viridis) and every class
 also has its own marker or label; a caption line under the figure names the model and
@@ -24,6 +24,8 @@ kinds:
   confusion   row-normalised confusion matrix from 'seqvec evaluate -o' JSON, or from a
               predictions table and a label file
   curves      training and validation loss and accuracy per epoch of a head's training run
+  reliability accuracy of annotation transfer against coverage as the reliability threshold
+              rises, from 'seqvec evaluate --predictions -o' JSON (several files: one line each)
 
 Run 'seqvec plot <kind> --help' for the options of a kind.
 
@@ -33,6 +35,7 @@ examples:
   seqvec plot projection test.h5 --labels deeploc_test_set.fasta --column location -o proj.png
   seqvec plot confusion test.json -o confusion.svg
   seqvec plot curves heads/convlstm -o curves.png
+  seqvec plot reliability lm.json blosum62.json -o reliability.png
 """
 
 KINDS = {
@@ -87,6 +90,17 @@ directory); the epoch with the lowest validation loss is marked.
 
 example:
   seqvec plot curves heads/location -o curves.png
+"""),
+    "reliability": ("transfer accuracy against coverage and reliability", """\
+Left: the headline metric (Q10, accuracy, MCC, ...) of the transferred labels kept when
+only predictions with a reliability at or above a threshold are kept, against the share
+of labelled queries they cover; right: that metric against the mean reliability of the
+predictions kept (the dotted diagonal is perfect calibration). Input: one or more JSON
+files of 'seqvec evaluate --predictions TRANSFER.tsv --labels ... -o FILE.json' (one line
+each, named by --names or the file stems).
+
+example:
+  seqvec plot reliability lm.json onehot.json --names LM one-hot -o reliability.png
 """),
 }
 
@@ -145,6 +159,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                      "(e.g. 'seqvec predict -o x.tsv')")
     p.add_argument("--labels", type=Path, help="true classes for --predictions: a label file or CSV/TSV table")
     p.add_argument("--column", default="location", help="class column of --predictions and --labels")
+
+    p = parsers["reliability"]
+    p.add_argument("evaluations", type=Path, nargs="+", help="JSON files from 'seqvec evaluate --predictions -o'")
+    p.add_argument("--names", nargs="+", help="line names, one per file (default: the file stems)")
+    p.add_argument("--mark", action="append", metavar="NAME=COVERAGE,VALUE",
+                   help="a single point to compare with, e.g. 'MMseqs2 hits=0.41,0.62' (repeatable)")
 
     p = parsers["curves"]
     p.add_argument("log", type=Path, help="run or head directory (history.json), or a history .json/.csv")
@@ -282,6 +302,25 @@ def _curves(args):
                 caption=_caption(args, f"training log: {args.log}"))
 
 
+def _reliability(args):
+    from seqvec.viz.reliability import plot_reliability, read_curve
+
+    names = args.names or [p.stem for p in args.evaluations]
+    if len(names) != len(args.evaluations):
+        raise UsageError(f"{len(names)} --names for {len(args.evaluations)} files", option="--names")
+    curves = {name: read_curve(p) for name, p in zip(names, args.evaluations)}
+    marks = {}
+    for text in args.mark or []:
+        name, _, numbers = text.rpartition("=")
+        try:
+            coverage, value = (float(x) for x in numbers.split(","))
+        except ValueError:
+            raise UsageError(f"--mark {text!r}: expected NAME=COVERAGE,VALUE", option="--mark", value=text) from None
+        marks[name] = (coverage, value)
+    plot_reliability(curves, args.output, dpi=args.dpi, marks=marks,
+                     caption=_caption(args, "evaluations: " + ", ".join(p.name for p in args.evaluations)))
+
+
 def run(args: argparse.Namespace) -> int:
     from seqvec.viz.common import check_output
 
@@ -290,6 +329,6 @@ def run(args: argparse.Namespace) -> int:
     if args.dpi < 10:
         raise UsageError(f"--dpi must be at least 10, got {args.dpi}", option="--dpi", value=args.dpi)
     {"attention": _attention, "filters": _filters, "projection": _projection,
-     "confusion": _confusion, "curves": _curves}[args.kind](args)
+     "confusion": _confusion, "curves": _curves, "reliability": _reliability}[args.kind](args)
     print(f"wrote {args.output}")
     return 0

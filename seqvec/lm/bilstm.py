@@ -13,17 +13,13 @@ import torch
 from torch import nn
 
 from seqvec.lm.kernels import MatrixProduct, Product, forced_kernel
+from seqvec.lm.refill import TIME_CHUNK, InvariantProduct
 
 # (h, c) of one direction and layer: h (B, P), c (B, D)
 CellState = tuple[torch.Tensor, torch.Tensor]
 # [direction][layer]; direction 0 = forward, 1 = backward
 StackState = list[list[CellState]]
-# Time steps whose input products are one GEMM, by the dtype of the products. Measured on
-# the full SeqVec shape (benchmarks/embed_speed.py, 2 cores): float32 runs best with long
-# chunks (fewer, larger GEMMs; 64-256 within noise), bfloat16 with short ones (32 was ~8%
-# faster than 128, 16 another ~4% faster than 32 in 8 paired runs: a small chunk output
-# stays in cache beside the packed recurrent weights).
-TIME_CHUNK = {torch.float32: 128, torch.bfloat16: 16}
+# TIME_CHUNK (time steps whose input products are one GEMM) lives in seqvec.lm.refill
 
 
 class ProjectedLSTM(nn.Module):
@@ -46,7 +42,9 @@ class ProjectedLSTM(nn.Module):
         self.forget_offset: torch.Tensor
         self.register_buffer("forget_offset", forget, persistent=False)
         self.compute_dtype = torch.float32  # dtype of the matrix products; state stays float32
-        self._cached: tuple[Any, tuple[Product, Product, Product] | None] = (None, None)  # (key, inference products)
+        self.rows = 32  # the rows batch-invariant products are chosen for (seqvec.lm.refill sets it)
+        # (key, {rows or None: inference products}), rebuilt when a weight, the dtype or the threads change
+        self._cached: tuple[Any, dict[int | None, tuple[Product, Product, Product]] | None] = (None, None)
         self.reset_parameters()
 
     def __getstate__(self) -> dict:
@@ -76,7 +74,9 @@ class ProjectedLSTM(nn.Module):
             h, c = state
         out = x.new_zeros(batch, total, self.proj_dim)
         bias = self.bias + self.forget_offset
-        w_in, w_rec, w_proj = self._products()
+        # several proteins: batch-invariant products, so each protein's output is the same bits
+        # as in any other batch (and in seqvec.lm.refill's continuous batching)
+        w_in, w_rec, w_proj = self._products(self.rows if batch > 1 else None)
         finals_h, finals_c = [], []
         active = batch
         time_chunk = TIME_CHUNK[self.compute_dtype]
@@ -100,24 +100,36 @@ class ProjectedLSTM(nn.Module):
         # finals were collected shortest-last; reverse to batch order
         return out, (torch.cat(finals_h[::-1]), torch.cat(finals_c[::-1]))
 
-    def _products(self) -> tuple[Product, Product, Product]:
+    def _products(self, rows: int | None = None) -> tuple[Product, Product, Product]:
         """``x @ W (+ add)`` for the input, recurrent and projection matrices in ``compute_dtype``.
 
         Training uses the parameters through autograd (``torch.addmm``). Inference keeps one
         :class:`~seqvec.lm.kernels.MatrixProduct` per matrix, whose kernel (MKL or oneDNN's
-        packed layout) is chosen by measurement per row count, until a weight changes.
+        packed layout) is chosen by measurement per row count, until a weight changes; with
+        ``rows`` given, batch-invariant products (:class:`~seqvec.lm.refill.InvariantProduct`)
+        whose kernel is the fastest at ``rows`` rows (the input products at a chunk's rows).
         """
         weights = (self.input_weight, self.recurrent_weight, self.projection_weight)
         if torch.is_grad_enabled():
             return (MatrixProduct(weights[0], kernel="mkl"), MatrixProduct(weights[1], kernel="mkl"),
                     MatrixProduct(weights[2], kernel="mkl"))
-        key = (self.compute_dtype, forced_kernel(), *((id(w), w._version, w.device) for w in weights))
-        cached = self._cached[1]
-        if self._cached[0] != key or cached is None:
-            products = [MatrixProduct(w, self.compute_dtype) for w in weights]
-            cached = (products[0], products[1], products[2])
-            self._cached = (key, cached)
-        return cached
+        key = (self.compute_dtype, forced_kernel(), torch.get_num_threads(),
+               *((id(w), w._version, w.device) for w in weights))
+        cache = self._cached[1] if self._cached[0] == key else None
+        if cache is None:
+            cache = {}
+            self._cached = (key, cache)
+        if rows not in cache:
+            if rows is None:
+                cache[rows] = (MatrixProduct(weights[0], self.compute_dtype),
+                               MatrixProduct(weights[1], self.compute_dtype),
+                               MatrixProduct(weights[2], self.compute_dtype))
+            else:
+                chunk_rows = rows * TIME_CHUNK[self.compute_dtype]
+                cache[rows] = (InvariantProduct(weights[0], self.compute_dtype, chunk_rows, "bias"),
+                               InvariantProduct(weights[1], self.compute_dtype, rows, "state"),
+                               InvariantProduct(weights[2], self.compute_dtype, rows, None))
+        return cache[rows]
 
     def _step(self, xin: torch.Tensor, h: torch.Tensor, c: torch.Tensor, w_rec: Product,
               w_proj: Product) -> CellState:

@@ -13,6 +13,7 @@ from seqvec.lm.bilstm import BiLSTMStack, StackState
 from seqvec.lm.char_cnn import CharCNN
 from seqvec.lm.config import SeqVecConfig
 from seqvec.lm.kernels import warn_if_bf16_is_slow
+from seqvec.lm.refill import DEFAULT_ROWS, run_stack
 from seqvec.lm.tokens import encode_batch
 
 
@@ -47,6 +48,8 @@ class SeqVecLM(nn.Module):
         self._weights_sha256 = weights_sha256
         self.precision = "float32"
         self.set_precision(precision)
+        self.refill = True  # embed_batch: continuous batching (False: one padded batch)
+        self.set_rows(DEFAULT_ROWS)
 
     @property
     def weights_sha256(self) -> str:
@@ -79,6 +82,17 @@ class SeqVecLM(nn.Module):
         if precision == "bf16":
             warn_if_bf16_is_slow(self._device())
         self.precision = precision
+        return self
+
+    def set_rows(self, rows: int) -> SeqVecLM:
+        """Rows of the recurrent products in :meth:`embed_batch` (proteins in flight per time step,
+        :mod:`seqvec.lm.refill`); also the row count the batch-invariant kernels are chosen for.
+        Returns self."""
+        if rows < 1:
+            raise ConfigError(f"rows must be positive, got {rows}", field="rows", value=rows)
+        for layer in self.lstm.layers():
+            layer.rows = rows
+        self.rows = rows
         return self
 
     @property
@@ -119,9 +133,11 @@ class SeqVecLM(nn.Module):
 
     @torch.no_grad()
     def embed_batch(self, sequences: list[str]) -> list[torch.Tensor]:
-        """Embed several proteins in one padded batch; each starts from a zero state.
+        """Embed several proteins together; each starts from a zero state.
 
-        Returns one float32 CPU tensor ``(n_layers + 1, L, 2P)`` per sequence, boundaries removed.
+        Several proteins run with continuous batching (:mod:`seqvec.lm.refill`, ``rows`` in
+        flight at every time step; bit-identical to one padded batch of them), one alone as
+        a batch of one. Returns one float32 CPU tensor ``(n_layers + 1, L, 2P)`` per sequence, boundaries removed.
         Sequences are checked as FASTA input is (lower case upper-cased with a warning, a
         terminal ``*`` dropped, anything else outside A-Z an InvalidSequenceError).
         """
@@ -130,9 +146,20 @@ class SeqVecLM(nn.Module):
         sequences = list(normalize_sequences({f"sequence {i + 1}": s for i, s in enumerate(sequences)}).values())
         types, lengths = encode_batch(sequences)
         device = self._device()
-        layers, _ = self(types.to(device), lengths.to(device))
-        layers = layers.float().cpu()
-        return [layers[:, i, 1: len(s) + 1] for i, s in enumerate(sequences)]
+        if len(sequences) == 1 or not self.refill:
+            layers, _ = self(types.to(device), lengths.to(device))
+            layers = layers.float().cpu()
+            return [layers[:, i, 1: len(s) + 1] for i, s in enumerate(sequences)]
+        # continuous batching over the proteins laid out one after another (no padding)
+        types, lengths = types.to(device), lengths.to(device)
+        mask = torch.arange(types.shape[1], device=device)[None, :] < lengths[:, None]
+        x = self.token_vectors(types[mask])  # (N, P), each protein from <S> to </S>
+        flat = x.new_empty(self.n_output_layers, x.shape[0], self.output_dim)
+        flat[0] = torch.cat([x, x], dim=1)
+        run_stack(self.lstm, x, lengths.tolist(), out=flat[1:])
+        flat = flat.float().cpu()
+        starts = torch.cumsum(lengths, 0).tolist()
+        return [flat[:, end - len(s) - 1: end - 1] for end, s in zip(starts, sequences)]
 
     @torch.no_grad()
     def embed_with_state(self, sequence: str, state: StackState | None

@@ -1,19 +1,29 @@
 """Measuring, ahead of use, the matrix kernels that an LSTM layer of a given shape runs
 (``seqvec info --measure``). It stands above :mod:`seqvec.lm.bilstm`, whose time chunk
 sets the row counts of the input products, and above :mod:`seqvec.lm.kernels`, which
-times and caches each product; and the report of what the host offers and what is cached
-for it (``seqvec info``)."""
+times and caches each product; the report of what the host offers and what is cached
+for it (``seqvec info``); and the split of the CPUs into worker processes x threads that
+``seqvec embed --workers auto`` uses."""
 from __future__ import annotations
 
+import json
+import logging
 import os
 import re
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import torch
 
+from seqvec.io.workers import WorkerPlan, splits
 from seqvec.lm import host, kernels
 from seqvec.lm.bilstm import TIME_CHUNK
 from seqvec.lm.config import PRESETS
 from seqvec.lm.kernels import CACHE, LARGE_ROWS, MatrixProduct, Shape
+
+logger = logging.getLogger(__name__)
 
 
 def measure_lstm_products(input_dim: int, cell_dim: int, proj_dim: int, dtype: torch.dtype,
@@ -92,3 +102,94 @@ def _match(pattern: str, text: str) -> str | None:
 
 def _order(entry: dict) -> tuple:
     return entry.get("dtype", ""), entry.get("k", 0), entry.get("n", 0), entry.get("rows", 0)
+
+
+# ``seqvec embed --workers auto``: which split of the CPUs into worker processes x threads runs
+# LSTM time steps fastest here; cached in workers.json in the seqvec cache directory, keyed by
+# CPU model, torch version, core count and the model's shape (delete it to measure again).
+MEASURE_STEPS = 40
+
+
+def _host_key(shape: tuple[int, int, int], precision: str) -> str:
+    return (f"{host.cpu_info().model} | torch {torch.__version__} | {os.cpu_count()} cores | "
+            f"LSTM {shape[0]}x{shape[1]}x{shape[2]} {precision}")
+
+
+def _cache_path() -> Path:
+    return host.cache_dir() / "workers.json"
+
+
+def step_rate(shape: tuple[int, int, int], precision: str, rows: int, threads: int, steps: int = MEASURE_STEPS
+              ) -> float:
+    """Rows per second of LSTM time steps (recurrent product, gates, projection) in this process."""
+    from seqvec.lm.bilstm import ProjectedLSTM
+
+    torch.set_num_threads(threads)
+    input_dim, cell_dim, proj_dim = shape
+    layer = ProjectedLSTM(input_dim, cell_dim, proj_dim, 3.0, 3.0).eval()
+    layer.compute_dtype = {"float32": torch.float32, "bf16": torch.bfloat16}[precision]
+    with torch.no_grad():
+        _, w_rec, w_proj = layer._products(rows)
+        xin, h, c = torch.randn(rows, 4 * cell_dim), torch.zeros(rows, proj_dim), torch.zeros(rows, cell_dim)
+        layer._step(xin, h, c, w_rec, w_proj)  # warm-up
+        start = time.perf_counter()
+        for _ in range(steps):
+            h, c = layer._step(xin, h, c, w_rec, w_proj)
+        return rows * steps / (time.perf_counter() - start)
+
+
+def measure_split(plan: WorkerPlan, shape: tuple[int, int, int], precision: str, rows: int) -> float:
+    """Rows per second of ``plan.workers`` processes running time steps at once (the slowest one counts)."""
+    code = ("import sys, json; from seqvec.lm.tuning import step_rate; "
+            "print(step_rate(*json.loads(sys.argv[1])))")
+    argument = json.dumps([list(shape), precision, rows, plan.threads])
+    env = {**os.environ, "OMP_NUM_THREADS": str(plan.threads)}
+    procs = [subprocess.Popen([sys.executable, "-c", code, argument], stdout=subprocess.PIPE, text=True, env=env)
+             for _ in range(plan.workers)]
+    rates = []
+    for proc in procs:
+        out, _ = proc.communicate()
+        if proc.returncode != 0:
+            raise RuntimeError(f"the measurement of {plan} failed (exit status {proc.returncode})")
+        rates.append(float(out.strip().splitlines()[-1]))
+    return plan.workers * min(rates)
+
+
+def choose_workers(shape: tuple[int, int, int], precision: str, rows: int, remeasure: bool = False) -> WorkerPlan:
+    """The split of this machine's CPUs with the most rows per second (cached in ``workers.json``)."""
+    path, key = _cache_path(), _host_key(shape, precision)
+    try:
+        cached = json.loads(path.read_text()).get(key)
+    except (OSError, ValueError, AttributeError):
+        cached = None
+    if cached and not remeasure:
+        plan = WorkerPlan(int(cached["workers"]), int(cached["threads"]))
+        logger.info("--workers auto: %d worker(s) x %d thread(s) (measured earlier, %s)", plan.workers, plan.threads,
+                    path)
+        return plan
+    rates = {plan: measure_split(plan, shape, precision, rows) for plan in splits(os.cpu_count() or 1)}
+    best = max(rates, key=rates.__getitem__)
+    logger.info("--workers auto: %d worker(s) x %d thread(s) (rows per second: %s)", best.workers, best.threads,
+                ", ".join(f"{p.workers}x{p.threads} {r:.0f}" for p, r in rates.items()))
+    try:
+        entries = json.loads(path.read_text()) if path.exists() else {}
+        entries[key] = {"workers": best.workers, "threads": best.threads,
+                        "rows_per_s": {f"{p.workers}x{p.threads}": round(r, 1) for p, r in rates.items()}}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(entries, indent=1, sort_keys=True))
+        os.replace(tmp, path)
+    except (OSError, ValueError) as err:
+        logger.warning("cannot write %s (%s); the choice holds for this run only", path, err)
+    return best
+
+
+def prepare_worker_kernels(shape: tuple[int, int, int], precision: str, threads: int) -> None:
+    """Measure (or read) every kernel choice of the shape at ``threads`` threads, so all workers share them."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        dtype = {"float32": torch.float32, "bf16": torch.bfloat16}[precision]
+        measure_lstm_products(shape[0], shape[1], shape[2], dtype, remeasure=False)
+    finally:
+        torch.set_num_threads(before)

@@ -1,0 +1,1 @@
+"""``seqvec index``, ``seqvec search``, ``seqvec transfer``: nearest neighbours and annotation transfer."""

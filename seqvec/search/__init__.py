@@ -1,0 +1,1 @@
+"""Nearest-neighbour search over per-protein embeddings and annotation transfer (FAISS)."""
