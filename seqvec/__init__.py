@@ -23,7 +23,17 @@ _EXPORTS = {
     "read_h5": "seqvec.embeddings.h5",
     "open_embeddings": "seqvec.embeddings.store",
     "EmbeddingStore": "seqvec.embeddings.store",
+    "to_dataframe": "seqvec.classifiers.labels.frame",
+    "load_heads": "seqvec.classifiers.heads.predict",
+    "predict_sequences": "seqvec.classifiers.heads.predict",
+    "load_head": "seqvec.classifiers.heads.checkpoint",
+    "build_head": "seqvec.classifiers.heads.registry",
+    "train_head": "seqvec.classifiers.training.experiment",
+    "FitConfig": "seqvec.classifiers.training.train",
+    "evaluate_head": "seqvec.classifiers.evaluation.evaluate",
     "read_labels": "seqvec.classifiers.labels.files",
+    "get_tasks": "seqvec.classifiers.labels.tasks",
+    "embed_sequences": "seqvec.embeddings.pipeline",
     "IndexSettings": "seqvec.search.index",
     "build_index": "seqvec.search.index",
     "load_index": "seqvec.search.neighbours",
@@ -35,6 +45,11 @@ _EXPORTS = {
 __all__ = ["__version__", *_EXPORTS]
 
 moved.install()  # old import paths (seqvec.pipeline, seqvec.classifiers.readers, ...) for one release
+
+
+def __dir__() -> list[str]:
+    """The public API (``dir(seqvec)``), not only what is imported so far."""
+    return sorted({*globals(), *__all__})
 
 
 def __getattr__(name: str):

@@ -75,8 +75,8 @@ def test_predict_json_and_tsv(onehot_heads, data_dir, tmp_path):
     sequences = read_fasta(fasta)
     out = tmp_path / "p.json"
     assert main(["predict", "-q", str(fasta), "-o", str(out), "--heads", str(onehot_heads / "heads")]) == 0
-    predictions = json.loads(out.read_text())
-    provenance = predictions.pop("_provenance")
+    document = json.loads(out.read_text())
+    provenance, predictions = document["provenance"], document["predictions"]
     assert provenance["model"] == "onehot" and {h["head"] for h in provenance["heads"]} == {"fnn", "cnn"}
     assert list(predictions) == list(sequences)
     for rid, p in predictions.items():
@@ -109,8 +109,9 @@ def test_predict_with_language_model_heads(tiny_model_dir, tasks_dir, data_dir, 
     out = tmp_path / "p.json"
     assert main(["predict", "-q", str(data_dir / "test.fasta"), "-o", str(out), "--heads", str(head),
                  "--model", str(tiny_model_dir)]) == 0
-    predictions = json.loads(out.read_text())
-    assert predictions.pop("_provenance")["heads"][0]["tasks"] == ["ss3", "disorder"]
+    document = json.loads(out.read_text())
+    predictions = document["predictions"]
+    assert document["provenance"]["heads"][0]["tasks"] == ["ss3", "disorder"]
     assert all(set(p) == {"length", "ss3", "disorder"} for p in predictions.values())
     assert main(["predict", "-q", str(data_dir / "test.fasta"), "-o", str(out), "--heads", str(head),
                  "--model", "/nonexistent/model"]) == 2
@@ -138,7 +139,7 @@ def test_heads_train_and_predict_on_the_layers_side_by_side(tiny_model_dir, task
     out = tmp_path / "p.json"
     assert main(["predict", "-q", str(data_dir / "test.fasta"), "-o", str(out), "--heads", str(head),
                  "--model", str(tiny_model_dir)]) == 0
-    assert all(len(p["ss3"]) == p["length"] for rid, p in json.loads(out.read_text()).items() if rid[0] != "_")
+    assert all(len(p["ss3"]) == p["length"] for p in json.loads(out.read_text())["predictions"].values())
 
 def test_heads_on_language_model_plus_blosum62_predict_and_check_the_model(tiny_model_dir, tasks_dir, data_dir,
                                                                           tmp_path, capsys):
@@ -153,7 +154,7 @@ def test_heads_on_language_model_plus_blosum62_predict_and_check_the_model(tiny_
     out = tmp_path / "p.json"
     assert main(["predict", "-q", str(data_dir / "test.fasta"), "-o", str(out), "--heads", str(head),
                  "--model", str(tiny_model_dir)]) == 0
-    assert all(len(p["ss3"]) == p["length"] for rid, p in json.loads(out.read_text()).items() if rid[0] != "_")
+    assert all(len(p["ss3"]) == p["length"] for p in json.loads(out.read_text())["predictions"].values())
     capsys.readouterr()
     assert main(["predict", "-q", str(data_dir / "test.fasta"), "-o", str(out), "--heads", str(head)]) == 2
     assert "trained on embeddings of model" in capsys.readouterr().err  # the bundled model is not theirs
@@ -175,7 +176,7 @@ def test_predict_uses_the_registered_model_the_heads_record(tiny_model_dir, task
                  "--epochs", "1"]) == 0
     out = tmp_path / "p.json"
     assert main(["predict", "-q", str(data_dir / "test.fasta"), "-o", str(out), "--heads", str(head)]) == 0
-    assert json.loads(out.read_text())["_provenance"]["model"] == "tiny+blosum62"
+    assert json.loads(out.read_text())["provenance"]["model"] == "tiny+blosum62"
 
 
 def test_bad_labels_are_named(tmp_path, data_dir, capsys):
@@ -241,9 +242,40 @@ def test_bundled_heads_predict_offline_with_the_bundled_model(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "localization: Q10 58.9% [95% CI 57.2%-60.7%] on the DeepLoc test set (2,768 proteins)" in printed
     assert "DeepLoc: 78.0%" in printed
-    predictions = json.loads(out.read_text())
-    scores = {t: m for h in predictions["_provenance"]["heads"] for t, m in h["test_set_scores"]["tasks"].items()}
+    document = json.loads(out.read_text())
+    predictions = document["predictions"]
+    scores = {t: m for h in document["provenance"]["heads"] for t, m in h["test_set_scores"]["tasks"].items()}
     assert set(scores) == set(TASKS) and round(scores["localization"]["value"], 4) == 0.5889
     assert [round(v, 4) for v in scores["localization"]["ci95"]] == [0.5715, 0.6066] and scores["ss3"]["metric"] == "Q3"
     assert len(predictions["a"]["ss8"]) == 66 and len(predictions["b"]["disorder"]) == 7
     assert predictions["a"]["location"] in TASKS["localization"].classes
+
+
+def test_bundled_heads_by_name_from_any_folder(tmp_path, monkeypatch, capsys):
+    """bundled:protein / bundled:residue in predict, evaluate, plot curves and attention, listed by models."""
+    monkeypatch.chdir(tmp_path)  # not the checkout: the names work anywhere
+    fasta = tmp_path / "in.fasta"
+    fasta.write_text(">a\nMKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQAPILSRVGDGTQDNLSGAEKAVQVKVKALPDAQ\n>b\nMSDNGPQ\n")
+    assert main(["predict", "-q", str(fasta), "-o", "loc.tsv", "--heads", "bundled:protein"]) == 0
+    rows = list(csv.DictReader(open("loc.tsv"), delimiter="\t"))
+    assert [r["id"] for r in rows] == ["a", "b"] and "location:Nucleus" in rows[0]
+    assert not (tmp_path / "loc.residues.tsv").exists()  # a per-protein head writes no per-residue table
+    assert main(["predict", "-q", str(fasta), "-o", "ss.json", "--heads", "bundled:residue"]) == 0
+    document = json.loads((tmp_path / "ss.json").read_text())
+    assert [h["directory"] for h in document["provenance"]["heads"]] == ["bundled"]
+    assert set(document["predictions"]["a"]) == {"length", "ss3", "ss8", "disorder"}
+    assert main(["plot", "curves", "bundled:protein", "-o", "curves.png"]) == 0
+    assert main(["plot", "attention", "--head", "bundled:protein", "--fasta", str(fasta), "-o", "att.png"]) == 0
+    assert main(["predict", "-q", str(fasta), "-o", "x.json", "--heads", "bundled:nope"]) == 2
+    assert "no bundled head 'nope'; the bundled heads are bundled:protein, bundled:residue" in capsys.readouterr().err
+    assert main(["models"]) == 0
+    listed = capsys.readouterr().out
+    assert "bundled:protein" in listed and "la head on seqvec-mini-v2: localization, membrane" in listed
+    assert "bundled:residue" in listed and "cnn head on seqvec-mini-v2: ss3, ss8, disorder" in listed
+
+
+def test_evaluate_takes_a_bundled_head_by_name(tasks_dir, tmp_path, capsys):
+    assert main(["evaluate", "-q", "--head", "bundled:residue", "--embeddings", str(tmp_path / "cb.h5"),
+                 "--labels", str(tasks_dir / "CB513_small.csv"), "--bootstrap", "20"]) == 0
+    printed = capsys.readouterr().out
+    assert "head bundled:residue (cnn)" in printed and "Q3 (%)" in printed

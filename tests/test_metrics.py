@@ -1,5 +1,6 @@
 """Metrics: hand-computed cases, agreement with scikit-learn, bootstrap over proteins."""
 import math
+import re
 
 import numpy as np
 import pytest
@@ -93,4 +94,13 @@ def test_format_result_lists_every_metric():
     result = score_task(TASKS["ss8"], [np.arange(8)], [onehot(np.arange(8), 8)])
     text = format_result(result)
     assert "Q8 " in text and "Q8_per_protein" in text and "per-class MCC" in text
-    assert " 1.0000  [1.0000, 1.0000]" in text and "100" not in text  # fractions, as in the JSON
+    assert "Q8 (%)" in text and " 100.00  [100.00, 100.00]" in text  # accuracies in percent, as compare shows
+    assert re.search(r"\n  MCC +1\.0000  \[1\.0000, 1\.0000\]", text)  # other metrics as they are
+
+
+def test_format_result_of_values_says_nothing_of_percent_or_fractions():
+    from seqvec.classifiers.labels.tasks import TaskKind, TaskSpec
+
+    spec = TaskSpec("score", TaskKind.PROTEIN_VALUE)
+    text = format_result(score_task(spec, [0.1, 0.5, 0.9, 0.3], [0.2, 0.4, 1.0, 0.3]))
+    assert "RMSE" in text and "(%)" not in text and "fraction" not in text

@@ -49,7 +49,8 @@ def test_example_runs_end_to_end_then_skips_then_redoes_what_changed(example, tm
         assert (out / "embeddings" / encoder / "train.h5").is_file()
         assert (out / "embeddings" / encoder / "test.h5").is_file()
         metrics = json.loads((out / "evaluate" / f"{encoder}-fnn" / "metrics.json").read_text())
-        assert metrics["source"] == "test set" and metrics["tasks"]["localization"]["n_proteins"] == 12
+        assert metrics["source"] == "test set (deeploc_test_small.fasta)"
+        assert metrics["tasks"]["localization"]["n_proteins"] == 12
         assert (out / "heads" / f"{encoder}-fnn" / "config.json").is_file()
         assert (out / "heads" / f"{encoder}-fnn" / "split.tsv").is_file()
         assert (out / "plots" / f"curves_{encoder}-fnn.png").is_file()
@@ -107,7 +108,7 @@ def test_interrupted_cross_validation_resumes(data_dir, tmp_path, monkeypatch, c
     assert "stage train blosum62-fnn: resuming an unfinished run" in err
     assert "reusing the finished fold head" in err  # blosum62 fold 0
     metrics = json.loads((out / "evaluate" / "blosum62-fnn" / "metrics.json").read_text())
-    assert metrics["source"] == "test set, mean of the fold heads"
+    assert metrics["source"] == "test set (deeploc_test_small.fasta), mean of the 2 fold heads"
     cv = json.loads((out / "heads" / "blosum62-fnn" / "cv.json").read_text())
     assert len(cv["repeats"][0]["folds"]) == 2 and cv["n_test"] == 12
 
@@ -154,7 +155,7 @@ def test_user_labels_without_a_test_set_are_scored_on_validation(data_dir, tmp_p
             "report": {"bootstrap": 50, "plots": False}}
     assert main(["run", write_pipeline(tmp_path / "p.yaml", data)]) == 0
     metrics = json.loads((tmp_path / "out" / "evaluate" / "onehot-fnn" / "metrics.json").read_text())
-    assert metrics["source"] == "validation proteins (no test set; optimistic)"
+    assert metrics["source"].startswith("validation proteins (no test set; optimistic")
     assert metrics["tasks"]["multiloc_slice_classes"]["n_proteins"] == 15  # 10% of 150
     assert "| onehot | fnn |" in (tmp_path / "out" / "report" / "compare.md").read_text()
 

@@ -62,7 +62,7 @@ def test_biotrainer_examples_train_evaluate_and_predict_unchanged(biotrainer, tm
     fasta = tmp_path / "new.fasta"
     fasta.write_text(">new1\nMKTAYIAKQR\n>new2\nSEQWENCE\n")
     assert main(["predict", "-q", str(fasta), "--heads", out, "-o", str(tmp_path / "p.json")]) == 0
-    predictions = json.loads((tmp_path / "p.json").read_text())
+    predictions = json.loads((tmp_path / "p.json").read_text())["predictions"]
     value = predictions["new1"][task]
     if kind == "residue_class":
         assert isinstance(value, str) and len(value) == 10 and set(value) <= set(spec.classes)
@@ -268,7 +268,7 @@ def test_values_are_trained_standardised_and_predicted_in_user_units(user, tmp_p
     fasta = tmp_path / "q.fasta"
     fasta.write_text(">q\n" + text.splitlines()[1] + "\n")
     assert main(["predict", "-q", str(fasta), "--heads", str(out), "-o", str(tmp_path / "p.json")]) == 0
-    assert 3000 < json.loads((tmp_path / "p.json").read_text())["q"]["gb1_scaled"] < 8000
+    assert 3000 < json.loads((tmp_path / "p.json").read_text())["predictions"]["q"]["gb1_scaled"] < 8000
 
 
 def test_multilabel_residue_head_trains_with_a_threshold_from_validation(user, tmp_path):
@@ -288,7 +288,7 @@ def test_multilabel_residue_head_trains_with_a_threshold_from_validation(user, t
     fasta = tmp_path / "q.fasta"
     fasta.write_text(">q\nMKTAYIAKQR\n")
     assert main(["predict", "-q", str(fasta), "--heads", str(out), "-o", str(tmp_path / "p.json")]) == 0
-    residues = json.loads((tmp_path / "p.json").read_text())["q"]["binding"]
+    residues = json.loads((tmp_path / "p.json").read_text())["predictions"]["q"]["binding"]
     assert len(residues) == 10 and all(set(r) <= {"metal", "nucleic", "small"} for r in residues)
 
 

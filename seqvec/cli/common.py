@@ -82,6 +82,12 @@ def verbosity_parent(suppress: bool = False) -> argparse.ArgumentParser:
     return parent
 
 
+def add_threads_argument(parser: argparse.ArgumentParser) -> None:
+    """--threads N: torch's CPU threads for the command (default: torch's choice)."""
+    parser.add_argument("--threads", type=positive_int, metavar="N",
+                        help="CPU threads for torch (default: torch's choice, usually one per core)")
+
+
 def device_spec(text: str) -> str:
     """argparse type of --device: the spelling is checked at parse time, availability at run time."""
     from seqvec.devices import check_device_spec

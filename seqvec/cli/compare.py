@@ -121,9 +121,8 @@ def run(args: argparse.Namespace) -> int:
     print(markdown_table(results))
     for line in verdicts(results):
         print(line)
-    from seqvec.viz.comparison import plot_comparison
+    from seqvec.viz.comparison import comparison_caption, plot_comparison
 
-    plot_comparison(results, args.output / "compare.png",
-                    caption=f"train: {', '.join(results['train'])}; test: {', '.join(results['test'])}")
+    plot_comparison(results, args.output / "compare.png", caption=comparison_caption(results))
     print(f"wrote {args.output}/compare.md, compare.json, compare.png")
     return 0

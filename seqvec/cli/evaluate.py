@@ -41,7 +41,8 @@ examples:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--head", type=Path, help="head directory (from seqvec train)")
+    parser.add_argument("--head", type=Path, help="head directory (from seqvec train), or a bundled "
+                        "head: bundled:protein, bundled:residue")
     parser.add_argument("--embeddings", type=Path, help="HDF5 embedding file (made if missing; with --head)")
     parser.add_argument("--predictions", type=Path, metavar="TSV",
                         help="score a 'seqvec transfer' table instead of a head (with its coverage and reliability "
@@ -56,7 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from seqvec.classifiers.evaluation.evaluate import evaluate_head, test_sets
-    from seqvec.classifiers.evaluation.metrics import format_result
+    from seqvec.classifiers.evaluation.metrics import format_result, is_percent
     from seqvec.classifiers.heads.checkpoint import load_head
     from seqvec.classifiers.labels.files import read_labels
     from seqvec.classifiers.labels.tasks import TASKS
@@ -86,8 +87,9 @@ def run(args: argparse.Namespace) -> int:
         reports[name] = evaluate_head(checkpoint, labels, embeddings, identity=experiment.file_identity(embeddings),
                                       n_bootstrap=args.bootstrap, seed=args.seed, ids=ids, device=device_of(args))
         where = "" if name == "all" else f" (SET={name})"
-        print(f"head {args.head} ({checkpoint.name}) on {', '.join(map(str, args.labels))}{where}; values are "
-              "fractions, as in the JSON report")
+        percent = any(is_percent(m) for r in reports[name]["tasks"].values() for m in r["metrics"])
+        note = " (accuracies in %, as seqvec compare shows them; the JSON report stores fractions)" * percent
+        print(f"head {args.head} ({checkpoint.name}) on {', '.join(map(str, args.labels))}{where}{note}")
         for result in reports[name]["tasks"].values():
             print(format_result(result))
     report = next(iter(reports.values())) if len(reports) == 1 else {"sets": reports}

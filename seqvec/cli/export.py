@@ -1,10 +1,11 @@
-"""``seqvec export``: embeddings (any layout, or a shard folder) to npz, csv, biotrainer, UniProt or Parquet."""
+"""``seqvec export``: embeddings (any layout, or a shard folder) to npz, csv, biotrainer, UniProt or Parquet;
+a trained head to ONNX."""
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-HELP = "convert embeddings to .npz, .csv, biotrainer's or UniProt's HDF5, or Parquet"
+HELP = "convert embeddings to .npz, .csv, biotrainer's or UniProt's HDF5, or Parquet; a trained head to ONNX"
 DESCRIPTION = """\
 Write the embeddings of a file made by 'seqvec embed' (any layout), a shard folder,
 UniProt's per-protein.h5 or a biotrainer file to
@@ -19,25 +20,57 @@ The format follows the output's suffix (.npz, .csv, .parquet) unless --format is
 (needed for biotrainer and uniprot, which are .h5). Memory stays bounded for any number
 of proteins; the output appears only when complete.
 
+A head (a head directory from 'seqvec train', or bundled:protein / bundled:residue)
+with -o FILE.onnx is written as an ONNX model that any ONNX runtime runs without seqvec
+or PyTorch: inputs 'x' float32 [batch, length, D] and 'mask' bool [batch, length] (True
+at real residues) for la, cnn and convlstm heads, or 'x' [batch, D] for fnn; one output
+of logits per task, named after it; batch and length dynamic. Class names, value scaling
+and the embeddings the inputs must come from are in its metadata (seqvec_tasks,
+seqvec_embeddings). The file is kept only after onnxruntime, run on inputs of another
+size, matched the PyTorch head within 1e-4. Needs: pip install 'seqvec[onnx]'.
+
 examples:
   seqvec export proteins.h5 -o proteins.csv
   seqvec export proteins.h5 -o per-protein.h5 --format uniprot
   seqvec export shards/ -o residues.h5 --format biotrainer --view per_residue
+  seqvec export heads/location -o location.onnx
+  seqvec export bundled:residue -o residue.onnx
 """
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from seqvec.embeddings.options import EXPORT_FORMATS as FORMATS
 
-    p.add_argument("h5", type=Path, help="embedding file (any layout) or shard folder")
-    p.add_argument("-o", "--output", type=Path, required=True, help="output file")
+    p.add_argument("h5", type=Path, help="embedding file (any layout) or shard folder; or, for .onnx, a head "
+                   "directory or bundled:NAME")
+    p.add_argument("-o", "--output", type=Path, required=True, help="output file (.onnx: the head as ONNX)")
     p.add_argument("--format", choices=FORMATS, help="output format (default: from the suffix of -o)")
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset version of a head's export (default: 17)")
     p.add_argument("--view", choices=("per_protein", "per_residue"), default="per_protein",
                    help="which embeddings to export (default: per_protein; csv and parquet take per_protein only)")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.output.suffix.lower() == ".onnx":
+        return _export_head(args)
     from seqvec.embeddings.export import export
 
     export(args.h5, args.output, view=args.view, fmt=args.format)
     return 0
+
+
+def _export_head(args: argparse.Namespace) -> int:
+    from seqvec.errors import UsageError
+
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError as err:
+        raise UsageError(f"writing ONNX needs onnx and onnxruntime ({err.name} is missing): "
+                         "pip install 'seqvec[onnx]'", option="output") from None
+    from seqvec.classifiers.heads.onnx_export import export_head
+
+    written = export_head(args.h5, args.output, opset=args.opset)
+    print(f"wrote {written} (checked with onnxruntime against the PyTorch head)")
+    return 0
+

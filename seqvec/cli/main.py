@@ -13,7 +13,7 @@ import sys
 from importlib import import_module
 
 from seqvec import __version__
-from seqvec.cli.common import HelpFormatter, verbosity_parent
+from seqvec.cli.common import HelpFormatter, add_threads_argument, verbosity_parent
 from seqvec.errors import SeqVecError
 
 # subcommand -> module under seqvec.cli, in the order --help lists them
@@ -35,6 +35,11 @@ COMMANDS = {
     "run": "run",
     "info": "info",
 }
+
+# commands that compute (embed, train, evaluate, predict): each takes --threads
+COMPUTING = ("embed", "train-lm", "evaluate-lm", "train", "evaluate", "predict", "compare", "index", "search",
+             "transfer", "run", "info",
+             "export")  # plot: each kind takes it (seqvec/cli/plot.py)
 
 logger = logging.getLogger("seqvec")
 
@@ -64,6 +69,11 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"seqvec {__version__}")
+    top = parser.add_mutually_exclusive_group()  # -v/-q before the command, as after it
+    top.add_argument("-v", "--verbose", dest="top_verbose", action="count", default=0,
+                     help="more log output (-vv for debug); also accepted after the command")
+    top.add_argument("-q", "--quiet", dest="top_quiet", action="store_true",
+                     help="only warnings and errors; no progress bars; also accepted after the command")
     verbosity = verbosity_parent()
     sub = parser.add_subparsers(dest="command", metavar="<command>", required=True)
     for name, module in _available_commands().items():
@@ -76,6 +86,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         )
         if command is None or command == name:
             module.add_arguments(p)
+            if name in COMPUTING and not any("--threads" in a.option_strings for a in p._actions):
+                add_threads_argument(p)
         p.set_defaults(_run=module.run)
     return parser
 
@@ -129,8 +141,14 @@ def main(argv: list[str] | None = None) -> int:
     command = positional[0] if positional and positional[0] in COMMANDS else (None if positional else "")
     parser = build_parser(command)
     args = parser.parse_args(argv)
+    args.verbose = getattr(args, "verbose", 0) + args.top_verbose  # -v/-q before or after the command
+    args.quiet = getattr(args, "quiet", False) or args.top_quiet
     args.words = words  # the command line as given (seqvec embed --workers runs it again in each worker)
     configure_logging(args.verbose, args.quiet)
+    if getattr(args, "threads", None):
+        import torch
+
+        torch.set_num_threads(args.threads)
     try:
         if getattr(args, "device", None) is not None:  # fail on an unusable device before reading any input
             from seqvec.cli.common import device_of

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "list, check or download the named language models (and the bundled ProtVec vectors)"
+HELP = "list, check or download the named language models; list the bundled heads and ProtVec vectors"
 DESCRIPTION = """\
 List the registered language models (the bundled seqvec-mini-v2, the default, and
 seqvec-mini; the released SeqVec), where seqvec keeps each (inside the package, or in
-$SEQVEC_HOME, by default the user's cache directory) and whether it is installed.
+$SEQVEC_HOME, by default the user's cache directory) and whether it is installed; then
+the bundled heads by the name --heads/--head take (bundled:protein, bundled:residue).
 Also listed: the bundled ProtVec 3-gram vectors ('--encoder protvec').
 
 'seqvec models download NAME' fetches a registered model: streamed with a progress bar
@@ -81,7 +82,19 @@ def run(args: argparse.Namespace) -> int:
     print(f"{'protvec':{width}s} {'installed' if present else 'missing  '}  {BUNDLED_DIR}\n{'':{width}s} "
           "ProtVec 3-gram skip-gram vectors (100 dims, gensim) trained on the LM's pretraining corpus; "
           "--encoder protvec (bundled)")
+    _list_heads()
     return 0
+
+
+def _list_heads() -> None:
+    """The bundled heads, by the name that --head/--heads take."""
+    from seqvec.classifiers.heads.checkpoint import BUNDLED_PREFIX, bundled_heads, load_head
+
+    print("\nbundled heads (--heads/--head bundled:NAME; trained on the embeddings named):")
+    for name, directory in bundled_heads().items():
+        head = load_head(directory)
+        source = head.embeddings.get("model") or head.embeddings.get("encoder")
+        print(f"  {BUNDLED_PREFIX + name:18s} {head.name} head on {source}: {', '.join(head.tasks)}")
 
 
 def _status(name: str, bundled: bool) -> str:

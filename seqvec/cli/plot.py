@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from seqvec.cli.common import HelpFormatter, add_download_argument, verbosity_parent
+from seqvec.cli.common import HelpFormatter, add_download_argument, add_threads_argument, verbosity_parent
 from seqvec.errors import DataError, LabelFormatError, TaskError, UsageError
 
 HELP = "plot attention, conv filters, embedding projections, confusion matrices, learning curves, reliability"
@@ -115,6 +115,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     common.add_argument("--dpi", type=int, default=DEFAULT_DPI, help="resolution of PNG output")
     common.add_argument("--caption", help="text under the figure (default: the model and data it shows; "
                                           "'' for none)")
+    add_threads_argument(common)
     verbosity = verbosity_parent(suppress=True)  # -q/-v also after the kind
     parsers = {}
     for name, (summary, description) in KINDS.items():
@@ -122,7 +123,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                          formatter_class=HelpFormatter)
 
     p = parsers["attention"]
-    p.add_argument("--head", type=Path, required=True, help="head directory of a head with attention (la, convlstm)")
+    p.add_argument("--head", type=Path, required=True, help="head directory of a head with attention (la, convlstm), or bundled:protein")
     p.add_argument("--fasta", type=Path, required=True,
                    help="proteins (a DeepLoc FASTA also gives the true classes)")
     p.add_argument("--ids", nargs="+", help="record ids to plot (default: the first -n records)")
@@ -167,8 +168,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="a single point to compare with, e.g. 'MMseqs2 hits=0.41,0.62' (repeatable)")
 
     p = parsers["curves"]
-    p.add_argument("log", type=Path, help="run or head directory (history.json), or a history .json/.csv")
-    p.add_argument("--title", help="figure title (default: the log's path)")
+    p.add_argument("log", type=Path, help="run or head directory (history.json), a history .json/.csv, or bundled:NAME")
+    p.add_argument("--title", help="figure title (default: the head and its tasks)")
 
 
 def _caption(args, default: str) -> str:
@@ -177,7 +178,7 @@ def _caption(args, default: str) -> str:
 
 def _head_caption(checkpoint, path: Path) -> str:
     source = checkpoint.embeddings.get("model") or checkpoint.embeddings.get("encoder") or "unrecorded embeddings"
-    return f"head {path} ({checkpoint.name} on {source})"
+    return f"head {Path(path).name} ({checkpoint.name} on {source})"
 
 
 def _attention(args):
@@ -296,10 +297,13 @@ def _confusion(args):
 
 
 def _curves(args):
-    from seqvec.viz.curves import plot_curves, read_history
+    from seqvec.classifiers.heads.checkpoint import resolve_head
+    from seqvec.viz.curves import describe_log, plot_curves, read_history
 
-    plot_curves(read_history(args.log), args.output, title=args.title or str(args.log), dpi=args.dpi,
-                caption=_caption(args, f"training log: {args.log}"))
+    log = resolve_head(args.log)
+    title, caption = describe_log(log)
+    plot_curves(read_history(log), args.output, title=args.title or title, dpi=args.dpi,
+                caption=_caption(args, caption))
 
 
 def _reliability(args):

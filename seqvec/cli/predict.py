@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 from seqvec.cli.common import add_device_argument, add_download_argument, device_of
-from seqvec.errors import InputFileError
 
 HELP = ("predict location, membrane, 3/8-state secondary structure and disorder (bundled heads), or your own "
         "tasks (--heads), for proteins in a FASTA file")
@@ -14,19 +13,20 @@ DESCRIPTION = """Embed the proteins and apply task heads (by default the bundled
 bundled seqvec-mini-v2 model; offline). Proteins are embedded the way the heads' training data
 was (same model, or one-hot/BLOSUM62 for baseline heads).
 
-JSON output (default): a "_provenance" entry (model, heads and, for the bundled heads,
-their test-set scores with 95% intervals beside published ones), then one object per
-record id with location, location_probabilities,
-membrane, membrane_probability, ss3, ss8 (strings as long as the sequence) and disorder
-(per-residue probabilities). A head of your own task (seqvec train --labels your file)
-adds the task's name with, by its kind: the class (and <task>_probabilities), the list
-of labels, a number, a string of one class per residue, or a list of numbers per
-residue (docs/tasks.md). TSV output: a per-protein table (-o FILE.tsv) and a
-per-residue table beside it (FILE.residues.tsv).
+JSON output (default): {"provenance": {model, heads and, for the bundled heads, their
+test-set scores with 95% intervals beside published ones}, "predictions": {record id:
+{location, location_probabilities, membrane, membrane_probability, ss3, ss8 (strings as
+long as the sequence), disorder (per-residue probabilities)}}}. A head of your own task
+(seqvec train --labels your file) adds the task's name with, by its kind: the class (and
+<task>_probabilities), the list of labels, a number, a string of one class per residue,
+or a list of numbers per residue (docs/tasks.md). TSV output: a per-protein table
+(-o FILE.tsv) and, when a head predicts per residue, a per-residue table beside it
+(FILE.residues.tsv).
 
 example:
   seqvec predict proteins.fasta -o predictions.json
   seqvec predict proteins.fasta -o predictions.tsv --heads my_heads/
+  seqvec predict proteins.fasta -o location.json --heads bundled:protein
   seqvec predict proteins.fasta -o predictions.json --heads heads/my_task
 """
 
@@ -34,7 +34,8 @@ example:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("fasta", type=Path, help="input FASTA (plain or .gz)")
     parser.add_argument("-o", "--output", type=Path, required=True, help="output file (.json or .tsv)")
-    parser.add_argument("--heads", type=Path, help="a head directory or a folder of them (default: bundled heads)")
+    parser.add_argument("--heads", type=Path, help="a head directory, a folder of them, bundled:NAME (one bundled "
+                        "head: bundled:protein, bundled:residue; see seqvec models) (default: all bundled heads)")
     parser.add_argument("--model", help="language model name or directory (default: the one the heads were trained on)")
     parser.add_argument("--format", choices=("json", "tsv"), help="output format (default: from the file suffix)")
     parser.add_argument("--id-field", type=int, metavar="N",
@@ -43,8 +44,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_download_argument(parser)
     add_device_argument(parser)
 
-
-PROVENANCE_KEY = "_provenance"  # the JSON entry that records what made the predictions
 
 
 def provenance(heads, model: str | None, bundled: bool) -> dict:
@@ -81,18 +80,15 @@ def run(args: argparse.Namespace) -> int:
 
     fmt = args.format or ("tsv" if args.output.suffix.lower() == ".tsv" else "json")
     sequences = read_fasta(args.fasta, id_field=args.id_field, split_char=args.split_char)
-    if fmt == "json" and PROVENANCE_KEY in sequences:
-        raise InputFileError(f"a record of {args.fasta} is called {PROVENANCE_KEY!r}, the JSON output's provenance "
-                             "entry; rename it or write --format tsv", path=args.fasta)
     heads = load_heads(args.heads)
     predictions = predict_sequences(sequences, heads, args.model, progress=not args.quiet,
                                     device=device_of(args))
-    record = provenance(heads, args.model, bundled=args.heads is None)
+    record = provenance(heads, args.model, bundled=args.heads is None or str(args.heads).startswith("bundled"))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "tsv":
         written = write_tsv(predictions, sequences, heads, args.output)
     else:
-        args.output.write_text(json.dumps({PROVENANCE_KEY: record, **predictions}, indent=1) + "\n")
+        args.output.write_text(json.dumps({"provenance": record, "predictions": predictions}, indent=1) + "\n")
         written = [args.output]
     tasks = ", ".join(t for h in heads for t in h.tasks)
     print(f"predicted {tasks} for {len(predictions)} proteins: {', '.join(map(str, written))}")

@@ -86,7 +86,9 @@ def describe_evaluation(path: str | os.PathLike) -> str:
     embeddings = data.get("embeddings") or {}
     if embeddings.get("model") or embeddings.get("encoder"):
         parts.append(f"embeddings: {embeddings.get('model') or embeddings.get('encoder')}")
-    if data.get("labels"):
+    if data.get("scored"):  # seqvec run: what was scored and how many
+        parts.append(f"scored on: {data['scored']}")
+    elif data.get("labels"):
         parts.append("test data: " + ", ".join(Path(p).name for p in data["labels"]))
     return "; ".join(parts) or f"evaluation: {Path(path).name}"
 

@@ -33,6 +33,23 @@ def read_history(path: str | os.PathLike) -> list[dict[str, float]]:
     return history
 
 
+def describe_log(path: str | os.PathLike) -> tuple[str, str]:
+    """(title, caption) of a head's learning curves: the head and its tasks, the embeddings and
+    the training files (by name, never a path); a bare log file gets its file name."""
+    path = Path(path)
+    folder = path if path.is_dir() else path.parent
+    try:
+        config = json.loads((folder / "config.json").read_text())
+        tasks = ", ".join(config["tasks"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return path.name, f"training log: {path.name}"
+    embeddings = config.get("embeddings") or {}
+    source = embeddings.get("model") or embeddings.get("encoder") or "unrecorded embeddings"
+    labels = ", ".join(Path(p).name for p in (config.get("training") or {}).get("labels", []))
+    caption = f"{config.get('head', 'head')} head on {source}" + (f"; trained on {labels}" if labels else "")
+    return f"{config.get('head', 'head')} head: {tasks}", caption
+
+
 @styled
 def plot_curves(history: list[dict[str, float]], path: str | os.PathLike, title: str = "",
                 dpi: int = DEFAULT_DPI, caption: str | None = None) -> Path:

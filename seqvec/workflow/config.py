@@ -27,7 +27,8 @@ class InputConfig:
     label_format: str | None = None  # default: detected from each file
     kind: str | None = None  # task kind of your labels (protein_class, residue_value, ...); default: inferred
     tasks: tuple[str, ...] = ()  # task names; default: every task of the labels
-    test: tuple[str, ...] = ()  # test sets: label files, or set names in the labels (test, test2, ...)
+    test: tuple[str, ...] | None = None  # test sets: label files, or set names in the labels (test, test2, ...);
+    # default: every set the labels mark (SET=test, test2, ...); [] scores none of them
 
 
 @dataclass(frozen=True)
@@ -185,7 +186,8 @@ def check(config: PipelineConfig, base: Path) -> PipelineConfig:
     if split.cv is not None and split.cv < 2:
         raise ConfigError(f"split.cv: needs at least 2 folds, got {split.cv}")
     inputs = config.input
-    test = tuple(_absolute(t, base) if (base / t).exists() else t for t in inputs.test)
+    test = None if inputs.test is None else tuple(_absolute(t, base) if (base / t).exists() else t
+                                                  for t in inputs.test)
     return dataclasses.replace(
         config, output=_absolute(config.output, base),
         input=dataclasses.replace(inputs, labels=tuple(_absolute(p, base) for p in inputs.labels),
@@ -225,7 +227,9 @@ input:
   # sequences: proteins.fasta     # the sequences, when the label file has none (CSV, labels FASTA)
   # kind: protein_class           # protein_/residue_ x class/multilabel/value (default: inferred)
   # tasks: [localization]         # default: every task in the labels
-  # test: [test]                  # test sets: names in the labels (test, test2) or label files
+  # test: [test]                  # test sets: names in the labels (test, test2) or label files;
+                                  # default: the records the labels mark SET=test (test2, ...);
+                                  # [] scores none (the report then scores validation proteins)
 
 encoders:                         # one embedding file per encoder
   - lm                            # the bundled language model; lm:NAME or lm:path/to/model for others

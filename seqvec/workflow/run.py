@@ -23,61 +23,14 @@ import os
 import time
 from pathlib import Path
 
-from seqvec.classifiers.labels.readers import LabelSet
-from seqvec.classifiers.labels.tasks import TaskSpec
 from seqvec.errors import SeqVecError
 from seqvec.io.lock import OutputLock
+from seqvec.workflow import fingerprints
 from seqvec.workflow.config import PipelineConfig, load_config
-from seqvec.workflow.stages import Stage, file_digest
+from seqvec.workflow.inputs import Inputs, read_inputs, subset
+from seqvec.workflow.stages import Stage
 
 logger = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass
-class Inputs:
-    """The label sets and tasks of a pipeline."""
-
-    labels: LabelSet
-    tasks: dict[str, TaskSpec]
-    test: LabelSet | None  # test proteins (label files, or the named sets of the labels)
-    digest: dict  # file -> sha256 of every input file
-
-
-def read_inputs(config: PipelineConfig) -> Inputs:
-    """Read the label files, pick the tasks, gather the test proteins."""
-    from seqvec.classifiers.labels.files import read_labels
-    from seqvec.classifiers.labels.tasks import get_tasks
-    from seqvec.classifiers.selection.crossval import test_proteins
-
-    spec = config.input
-    user = {k: v for k, v in (("kind", spec.kind), ("sequences", spec.sequences and Path(spec.sequences))) if v is not None}
-    labels = read_labels([Path(p) for p in spec.labels], spec.label_format, **user)
-    tasks = get_tasks(list(spec.tasks) or (None if labels.specs else labels.tasks()), labels.specs)
-    files = [t for t in spec.test if Path(t).exists()]
-    names = [t for t in spec.test if not Path(t).exists()]
-    test = read_labels([Path(p) for p in files], spec.label_format, **user) if files else None
-    if names:
-        named = subset(labels, sorted(test_proteins(labels, names)))
-        test = named if test is None else merge(test, named)
-    inputs = [*spec.labels, *files, *([spec.sequences] if spec.sequences else []),
-              *([config.split.groups] if config.split.groups else [])]
-    return Inputs(labels, tasks, test, {p: file_digest(p) for p in inputs})
-
-
-def subset(labels: LabelSet, ids: list[str]) -> LabelSet:
-    """The proteins ``ids`` of a label set (all their labels)."""
-    keep = set(ids)
-    return dataclasses.replace(labels, sequences={i: s for i, s in labels.sequences.items() if i in keep},
-                               labels={t: {i: v for i, v in values.items() if i in keep}
-                                       for t, values in labels.labels.items()},
-                               partition={i: p for i, p in labels.partition.items() if i in keep})
-
-
-def merge(a: LabelSet, b: LabelSet) -> LabelSet:
-    """Two label sets of different proteins as one."""
-    from seqvec.classifiers.labels.files import merge_label_sets
-
-    return merge_label_sets([a, b])
 
 
 def _encoder(name: str) -> tuple[str, str | None]:
@@ -100,26 +53,20 @@ def embed_stage(config: PipelineConfig, inputs: Inputs, encoder: str, progress: 
 
     kind, model = _encoder(encoder)
     per_residue = any(head_class(h).input_level == "residue" for h in config.heads)
-    settings = {"encoder": encoder, "model_sha256": model_spec(model, kind).sha256, "inputs": inputs.digest,
-                "dtype": config.dtype, "per_residue": per_residue}
+    settings = fingerprints.embed_settings(config, inputs, encoder, model_spec(model, kind).sha256, per_residue)
     stage = Stage(f"embed {encoder}", Path(config.output) / "embeddings" / _label(encoder), settings)
     if stage.up_to_date():
         return stage
     for part, labels in (("train", inputs.labels), ("test", inputs.test)):
-        if labels is None or (part == "test" and not _separate_test(config)):
+        if labels is None or (part == "test" and not inputs.separate_test):
             continue
         fasta = write_fasta(labels, stage.directory / f"{part}.fasta")
         embed_fasta(fasta, stage.directory / f"{part}.h5", model, encoder=kind, dtype=config.dtype,
                     per_residue=per_residue, per_protein=True, progress=progress)
         fasta.unlink()
     stage.finish({"train": str(stage.directory / "train.h5"),
-                  "test": str(stage.directory / ("test.h5" if _separate_test(config) else "train.h5"))})
+                  "test": str(stage.directory / ("test.h5" if inputs.separate_test else "train.h5"))})
     return stage
-
-
-def _separate_test(config: PipelineConfig) -> bool:
-    """Whether some test proteins come from their own label files (and so need their own embeddings)."""
-    return any(Path(t).exists() for t in config.input.test)
 
 
 def train_stage(config: PipelineConfig, inputs: Inputs, embedded: Stage, head: str, progress: bool) -> Stage | None:
@@ -137,9 +84,7 @@ def train_stage(config: PipelineConfig, inputs: Inputs, embedded: Stage, head: s
         logger.info("head %s predicts per-%s outputs; no task of the labels fits", head, cls.output_level)
         return None
     name = f"{Path(embedded.directory).name}-{head}"
-    settings = {"embeddings": embedded.hash, "head": head, "options": config.head_options.get(head, {}),
-                "tasks": list(tasks), "training": dataclasses.asdict(config.training),
-                "split": dataclasses.asdict(config.split), "bootstrap": config.report.bootstrap}
+    settings = fingerprints.train_settings(config, inputs, embedded.hash, head, list(tasks))
     stage = Stage(f"train {name}", Path(config.output) / "heads" / name, settings)
     if stage.up_to_date():
         return stage
@@ -160,36 +105,50 @@ def train_stage(config: PipelineConfig, inputs: Inputs, embedded: Stage, head: s
     return stage
 
 
+VALIDATION_SOURCE = "validation proteins (no test set; optimistic: they chose the early-stopping epoch)"
+
+
+def _test_names(config: PipelineConfig, inputs: Inputs) -> str:
+    """`` (deeploc_test.fasta; SET=test of labels.fasta)``: where the test proteins come from."""
+    files = [Path(t).name for t in (config.input.test or ()) if Path(t).exists()]
+    marked = [f"SET={n} of {', '.join(Path(p).name for p in config.input.labels)}" for n in inputs.test_sets]
+    return f" ({'; '.join(files + marked)})" if files or marked else ""
+
+
 def evaluate_stage(config: PipelineConfig, inputs: Inputs, embedded: Stage, trained: Stage) -> Stage:
     """Test-set metrics of a head; without a test set, the out-of-fold metrics of cross-validation,
     or the validation proteins' metrics (optimistic: they chose the early-stopping epoch)."""
     from seqvec.classifiers.evaluation.evaluate import evaluate_head
     from seqvec.classifiers.heads.checkpoint import load_head
+    from seqvec.classifiers.selection.compare import scored_on
     from seqvec.classifiers.selection.crossval import SPLIT_FILE
     from seqvec.classifiers.selection.splits import read_split
     from seqvec.classifiers.training.experiment import file_identity
 
     out = trained.outputs()
     stage = Stage(f"evaluate {trained.directory.name}", Path(config.output) / "evaluate" / trained.directory.name,
-                  {"head": trained.hash, "embeddings": embedded.hash, "bootstrap": config.report.bootstrap})
+                  fingerprints.evaluate_settings(config, inputs, embedded.hash, trained.hash))
     if stage.up_to_date():
         return stage
     if out["cv"]:
         report = json.loads((trained.directory / "cv.json").read_text())
         repeat = report["repeats"][0]
         tasks = repeat.get("test_ensemble") or repeat["pooled"]
-        source = "test set, mean of the fold heads" if "test_ensemble" in repeat else "pooled out-of-fold predictions"
+        k = config.split.cv
+        source = (f"test set{_test_names(config, inputs)}, mean of the {k} fold heads" if "test_ensemble" in repeat
+                  else f"pooled out-of-fold predictions of {k}-fold cross-validation")
         result = {"head": str(trained.directory), "source": source, "tasks": tasks}
     else:
         if inputs.test is not None:
-            labels, h5, source = inputs.test, embedded.outputs()["test"], "test set"
+            labels, h5, source = inputs.test, embedded.outputs()["test"], f"test set{_test_names(config, inputs)}"
         else:
             folds, _ = read_split(trained.directory / SPLIT_FILE)
             labels = subset(inputs.labels, [i for i, fold in folds.items() if fold == "val"])
-            h5, source = embedded.outputs()["train"], "validation proteins (no test set; optimistic)"
+            h5, source = embedded.outputs()["train"], VALIDATION_SOURCE
         result = evaluate_head(load_head(trained.directory), labels, h5, identity=file_identity(h5),
                                n_bootstrap=config.report.bootstrap, seed=config.training.seed)
         result["source"] = source
+    result["scored"] = scored_on(result["source"], result["tasks"])
     (stage.directory / "metrics.json").write_text(json.dumps(result, indent=1) + "\n")
     stage.finish({"metrics": str(stage.directory / "metrics.json")})
     return stage
@@ -199,7 +158,8 @@ def report_stage(config: PipelineConfig, inputs: Inputs, runs: list[tuple[Stage,
     """The comparison table and bar chart over every (encoder, head)."""
     from seqvec.classifiers.selection.compare import write_reports
 
-    stage = Stage("report", Path(config.output) / "report", {"runs": [e.hash for _, _, e in runs]})
+    stage = Stage("report", Path(config.output) / "report",
+                  fingerprints.report_settings(config, [e.hash for _, _, e in runs]))
     if stage.up_to_date():
         return stage
     rows = []
@@ -208,36 +168,43 @@ def report_stage(config: PipelineConfig, inputs: Inputs, runs: list[tuple[Stage,
         label = _label(embedded.settings["encoder"])
         rows.append({"encoder": embedded.settings["encoder"], "key": label, "model": label, "name": label,
                      "head": trained.outputs()["head"], "head_dir": str(trained.directory),
-                     "source": metrics["source"], "tasks": metrics["tasks"]})
+                     "source": metrics["source"], "scored": metrics["scored"], "tasks": metrics["tasks"]})
     results = {"tasks": {t: {"metric": s.metric, "level": s.level} for t, s in inputs.tasks.items()},
-               "train": list(config.input.labels), "test": list(config.input.test) or ["cross-validation"],
-               "fit": dataclasses.asdict(config.training), "runs": rows}
+               "train": [Path(p).name for p in config.input.labels],
+               "test": sorted({r["scored"] for r in rows}), "fit": dataclasses.asdict(config.training), "runs": rows}
     write_reports(results, stage.directory)
+    if config.report.plots:
+        from seqvec.viz.comparison import comparison_caption, plot_comparison
+
+        plot_comparison(results, stage.directory / "compare.png", caption=comparison_caption(results))
     stage.finish({"report": str(stage.directory / "compare.md")})
     return stage
 
 
 def plots_stage(config: PipelineConfig, runs: list[tuple[Stage, Stage, Stage]]) -> Stage | None:
     """Learning curves and confusion matrices."""
-    from seqvec.viz.confusion import plot_confusion, read_confusions
-    from seqvec.viz.curves import plot_curves, read_history
+    from seqvec.viz.confusion import describe_evaluation, plot_confusion, read_confusions
+    from seqvec.viz.curves import describe_log, plot_curves, read_history
 
     if not config.report.plots:
         return None
-    stage = Stage("plots", Path(config.output) / "plots", {"runs": [e.hash for _, _, e in runs]})
+    stage = Stage("plots", Path(config.output) / "plots", fingerprints.plots_settings([e.hash for _, _, e in runs]))
     if stage.up_to_date():
         return stage
     written = []
-    for _, trained, evaluated in runs:
+    for _, trained, evaluated in runs:  # the same titles and captions as seqvec plot curves / confusion
         name = trained.directory.name
         history = next(iter(sorted(trained.directory.rglob("history.json"))), None)
         if history is not None:
-            written.append(str(plot_curves(read_history(history), stage.directory / f"curves_{name}.png", title=name)))
+            title, caption = describe_log(history)
+            written.append(str(plot_curves(read_history(history), stage.directory / f"curves_{name}.png",
+                                           title=title, caption=caption)))
         try:
             panels = read_confusions(evaluated.directory / "metrics.json")
         except SeqVecError:  # no class task
             continue
-        written.append(str(plot_confusion(panels, stage.directory / f"confusion_{name}.png")))
+        written.append(str(plot_confusion(panels, stage.directory / f"confusion_{name}.png",
+                                          caption=describe_evaluation(evaluated.directory / "metrics.json"))))
     stage.finish({"plots": written})
     return stage
 

@@ -296,15 +296,34 @@ def is_percent(metric: str) -> bool:
     return metric.startswith("Q") or metric.split("_per_protein")[0] in PERCENT
 
 
+def chance_level(result: dict, metric: str) -> tuple[float, str] | None:
+    """The score a predictor without information reaches on this evaluation, as a fraction
+    (None where there is no such level, e.g. RMSE): always the majority class for accuracies,
+    1/K for balanced accuracy, 0 for MCC and correlations."""
+    base = metric.split("_per_protein")[0]
+    matrix = np.asarray(result.get("confusion_matrix") or [], dtype=np.float64)
+    if (base.startswith("Q") or base == "accuracy") and matrix.size and matrix.sum() > 0:
+        return float(matrix.sum(1).max() / matrix.sum()), "majority class"
+    if base == "balanced_accuracy" and result.get("classes"):
+        return 1.0 / len(result["classes"]), "chance"
+    if base in ("MCC", "Spearman", "Pearson"):
+        return 0.0, "chance"
+    return None
+
+
 def format_result(result: dict) -> str:
-    """Human-readable lines for one task result: every value a fraction, as in the JSON report."""
+    """Human-readable lines for one task result: accuracies in percent (as ``seqvec compare``
+    shows them), every other metric as it is (MCC, F1, correlations, RMSE, MAE)."""
     unit = "residues" if result["level"] == "residue" else "proteins"
     lines = [f"{result['task']} ({result.get('kind', result['level'])}): {result['n_proteins']:,} proteins, "
              f"{result['n_scored']:,} scored {unit}",
-             f"  {'metric':<22} {'value':>7}  95% CI"]
+             f"  {'metric':<26} {'value':>7}  95% CI"]
     for name, m in result["metrics"].items():
         lo, hi = m["ci95"]
-        lines.append(f"  {name:<22} {m['value']:7.4f}  [{lo:.4f}, {hi:.4f}]")
+        if is_percent(name):
+            lines.append(f"  {name + ' (%)':<26} {100 * m['value']:7.2f}  [{100 * lo:.2f}, {100 * hi:.2f}]")
+        else:
+            lines.append(f"  {name:<26} {m['value']:7.4f}  [{lo:.4f}, {hi:.4f}]")
     if result.get("per_class_mcc"):
         mccs = ", ".join(f"{c} {m['value']:.2f}" for c, m in result["per_class_mcc"].items())
         lines.append(f"  per-class MCC: {mccs}")

@@ -35,6 +35,27 @@ logger = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.pt"
+BUNDLED_HEADS = Path(__file__).resolve().parents[2] / "data" / "heads"  # seqvec/data/heads
+BUNDLED_PREFIX = "bundled:"  # bundled:protein, bundled:residue; "bundled" alone: all of them
+
+
+def bundled_heads() -> dict[str, Path]:
+    """The heads shipped with seqvec: ``{name: directory}`` (``protein``, ``residue``)."""
+    return {p.name: p for p in sorted(BUNDLED_HEADS.iterdir()) if (p / CONFIG_FILE).is_file()}
+
+
+def resolve_head(location: str | os.PathLike) -> Path:
+    """A head directory from a path, ``bundled:NAME`` (one bundled head) or ``bundled`` (their folder)."""
+    text = os.fspath(location)
+    if text == "bundled":
+        return BUNDLED_HEADS
+    if text.startswith(BUNDLED_PREFIX):
+        name, heads = text[len(BUNDLED_PREFIX):], bundled_heads()
+        if name not in heads:
+            raise CheckpointError(f"no bundled head {name!r}; the bundled heads are "
+                                  f"{', '.join(BUNDLED_PREFIX + n for n in heads)}")
+        return heads[name]
+    return Path(location)
 
 
 @dataclass
@@ -98,8 +119,9 @@ def _task_specs(stored: dict, path: Path) -> dict[str, TaskSpec]:
 
 
 def load_head(directory: str | os.PathLike) -> HeadCheckpoint:
-    """Rebuild a head from its directory (eval mode, float32)."""
-    directory = Path(directory)
+    """Rebuild a head from its directory, or a bundled head by name (``bundled:protein``);
+    eval mode, float32."""
+    directory = resolve_head(directory)
     config_path = directory / CONFIG_FILE
     if not config_path.is_file():
         raise CheckpointError(f"{directory} is not a head directory: {CONFIG_FILE} is missing")

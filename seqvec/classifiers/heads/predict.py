@@ -29,20 +29,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from seqvec.classifiers.heads.checkpoint import CONFIG_FILE, HeadCheckpoint, load_head
+from seqvec.classifiers.heads.checkpoint import BUNDLED_HEADS, CONFIG_FILE, HeadCheckpoint, load_head, resolve_head
 from seqvec.embeddings.embedder import Embedder
 from seqvec.errors import CheckpointError, UsageError
 from seqvec.progress import progress_bar
 
 logger = logging.getLogger(__name__)
 
-BUNDLED_HEADS = Path(__file__).resolve().parents[2] / "data" / "heads"  # seqvec/data/heads
 DIGITS = 4  # decimals of probabilities in the output
 
 
 def load_heads(path: str | os.PathLike | None = None) -> list[HeadCheckpoint]:
-    """Heads of a head directory, or of every head directory inside ``path`` (default: bundled)."""
-    path = Path(path) if path is not None else BUNDLED_HEADS
+    """Heads of a head directory, or of every head directory inside ``path`` (default: bundled;
+    ``bundled:NAME`` names one bundled head)."""
+    path = resolve_head(path) if path is not None else BUNDLED_HEADS
     if (path / CONFIG_FILE).is_file():
         heads = [load_head(path)]
     else:
@@ -200,7 +200,8 @@ def predict_sequences(sequences: dict[str, str], heads: list[HeadCheckpoint], mo
 
 def write_tsv(predictions: dict[str, dict], sequences: dict[str, str], heads: list[HeadCheckpoint],
               path: str | os.PathLike) -> list[Path]:
-    """Per-protein table at ``path``, per-residue table at ``<path stem>.residues.tsv``.
+    """Per-protein table at ``path``; per-residue table at ``<path stem>.residues.tsv`` only
+    when a head predicts per-residue outputs.
 
     Per-protein columns: id, length, each class and probability (``location:Nucleus``
     columns hold the location probabilities). Per-residue columns: id, position (from
@@ -219,6 +220,8 @@ def write_tsv(predictions: dict[str, dict], sequences: dict[str, str], heads: li
         writer.writerow(["id", *protein_keys, *(f"{k.removesuffix('_probabilities')}:{c}" for k, c in prob_columns)])
         for rid, p in predictions.items():
             writer.writerow([rid, *(_cell(p[k]) for k in protein_keys), *(p[k][c] for k, c in prob_columns)])
+    if not per_residue:
+        return [path]
     with open(residue_path, "w", newline="") as handle:
         writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
         writer.writerow(["id", "position", "residue", *per_residue])

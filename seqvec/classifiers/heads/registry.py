@@ -35,3 +35,10 @@ def head_name(head: Head) -> str:
         if type(head) is cls:
             return name
     raise TaskError(f"{type(head).__name__} is not in the head registry", head=type(head).__name__)
+
+
+def build_head(name: str, input_dim: int, outputs: dict[str, int], **options) -> Head:
+    """A new (untrained) head: ``name`` from :data:`HEADS`, ``input_dim`` values per residue or
+    protein, ``outputs`` = {task: number of logits}, ``options`` its hyper-parameters
+    (``lstm_hidden=64``; those ``seqvec train --head-option`` takes)."""
+    return head_class(name)(input_dim, outputs, **options)

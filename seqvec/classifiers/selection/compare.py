@@ -125,6 +125,10 @@ def run_comparison(train: LabelSet, test: LabelSet | None, tasks: dict[str, Task
         test_ids = [rid for rid in train.ids if train.partition.get(rid, "").startswith("test")]
         if not test_ids:
             raise DataError(f"no test proteins: {', '.join(train.sources)} marks none (SET=test); give `test`")
+    unlabelled = [t for t in tasks if not train.labels.get(t)]
+    if unlabelled:
+        logger.warning("requested task(s) %s have no labels in %s: left out of the comparison",
+                       ", ".join(unlabelled), ", ".join(Path(p).name for p in train.sources))
     runs = []
     split, split_id = None, None
     if split_plan is not None and val is None:
@@ -166,11 +170,23 @@ def run_comparison(train: LabelSet, test: LabelSet | None, tasks: dict[str, Task
                          "head_dir": str(run_dir), "best_epoch": checkpoint.training.get("best_epoch"),
                          "n_train": checkpoint.training.get("n_train"), "n_val": checkpoint.training.get("n_val"),
                          "seconds": round(time.perf_counter() - start, 1), "tasks": report["tasks"]})
+    names = (", ".join(Path(p).name for p in test.sources) if test is not None
+             else f"SET=test records of {', '.join(Path(p).name for p in train.sources)}")
+    for run in runs:
+        run["scored"] = scored_on(f"test set ({names})", run["tasks"])
     results = {"tasks": {t: {"metric": s.metric, "level": s.level} for t, s in tasks.items()},
                "train": train.sources, "fit": asdict(config), "runs": runs,
-               "test": test.sources if test is not None else [f"SET=test records of {', '.join(train.sources)}"]}
+               "test": sorted({run["scored"] for run in runs})}
     write_reports(results, out_dir)
     return results
+
+
+def scored_on(source: str, tasks: dict[str, dict]) -> str:
+    """What an evaluation scored, with its size: ``test set (x.fasta): n = 12 proteins``."""
+    counts = sorted({t["n_proteins"] for t in tasks.values()})
+    n = (f"n = {counts[0]} proteins" if len(counts) == 1
+         else f"n = {counts[0]}-{counts[-1]} proteins (per task)" if counts else "no proteins")
+    return f"{source}: {n}"
 
 
 def cell(run: dict, task: str, spec: dict) -> tuple[float, float, float] | None:
@@ -247,8 +263,8 @@ def write_reports(results: dict, out_dir: str | os.PathLike) -> list[Path]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "compare.json").write_text(json.dumps(results, indent=1) + "\n")
-    text = ["# seqvec compare", "", f"train: {', '.join(results['train'])}  ",
-            f"test: {', '.join(results['test'])}", "", markdown_table(results), ""]
+    text = ["# seqvec compare", "", f"train: {', '.join(Path(p).name for p in results['train'])}  ",
+            f"scored on: {'; '.join(results['test'])}", "", markdown_table(results), ""]
     notes = verdicts(results)
     if notes:
         text += ["Language model vs baselines:", "", *(f"- {n}" for n in notes), ""]

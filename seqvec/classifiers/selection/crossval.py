@@ -31,7 +31,7 @@ import numpy as np
 from seqvec.classifiers.evaluation.metrics import N_BOOTSTRAP, score_task
 from seqvec.classifiers.heads.checkpoint import CONFIG_FILE, HeadCheckpoint, load_head
 from seqvec.classifiers.labels.readers import LabelSet
-from seqvec.classifiers.labels.tasks import TaskSpec
+from seqvec.classifiers.labels.tasks import IGNORE, TaskSpec
 from seqvec.classifiers.selection.search import train_searched
 from seqvec.classifiers.selection.splits import (
     check_groups,
@@ -148,7 +148,33 @@ def holdout(labels: LabelSet, tasks: dict[str, TaskSpec], plan: SplitPlan, outpu
             train, val = split_pool(ids, plan.fraction, groups, strata_of(labels, tasks), plan.seed)
     write_split(Path(output) / SPLIT_FILE, {**{i: "train" for i in train}, **{i: "val" for i in val},
                                             **{i: "test" for i in test}}, groups)
+    warn_small_validation(len(val), "the validation set")
     return train, val
+
+
+MIN_VALIDATION = 30  # fewer validation proteins than this choose epochs and search values by noise
+
+
+def warn_small_validation(n: int, where: str) -> None:
+    """A warning when a validation set is too small to choose the early-stopping epoch or search values."""
+    if n < MIN_VALIDATION:
+        logger.warning("%s has only %d proteins: too few to choose the early-stopping epoch or search values "
+                       "reliably (fewer than %d); use a larger validation share or more data",
+                       where, n, MIN_VALIDATION)
+
+
+def warn_missing_classes(tasks: dict[str, TaskSpec], train: TaskDataset, held: TaskDataset, where: str) -> None:
+    """A warning for each class a fold scores but never trains on (its head cannot predict it)."""
+    for task, spec in tasks.items():
+        if spec.kind.target != "class":
+            continue
+        seen, scored = (set(np.concatenate([np.atleast_1d(ex.targets[task]) for ex in data.examples
+                                             if task in ex.targets] or [np.empty(0, int)]).tolist()) - {IGNORE}
+                        for data in (train, held))
+        missing = sorted(scored - seen)
+        if missing:
+            logger.warning("%s: class(es) %s of %s are held out but absent from training; this fold cannot "
+                           "predict them", where, ", ".join(spec.classes[c] for c in missing), task)
 
 
 def _from_split_file(folds: dict[str, str], ids: list[str], names: tuple[str, ...], path) -> tuple[list[str], ...]:
@@ -272,6 +298,8 @@ def _fold(spec: HeadSpec, dataset: TaskDataset, held: list[str], inner: tuple[li
         checkpoint, _ = train_searched(spec, dataset.subset(inner_train), dataset.subset(inner_val), fold_dir,
                                        {"cv": {"fingerprint": fingerprint, "repeat": r, "fold": k}})
     held_set = dataset.subset(held)
+    warn_small_validation(len(inner_val), f"repeat {r}, fold {k}: the validation set")
+    warn_missing_classes(spec.tasks, dataset.subset(inner_train), held_set, f"repeat {r}, fold {k}")
     predictions = _predict(checkpoint, held_set)
     entry = {"repeat": r, "fold": k, "head": str(fold_dir), "n_train": len(inner_train), "n_val": len(inner_val),
              "n_held_out": len(held), "best_epoch": checkpoint.training.get("best_epoch"),

@@ -254,8 +254,9 @@ def _drop_missing(wanted: list[str], embeddings: str | os.PathLike | dict, label
     where = embeddings if not isinstance(embeddings, dict) else "the embeddings"
     if len(missing) > MISSING_TOLERANCE * len(wanted):
         raise EmbeddingFileError(f"{len(missing)} of {len(wanted)} labelled proteins of {', '.join(labels.sources)} "
-                                 f"have no embedding in {where}: {shown} (embed them, or delete {where} to have it "
-                                 "made)", path=None if isinstance(embeddings, dict) else embeddings,
+                                 f"have no embedding in {where}: {shown} (embed the labelled proteins into a new file: "
+                                 "an embeddings path that does not exist yet is made from the labels' sequences)",
+                                 path=None if isinstance(embeddings, dict) else embeddings,
                                  missing_ids=missing)
     logger.warning("%d of %d labelled proteins have no embedding in %s and are left out: %s", len(missing),
                    len(wanted), where, shown)
