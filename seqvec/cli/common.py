@@ -56,6 +56,8 @@ FLAGS = {
     "download": "--download", "overwrite": "--overwrite", "view": "--view", "shard": "--shard",
     "max_residues": "--max-residues", "per_residue": "--per-residue", "per_protein": "--per-protein",
     "task": "--task", "predictions": "--predictions", "min_similarity": "--min-similarity",
+    **{f"ProtVecSettings.{name}": f"--{name.replace('_', '-')}" for name in (
+        "vector_size", "window", "negative", "min_count", "sample", "alpha", "epochs", "seed", "workers")},
 }
 
 
@@ -345,7 +347,8 @@ def add_embedding_arguments(parser: argparse.ArgumentParser, encoder_help: str) 
     from seqvec.embeddings.reduce import VIEWS
 
     parser.add_argument("--encoder", choices=ENCODER_CHOICES, help=encoder_help)
-    parser.add_argument("--model", help="language model name or directory for --encoder lm or lm+TABLE (default: "
+    parser.add_argument("--model", help="language model name or directory for --encoder lm or lm+TABLE, or a "
+                                        "directory of 'seqvec train-protvec' vectors for --encoder protvec (default: "
                                         "the bundled model)")
     add_download_argument(parser)
     parser.add_argument("--layers", choices=("sum", "concat"),

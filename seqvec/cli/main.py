@@ -23,6 +23,7 @@ COMMANDS = {
     "export": "export",
     "train-lm": "train_lm",
     "evaluate-lm": "evaluate_lm",
+    "train-protvec": "encoders.train_protvec",
     "models": "models",
     "train": "train",
     "evaluate": "evaluate",

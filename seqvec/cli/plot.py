@@ -228,15 +228,15 @@ def _attention(args):
 
 def _filters(args):
     from seqvec.classifiers.heads.checkpoint import load_head
-    from seqvec.embeddings.encoders import ALPHABET, ENCODERS
+    from seqvec.embeddings.encoders import ALPHABET, ENCODERS, LETTER_TABLES
     from seqvec.io.fasta import read_fasta
     from seqvec.viz.filters import filter_scores, mean_activations, plot_filters
 
     checkpoint = load_head(args.head)
     encoder_name = checkpoint.embeddings.get("encoder")
-    if not checkpoint.head.has_filters or encoder_name not in ENCODERS:
+    if not checkpoint.head.has_filters or encoder_name not in LETTER_TABLES:
         raise TaskError(f"{args.head} is a {checkpoint.name} head on {encoder_name or 'unrecorded'} input; "
-                        f"filter logos need a convlstm head on {' or '.join(ENCODERS)}", head=checkpoint.name)
+                        f"filter logos need a convlstm head on {' or '.join(LETTER_TABLES)}", head=checkpoint.name)
     encoder = ENCODERS[encoder_name]()
     table = encoder.embed_batch([ALPHABET])[0][0].numpy()  # (A, D): each letter's encoding
     activation = mean_activations(checkpoint.head, encoder, read_fasta(args.fasta).values()) if args.fasta else None

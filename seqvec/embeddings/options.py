@@ -16,7 +16,7 @@ COMPRESSION_CHOICES = ("gzip", "lzf", "none")
 # per-protein.h5 (one dataset per id at the root, one view)
 LAYOUT_CHOICES = ("columnar", "per-id", "uniprot")
 EXPORT_FORMATS = ("npz", "csv", "biotrainer", "uniprot", "parquet")  # seqvec.embeddings.export
-TABLE_ENCODERS = ("onehot", "blosum62")  # encoders.ENCODERS
+TABLE_ENCODERS = ("onehot", "blosum62", "protvec")  # encoders.ENCODERS
 # lm = the language model; lm+TABLE = the language model with the table's rows appended (encoders.WithTable)
 ENCODER_CHOICES = ("lm", *TABLE_ENCODERS, *(f"lm+{t}" for t in TABLE_ENCODERS))
 PRECISION_CHOICES = ("float32", "bf16")  # SeqVecLM.set_precision

@@ -70,7 +70,8 @@ def model_spec(model: Embedder | str | os.PathLike | None = None, encoder: str =
 
     ``precision`` None means the model object's own, or float32 for a model loaded here; a
     model object is never switched (EmbedOptionError if it runs at another precision).
-    ``encoder="lm+TABLE"`` stacks the language model with a table encoder (:class:`WithTable`).
+    ``encoder="lm+TABLE"`` stacks the language model with a table encoder (:class:`WithTable`);
+    ``encoder="protvec"`` uses the bundled ProtVec, or the vectors in the directory ``model``.
     """
     if encoder.startswith("lm+"):
         lm = model_spec(model, "lm", options_file=options_file, weights_file=weights_file, device=device,
@@ -80,9 +81,7 @@ def model_spec(model: Embedder | str | os.PathLike | None = None, encoder: str =
                          stacked_sha256(lm.options_sha256, table.options_sha256), lm.n_output_layers, lm.precision,
                          lm.device, lambda: WithTable(lm.load(), table))
     if encoder != "lm":
-        if model is not None or options_file is not None or weights_file is not None:
-            raise EmbedOptionError(f"encoder={encoder!r} takes no language model (--model/--options/--weights)")
-        baseline = ENCODERS[encoder]()
+        baseline = _baseline(encoder, model, options_file, weights_file)
         return ModelSpec(baseline.name, baseline.weights_sha256, baseline.options_sha256, 1, "float32", "cpu",
                          lambda: baseline)
     if isinstance(model, Embedder):
@@ -107,6 +106,17 @@ def model_spec(model: Embedder | str | os.PathLike | None = None, encoder: str =
                      torch.device(device).type,
                      lambda: load_model(model, options=options_file, weights=weights_file, device=device,
                                         precision=chosen))
+
+
+def _baseline(encoder: str, model, options_file, weights_file):
+    """A baseline encoder; ``encoder="protvec"`` takes a directory of vectors as ``model`` (default: bundled)."""
+    if encoder == "protvec" and model is not None and options_file is None and weights_file is None:
+        from seqvec.embeddings.protvec import ProtVecEncoder, load_protvec
+
+        return model if isinstance(model, ProtVecEncoder) else load_protvec(model)
+    if model is not None or options_file is not None or weights_file is not None:
+        raise EmbedOptionError(f"encoder={encoder!r} takes no language model (--model/--options/--weights)")
+    return ENCODERS[encoder]()
 
 
 def embed_layers(model: Embedder, ids: list[str], sequences: dict[str, str]) -> list[np.ndarray]:

@@ -71,7 +71,7 @@ class PipelineConfig:
 
     output: str  # every stage writes under this folder
     input: InputConfig
-    encoders: tuple[str, ...] = ("lm", "onehot", "blosum62")  # lm, lm:NAME, lm:DIRECTORY, onehot, blosum62, lm+blosum62
+    encoders: tuple[str, ...] = ("lm", "onehot", "blosum62")  # lm, lm:NAME, lm:DIRECTORY, onehot, blosum62, protvec, lm+TABLE
     heads: tuple[str, ...] = ("fnn",)  # fnn, la, convlstm (per protein); cnn (per residue)
     head_options: dict[str, dict] = field(default_factory=dict)  # head -> {option: value}
     dtype: str = "float32"  # storage dtype of the embeddings: float32 or float16
@@ -190,9 +190,10 @@ def check(config: PipelineConfig, base: Path) -> PipelineConfig:
 
     for n, encoder in enumerate(config.encoders):
         kind, colon, model = encoder.partition(":")
-        if kind not in ENCODER_CHOICES or (colon and not (model and uses_lm(kind))):
+        if kind not in ENCODER_CHOICES or (colon and not (model and (uses_lm(kind) or kind == "protvec"))):
             raise ConfigError(f"encoders[{n}]: {encoder!r} is not one of lm, lm:NAME, lm:DIRECTORY, "
-                              f"{', '.join(e for e in ENCODER_CHOICES if e != 'lm')} (lm+TABLE:NAME too)")
+                              f"{', '.join(e for e in ENCODER_CHOICES if e != 'lm')} (lm+TABLE:NAME too; "
+                              "protvec:DIRECTORY for vectors of 'seqvec train-protvec')")
     for n, head in enumerate(config.heads):
         if head not in HEADS:
             raise ConfigError(f"heads[{n}]: unknown head {head!r}; choose from {', '.join(HEADS)}")
@@ -259,6 +260,7 @@ encoders:                         # one embedding file per encoder
   - lm                            # the bundled language model; lm:NAME or lm:path/to/model for others
   - onehot                        # baselines: 20 residues + X,
   - blosum62                      # and BLOSUM62 rows
+  # - protvec                     # ProtVec 3-gram vectors (protvec:DIR: your own, from train-protvec)
 
 heads: [fnn]                      # fnn, la, convlstm (per protein); cnn (per residue)
 # head_options:

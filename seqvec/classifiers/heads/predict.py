@@ -82,6 +82,13 @@ def embedding_source(heads: list[HeadCheckpoint], model=None, device: str = "cpu
         if model is not None:
             raise UsageError(f"the heads take {encoder} encodings, not a language model: drop `model`",
                              option="model")
+        from seqvec.embeddings.encoders import ENCODERS
+
+        wanted, table = _one(heads, "model_sha256"), ENCODERS[encoder]()
+        if wanted is not None and wanted != table.weights_sha256:  # e.g. heads on ProtVec vectors of one's own
+            raise CheckpointError(f"the heads were trained on {_one(heads, 'model')!r} encodings (sha256 "
+                                  f"{wanted[:12]}...), not on seqvec's {table.name} ({table.weights_sha256[:12]}...); "
+                                  "predict embeds with the bundled encoders only")
         return encoder, None, layers
     from seqvec.lm.pretrained import REGISTRY, load_model
 

@@ -35,7 +35,7 @@ from seqvec.io.output import atomic_open
 
 logger = logging.getLogger(__name__)
 
-BASELINES = ("onehot", "blosum62")
+BASELINES = ("onehot", "blosum62", "protvec")
 
 
 @dataclass(frozen=True)
@@ -219,15 +219,20 @@ def markdown_table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def verdicts(results: dict) -> list[str]:
-    """Per task, head and non-baseline encoding: does it beat every baseline with non-overlapping 95% CIs?"""
+def verdicts(results: dict, baselines_of: tuple[str, ...] = BASELINES) -> list[str]:
+    """Per task, head and non-baseline encoding: does it beat every baseline with non-overlapping 95% CIs?
+
+    ``baselines_of``: the encoders that count as baselines (e.g. ``("protvec",)`` for LM vs ProtVec alone).
+    """
+    everyone = "every baseline" if set(baselines_of) == set(BASELINES) else " and ".join(baselines_of)
     lines = []
     for task, spec in results["tasks"].items():
         by_head: dict[str, dict[str, tuple]] = {}
         for run in results["runs"]:
             values = cell(run, task, spec)
             if values is not None:
-                by_head.setdefault(run["head"], {})[run["name"]] = (run["name"], values, run["encoder"] in BASELINES)
+                is_baseline = run["encoder"] in baselines_of
+                by_head.setdefault(run["head"], {})[run["name"]] = (run["name"], values, is_baseline)
         for head, found in by_head.items():  # row name -> (row name, (value, low, high), is a baseline)
             baselines = [(name, values) for name, values, baseline in found.values() if baseline]
             if not baselines:
@@ -235,11 +240,11 @@ def verdicts(results: dict) -> list[str]:
             best_name, best = max(baselines, key=lambda entry: entry[1][0])
             metric = spec["metric"]
             for name, values, baseline in found.values():
-                if baseline:
+                if baseline or run_is_baseline(name, results):
                     continue
                 v, lo, _ = values
                 if lo > max(b[2] for _, b in baselines):
-                    word = "beats every baseline (95% CIs do not overlap)"
+                    word = f"beats {everyone} (95% CIs do not overlap)"
                 elif v > best[0]:
                     word = f"is ahead of {best_name}, but the 95% CIs overlap: not a clear win"
                 else:
@@ -247,6 +252,11 @@ def verdicts(results: dict) -> list[str]:
                 lines.append(f"{task} {metric} ({head}): {name} {format_cell(values, metric)} {word} "
                              f"(best baseline {best_name}: {format_cell(best, metric)}).")
     return lines
+
+
+def run_is_baseline(name: str, results: dict) -> bool:
+    """Whether the row ``name`` is one of the baseline encoders (it is never judged against another)."""
+    return any(run["name"] == name and run["encoder"] in BASELINES for run in results["runs"])
 
 
 def write_reports(results: dict, out_dir: str | os.PathLike) -> list[Path]:
