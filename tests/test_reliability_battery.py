@@ -249,3 +249,9 @@ def test_index_search_and_transfer_keep_the_policy(work, tmp_path, read_only_dir
         code, err = run_cli(capsys, *command)
         assert code == 1 and str(read_only_dir) in err, err
     assert list(read_only_dir.iterdir()) == []
+
+
+def test_train_protvec_into_a_read_only_folder_fails_before_training(work, read_only_dir, capsys):
+    code, err = run_cli(capsys, "train-protvec", work["fasta"], "-o", read_only_dir / "pv")
+    assert code == 1 and str(read_only_dir) in err, err
+    assert list(read_only_dir.iterdir()) == []

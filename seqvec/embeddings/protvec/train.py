@@ -31,6 +31,7 @@ import numpy as np
 from seqvec.embeddings.protvec.vectors import ProtVecVectors, reading_frames
 from seqvec.errors import ConfigError, MissingDependencyError
 from seqvec.io.fasta import read_fasta
+from seqvec.io.output import check_folder, check_not_input
 from seqvec.progress import progress_bar
 
 logger = logging.getLogger(__name__)
@@ -140,6 +141,9 @@ def train_protvec(corpus: str | os.PathLike, output: str | os.PathLike,
     if (out / "vectors.npz").exists() and not overwrite:
         raise ConfigError(f"{out} already holds ProtVec vectors; give `overwrite` to replace them",
                           field="output", value=str(out))
+    check_not_input(out / "vectors.npz", [corpus])  # the output policy (seqvec.io.output), before training
+    check_not_input(out / "protvec.json", [corpus])
+    check_folder(out.parent)
     sequences = list(read_fasta(corpus).values())
     started = time.monotonic()
     model = train_word2vec(sequences, settings, progress=progress)
