@@ -20,8 +20,11 @@ What it does (every choice is also written into ``docs/benchmarks.json``):
   proteins added unmasked); validation = FLIP ``VALIDATION=True`` (and the TAPE rows that
   repeat them); test = CB513 (Q3/Q8 on resolved residues inside the CB513 mask,
   disorder = unresolved residues, MCC over every residue). Head: the multi-task CNN.
-- encoders: one-hot, BLOSUM62 and language models (``--models``, default the bundled one),
-  each with its layers summed; ``--encoders`` picks; the baselines run first. ``--variants``
+- encoders: one-hot, BLOSUM62, ProtVec (the bundled 3-gram vectors; per residue the vector
+  of the 3-gram centred on it, per protein their mean) and language models (``--models``,
+  default the bundled one), each with its layers summed; ``--encoders`` picks; the baselines
+  run first. ``--reuse docs/benchmarks.json`` keeps an earlier report's rows and trains only
+  the encoders named now (e.g. ``--encoders protvec``; see ``benchmarks/reuse.py``). ``--variants``
   adds, for the last of ``--models``: ``concat`` (its three layers side by side; FNN and
   CNN only, as light attention's D x D convolutions would take 9x as long),
   ``blosum62`` (its summed layers with the BLOSUM62 rows appended, ``--encoder lm+blosum62``)
@@ -52,6 +55,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.reuse import load_earlier, merge  # noqa: E402
 from seqvec.classifiers.evaluation.metrics import is_percent  # noqa: E402
 from seqvec.classifiers.heads.checkpoint import load_head, save_head  # noqa: E402
 from seqvec.classifiers.heads.predict import BUNDLED_HEADS  # noqa: E402
@@ -81,7 +85,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data", help="benchmark data folder")
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "benchmarks", help="work folder (reused)")
     p.add_argument("--report", type=Path, help="write the Markdown report here (and .json, .png beside it)")
-    p.add_argument("--encoders", default="onehot,blosum62,lm", help="comma-separated; lm skipped if not installed")
+    p.add_argument("--encoders", default="onehot,blosum62,protvec,lm",
+                   help="comma-separated; lm skipped if not installed")
+    p.add_argument("--reuse", type=Path, metavar="JSON",
+                   help="an earlier report's JSON: keep its rows, train only --encoders (and no --variants)")
     p.add_argument("--models", help="comma-separated language models (names or directories) for the lm encoder "
                                     "(default: the bundled default model)")
     p.add_argument("--variants", default="", help="comma-separated, for the last of --models: " + ", ".join(VARIANTS))
@@ -238,7 +245,9 @@ def report_text(results: dict, meta: dict) -> str:
              f"CB513 ({_n(results, 'disorder')} proteins; {_n(results, 'ss3')} of them have a residue scored "
              "for Q3/Q8).", "", markdown_table(results), ""]
     models = meta.get("language_models") or []
-    lines += ["Rows: `onehot` = 20 residues + X (21 dims), `blosum62` = BLOSUM62 rows (21 dims); "
+    lines += ["Rows: `onehot` = 20 residues + X (21 dims), `blosum62` = BLOSUM62 rows (21 dims), `protvec` = "
+              "the bundled ProtVec 3-gram skip-gram vectors (100 dims, gensim, trained on the same pretraining "
+              "corpus; per residue the 3-gram centred on it, per protein the mean; docs/protvec.md); "
               + ("; ".join(f"`{lm['name']}` = language model with its layers summed ({lm['parameters']:,} "
                            f"parameters, {lm['output_dim']} dims; weights sha256 {lm['weights_sha256'][:12]}...)"
                            for lm in models)
@@ -249,6 +258,10 @@ def report_text(results: dict, meta: dict) -> str:
     notes = verdicts(results)
     lines += ["## Does the language model beat the baselines?", ""]
     lines += [f"- {n}" for n in notes] if notes else ["- Not measured: no language-model rows in this run."]
+    against_protvec = verdicts(results, ("protvec",))
+    if against_protvec:
+        lines += ["", "## Does the language model beat ProtVec (the paper's Word2vec-like baseline)?", ""]
+        lines += [f"- {n}" for n in against_protvec]
     lines += ["", "![results](benchmarks.png)", "",
               "## Published numbers (other models, their own full training data; not comparable row by row)", "",
               "| model | " + " | ".join(f"{t} {s['metric']}" for t, s in tasks.items()) + " |",
@@ -261,15 +274,24 @@ def report_text(results: dict, meta: dict) -> str:
               "partition of about 11,000 proteins and the full NetSurfP-2.0 set with 8-state labels; we have "
               "a 2,622-protein DeepLoc pool and 8-state labels for 2,170 proteins), and for the per-residue "
               "numbers in the test set (SeqVec's headline per-residue numbers are not CB513 numbers).", "",
+              "The SeqVec paper also scores its Word2vec-like baseline (DeepProtVec, on ProtVec) beside SeqVec and "
+              "one-hot; its abstract says SeqVec predicts \"significantly better than one-hot encoding or through "
+              "Word2vec-like approaches\". We could read the paper's abstract but not its result tables through our "
+              "search tool, so its DeepProtVec numbers are not quoted here rather than quoted from memory "
+              "(docs/protvec.md).", "",
               "## Protocol", ""]
     lines += [f"- {p}" for p in meta["protocol"]]
+    if meta.get("reused"):
+        lines += ["", f"Rows of encoders other than {', '.join(meta['reused']['encoders'])} were not trained again: "
+                  f"they are those of the run of {meta['reused']['date']} (`{meta['reused']['command']}`)."]
     lines += ["", "## Runs", "", "| encoder | head | train proteins | validation proteins | best epoch | "
               "epochs run | training time (s) |", "|---|---|---|---|---|---|---|"]
     for r in results["runs"]:
         history = _history(r["head_dir"])
-        seconds = f"{sum(row['seconds'] for row in history):.0f}" if history else "?"
+        if history:
+            r["epochs_run"], r["train_seconds"] = str(len(history)), f"{sum(row['seconds'] for row in history):.0f}"
         lines.append(f"| {r['name']} | {r['head']} | {r['n_train']} | {r['n_val']} | {r['best_epoch']} | "
-                     f"{len(history) or '?'} | {seconds} |")
+                     f"{r.get('epochs_run', '?')} | {r.get('train_seconds', '?')} |")
     lines += ["", "Training time is the sum of the epochs' wall-clock time on the shared 2-core machine "
               "(validation included), so it also counts waiting for other jobs. Where the best epoch is the 30th, "
               "the epoch cap ended training, not early stopping; those heads might gain a little from more epochs."]
@@ -355,6 +377,11 @@ def main(argv=None) -> int:
     last = encodings[-1] if models else None
     results = run_comparison(train, test, tasks, args.out, encoders=encodings, heads=["fnn", "la", "cnn"],
                              config=config, dtype="float16", progress=args.verbose)
+    reused = None
+    if args.reuse:
+        earlier, earlier_meta = load_earlier(args.reuse)
+        results = merge(earlier, results, {e.key for e in encodings})
+        reused = {"encoders": encoders, "date": earlier_meta["date"], "command": earlier_meta["command"]}
     for v in variants if last is not None else []:
         results["runs"] += variant_runs(train, test, tasks, args.out, last, v, config, args.verbose)
     date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
@@ -365,7 +392,10 @@ def main(argv=None) -> int:
             "date": date, "machine": platform.platform(),
             "threads": args.threads, "minutes": (time.time() - start) / 60,
             "language_models": [info for _, info in models], "variants": variants if models else [],
-            "protocol": PROTOCOL, "bundled": bundled, "limit": args.limit}
+            "protocol": PROTOCOL, "bundled": bundled, "limit": args.limit, "reused": reused}
+    if reused:  # the earlier rows' models, variants and bundled heads
+        meta.update({k: earlier_meta.get(k) for k in ("language_models", "variants", "bundled")})
+        meta["minutes"] += earlier_meta["minutes"]
     if args.report:
         write_report(args.report, results, meta)
     print(markdown_table(results))

@@ -39,6 +39,7 @@ _EXPORTS = {
     "load_index": "seqvec.search.neighbours",
     "search_index": "seqvec.search.api",
     "transfer_labels": "seqvec.search.api",
+    "load_protvec": "seqvec.embeddings.protvec",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -10,7 +10,7 @@ import re
 
 import torch
 
-from seqvec.errors import DeviceError
+from seqvec.errors import ArgumentTypeError, DeviceError
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
 _PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
@@ -43,6 +43,9 @@ def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
     """
     if isinstance(spec, torch.device):
         spec = str(spec)
+    if spec is not None and not isinstance(spec, str):
+        raise ArgumentTypeError(f"device must be a str such as 'cpu' or 'cuda:0' (or a torch.device), got "
+                                f"{type(spec).__name__} {spec!r}", argument="device", value=spec)
     spec = check_device_spec(spec or "auto")
     if spec == "auto":
         return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")

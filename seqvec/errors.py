@@ -73,6 +73,16 @@ class DuplicateIdError(SeqVecError, ValueError):
         self.ids = ids
 
 
+class ArgumentTypeError(SeqVecError, TypeError):
+    """A Python caller passed a value of the wrong type (a ``str`` where a list of sequences is
+    expected, ``None``, bytes). ``argument``: the parameter's name; ``value``: what was passed."""
+
+    def __init__(self, message: str, *, argument: str, value: object = None):
+        super().__init__(message)
+        self.argument = argument
+        self.value = value
+
+
 class ConfigError(SeqVecError, ValueError):
     """A model configuration is impossible (a field and its bad ``value``)."""
 
@@ -176,6 +186,25 @@ class OutputWriteError(SeqVecError, OSError):
         self.errno = errno
 
 
+class OutputExistsError(SeqVecError, FileExistsError):
+    """The output exists and overwriting was not asked for, or it is of the wrong kind (a
+    directory where a file goes). ``path``: the output."""
+
+    def __init__(self, message: str, *, path: str | os.PathLike):
+        super().__init__(message)
+        self.path = str(path)
+
+
+class OutputIsInputError(SeqVecError, ValueError):
+    """The output would replace one of the command's inputs (never allowed, even when
+    overwriting). ``path``: the output; ``input``: the input it would destroy."""
+
+    def __init__(self, message: str, *, path: str | os.PathLike, input: str | os.PathLike):
+        super().__init__(message)
+        self.path = str(path)
+        self.input = str(input)
+
+
 class OutOfMemoryError(SeqVecError, MemoryError):
     """A protein does not fit in the device's memory even alone. ``record_id``: that protein."""
 
@@ -184,6 +213,15 @@ class OutOfMemoryError(SeqVecError, MemoryError):
     def __init__(self, message: str, *, record_id: str):
         super().__init__(message)
         self.record_id = record_id
+
+
+class TrainingError(SeqVecError, ValueError):
+    """Training went wrong in a way no head should be saved from: a non-finite loss or weights
+    (divergence), or nothing to learn from (every target masked). ``epoch``: where, if known."""
+
+    def __init__(self, message: str, *, epoch: int | None = None):
+        super().__init__(message)
+        self.epoch = epoch
 
 
 class LabelFormatError(SeqVecError, ValueError):

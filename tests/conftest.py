@@ -1,5 +1,7 @@
 """Shared fixtures: the tiny reference model and its allennlp outputs."""
 import logging
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -65,3 +67,19 @@ def seqvec_home(tmp_path_factory):
         home = tmp_path_factory.mktemp("seqvec_home")
         patch.setenv("SEQVEC_HOME", str(home))
         yield home
+
+
+@pytest.fixture
+def read_only_dir(tmp_path):
+    """A folder nobody may write in: chmod, or (as root, whom chmod does not stop) a read-only tmpfs."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        yield folder
+        folder.chmod(0o755)
+        return
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(folder)]).returncode:
+        pytest.skip("running as root without permission to mount a read-only file system")
+    yield folder
+    subprocess.run(["umount", "-l", str(folder)], check=True)

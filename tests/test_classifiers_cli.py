@@ -156,7 +156,8 @@ def test_heads_on_language_model_plus_blosum62_predict_and_check_the_model(tiny_
                  "--model", str(tiny_model_dir)]) == 0
     assert all(len(p["ss3"]) == p["length"] for p in json.loads(out.read_text())["predictions"].values())
     capsys.readouterr()
-    assert main(["predict", "-q", str(data_dir / "test.fasta"), "-o", str(out), "--heads", str(head)]) == 2
+    assert main(["predict", "-q", str(data_dir / "test.fasta"), "-o", str(out), "--heads", str(head),
+                 "--overwrite"]) == 2
     assert "trained on embeddings of model" in capsys.readouterr().err  # the bundled model is not theirs
 
 

@@ -42,3 +42,13 @@ def test_every_language_model_row_gets_its_verdict():
     assert "seqvec-mini 66.0" in lines[0] and "does NOT beat" in lines[0]
     assert lines[1].startswith("ss3 Q3 (cnn): seqvec-mini-v2 concat 72.0") and "beats every baseline" in lines[1]
     assert "seqvec-mini+blosum62 68.0" in lines[2] and "not a clear win" in lines[2]
+
+
+def test_verdict_against_protvec_alone():
+    """ProtVec counts as a baseline; judged against it alone, the other baselines get no line of their own."""
+    rows = results(run("onehot", "cnn", 0.66, 0.65, 0.67), run("protvec", "cnn", 0.64, 0.63, 0.65),
+                   run("lm", "cnn", 0.66, 0.655, 0.665))
+    assert "does NOT beat onehot" in verdicts(rows)[0] and len(verdicts(rows)) == 1
+    lines = verdicts(rows, ("protvec",))
+    assert len(lines) == 1 and "beats protvec (95% CIs do not overlap)" in lines[0]
+    assert "best baseline protvec: 64.0" in lines[0]

@@ -97,7 +97,7 @@ def test_early_stopping_and_best_weights(cb513, tmp_path):
     ds = build_dataset(labels, arrays, tasks, "residue")
     train, val = ds.subset(ds.ids[:14]), ds.subset(ds.ids[14:])
     head = head_class("cnn")(ds.input_dim, {"ss3": 3})
-    frozen = fit(head, train, val, FitConfig(epochs=20, lr=0.0, patience=2))  # nothing can improve
+    frozen = fit(head, train, val, FitConfig(epochs=20, lr=1e-30, patience=2))  # steps below float32 resolution: nothing can improve
     assert frozen.best_epoch == 1 and len(frozen.history) == 3
     config = FitConfig(epochs=12, lr=3e-2, patience=3, batch_size=4)
     result = fit(head, train, val, config, run_dir=tmp_path)

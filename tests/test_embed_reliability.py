@@ -159,6 +159,82 @@ def test_resume_keeps_the_batch_plan(tmp_path, fasta, tiny_model, monkeypatch):
     assert_same(out, embed_fasta(fasta, tmp_path / "ref.h5", tiny_model, max_residues=100, layout="per-id"))
 
 
+def test_resume_keeps_the_matrix_kernels(tmp_path, fasta, tiny_model, monkeypatch):
+    """SEQVEC_KERNEL (and the host's measured choices) are part of an unfinished run's batch plan:
+    a resume with another kernel would mix results that differ in the last digits."""
+    out = tmp_path / "o.h5"
+    monkeypatch.setenv("SEQVEC_KERNEL", "mkl")
+    interrupt(monkeypatch, fasta, out, tiny_model, max_residues=100, layout="per-id")
+    monkeypatch.setenv("SEQVEC_KERNEL", "onednn")
+    with pytest.raises(OutputMismatchError, match="SEQVEC_KERNEL") as err:
+        embed_fasta(fasta, out, tiny_model, max_residues=100, layout="per-id")
+    found, wanted = err.value.differences["batching"]
+    assert found["kernels"]["forced"] == "mkl" and wanted["kernels"]["forced"] == "onednn"
+    monkeypatch.setenv("SEQVEC_KERNEL", "mkl")
+    embed_fasta(fasta, out, tiny_model, max_residues=100, layout="per-id")
+    assert_same(out, embed_fasta(fasta, tmp_path / "ref.h5", tiny_model, max_residues=100, layout="per-id"))
+
+
+def test_resume_is_pinned_to_the_kernels_of_the_finished_parts(tmp_path, fasta, tiny_model, monkeypatch):
+    """With SEQVEC_KERNEL=auto each part records the kernel chosen per product shape; a resume in a
+    process that would measure otherwise (here: a cache that prefers the other kernel) uses them."""
+    import torch
+
+    from seqvec.embeddings.parts import PartialRun
+    from seqvec.lm import kernels
+
+    if len(kernels.available_kernels(torch.float32, torch.device("cpu"))) < 2:
+        pytest.skip("one matrix kernel only in this torch: nothing to choose")
+    out = tmp_path / "o.h5"
+    monkeypatch.delenv("SEQVEC_KERNEL", raising=False)
+    interrupt(monkeypatch, fasta, out, tiny_model, max_residues=100, layout="per-id")
+    recorded = PartialRun(out).kernel_choices()
+    assert recorded and set(recorded.values()) <= set(kernels.KERNELS)
+    kernels.CACHE.forget()
+    flipped = {"mkl": "onednn", "onednn": "mkl"}
+    monkeypatch.setattr(kernels.KernelCache, "entries", lambda self, path=None, host=None: {
+        shape: {"kernel": flipped[kernel]} for shape, kernel in recorded.items()})
+    embed_fasta(fasta, out, tiny_model, max_residues=100, layout="per-id")
+    used = kernels.CACHE.used()  # (parts record every choice of the process, other runs' shapes too)
+    assert set(used) & set(recorded) and all(recorded[s] == k for s, k in used.items() if s in recorded)
+    kernels.CACHE.forget()
+
+
+def test_columnar_resume_is_pinned_to_the_kernels_of_the_journalled_batches(tmp_path, fasta, tiny_model,
+                                                                            monkeypatch):
+    import torch
+
+    from seqvec.embeddings.inplace import InPlaceRun
+    from seqvec.embeddings.parts import PartialRun
+    from seqvec.lm import kernels
+
+    if len(kernels.available_kernels(torch.float32, torch.device("cpu"))) < 2:
+        pytest.skip("one matrix kernel only in this torch: nothing to choose")
+    out = tmp_path / "o.h5"
+    monkeypatch.delenv("SEQVEC_KERNEL", raising=False)
+    original, calls = InPlaceRun.write, []
+
+    def write(self, *args, **kwargs):
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        calls.append(original(self, *args, **kwargs))
+
+    with monkeypatch.context() as m:
+        m.setattr(InPlaceRun, "write", write)
+        with pytest.raises(KeyboardInterrupt):
+            embed_fasta(fasta, out, tiny_model, max_residues=100, layout="columnar")
+    recorded = PartialRun(out).kernel_choices()
+    assert recorded and InPlaceRun(PartialRun(out)).done()
+    kernels.CACHE.forget()
+    flipped = {"mkl": "onednn", "onednn": "mkl"}
+    monkeypatch.setattr(kernels.KernelCache, "entries", lambda self, path=None, host=None: {
+        shape: {"kernel": flipped[kernel]} for shape, kernel in recorded.items()})
+    embed_fasta(fasta, out, tiny_model, max_residues=100, layout="columnar")
+    used = kernels.CACHE.used()
+    assert set(used) & set(recorded) and all(recorded[s] == k for s, k in used.items() if s in recorded)
+    kernels.CACHE.forget()
+
+
 def test_a_model_object_is_never_switched(tmp_path, fasta, tiny_model):
     with pytest.raises(EmbedOptionError, match="runs at precision 'float32', not 'bf16'"):
         embed_fasta(fasta, tmp_path / "o.h5", tiny_model, precision="bf16")

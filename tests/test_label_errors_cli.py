@@ -68,10 +68,13 @@ def user_task(data_dir):
 
 @pytest.mark.parametrize("args,message", [
     (["--batch-size", "0"], "--batch-size must be >= 1 \\(got 0\\)"),
-    (["--lr", "-1"], "--lr must be a number >= 0 \\(got -1.0\\)"),
-    (["--lr", "nan"], "--lr must be a number >= 0 \\(got nan\\)"),
-    (["--weight-decay", "-1"], "--weight-decay must be a number >= 0"),
-    (["--seed", "-1"], "--seed must be >= 0"),
+    (["--lr", "-1"], "--lr must be a number above 0 and at most 10 \\(got -1.0\\)"),
+    (["--lr", "0"], "--lr must be a number above 0 .*at 0 a head learns nothing"),
+    (["--lr", "nan"], "argument --lr: must be a finite number, got nan"),
+    (["--lr", "1e20"], "--lr must be a number above 0 and at most 10"),
+    (["--weight-decay", "-1"], "--weight-decay must be a finite number >= 0"),
+    (["--seed", "-1"], "argument --seed: must be an integer from 0 to 4294967295"),
+    (["--epochs", "9" * 30], "argument --epochs: must be an integer from"),
     (["--epochs", "0"], "--epochs must be >= 1 \\(got 0\\); an untrained head is not saved"),
     (["--patience", "0", "--batch-size", "0"], "--batch-size must be >= 1.*--patience must be >= 1"),
     (["--class-weights", "yes"], "argument --class-weights: invalid choice"),
@@ -95,14 +98,16 @@ def test_evaluate_bootstrap_zero_is_refused(run, tmp_path, user_task):
                "-o", tmp_path / "head", "--epochs", "1")[0] == 0
     code, err = run("evaluate", "--head", tmp_path / "head", "--labels", user_task, "--embeddings", tmp_path / "e.h5",
                     "--bootstrap", "0")
-    assert code == 2 and "--bootstrap: must be a positive integer, got 0" in err
+    assert code == 2 and "--bootstrap: must be an integer from 1 to 10000, got 0" in err
 
 
 def test_library_refuses_untrainable_settings(tmp_path):
     from seqvec.classifiers.training.train import FitConfig, check_config
     from seqvec.errors import SeqVecError
 
-    for bad, message in ((dict(epochs=0), "epochs` must be >= 1"), (dict(lr=-1.0), "lr` must be a number >= 0"),
+    for bad, message in ((dict(epochs=0), "epochs` must be >= 1"), (dict(lr=-1.0), "lr` must be a number above 0"),
+                         (dict(lr=0.0), "lr` must be"), (dict(epochs=2**64), "epochs` must be at most"),
+                         (dict(epochs=2.5), "epochs` must be an integer"),
                          (dict(lr=float("nan")), "lr` must be"), (dict(weight_decay=-1.0), "weight_decay` must"),
                          (dict(batch_size=0), "batch_size` must"), (dict(seed=-1), "seed` must"),
                          (dict(class_weights="yes"), "class_weights` must be 'none' or 'balanced'")):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 from seqvec.errors import UsageError
@@ -55,6 +56,8 @@ FLAGS = {
     "download": "--download", "overwrite": "--overwrite", "view": "--view", "shard": "--shard",
     "max_residues": "--max-residues", "per_residue": "--per-residue", "per_protein": "--per-protein",
     "task": "--task", "predictions": "--predictions", "min_similarity": "--min-similarity",
+    **{f"ProtVecSettings.{name}": f"--{name.replace('_', '-')}" for name in (
+        "vector_size", "window", "negative", "min_count", "sample", "alpha", "epochs", "seed", "workers")},
 }
 
 
@@ -111,12 +114,47 @@ def device_of(args: argparse.Namespace) -> str:
     return str(resolve_device(args.device))
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
+INT64_MAX = 2**63 - 1
+
+
+def int_in(low: int, high: int = INT64_MAX) -> Callable[[str], int]:
+    """argparse type: an integer from ``low`` to ``high`` (an integer beyond 64 bits, a float,
+    NaN or inf is refused at parse time, before any work)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text.strip().replace("_", "x"))  # "1_000" is not a number people write
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if not low <= value <= high:
+            shown = text if len(text) <= 30 else f"{text[:12]}...({len(text)} digits)"
+            raise argparse.ArgumentTypeError(f"must be an integer from {low} to {high}, got {shown}")
+        return value
+
+    parse.__name__ = "int"  # argparse names the type in its messages
+    return parse
+
+
+def float_in(low: float, high: float, *, low_open: bool = False) -> Callable[[str], float]:
+    """argparse type: a finite number from ``low`` to ``high`` (above ``low`` with ``low_open``)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text.strip().replace("_", "x"))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not math.isfinite(value) or value > high or value < low or (low_open and value == low):
+            where = "" if math.isinf(low) and math.isinf(high) else \
+                f" {'above' if low_open else 'from'} {low:g} to {high:g}"
+            raise argparse.ArgumentTypeError(f"must be a finite number{where}, got {text}")
+        return value
+
+    parse.__name__ = "float"
+    return parse
+
+
+positive_int = int_in(1)
+positive_int.__doc__ = "argparse type: an integer >= 1 (and within 64 bits)."
 
 
 def add_dataclass_options(parser: argparse._ActionsContainer, cls: type, helps: dict[str, str]) -> None:
@@ -150,6 +188,73 @@ DOWNLOAD_HELP = ("download the --model first if it is a registered model that is
 def add_download_argument(parser: argparse._ActionsContainer) -> None:
     """``--download``: fetch a registered --model before the command runs."""
     parser.add_argument("--download", action="store_true", help=DOWNLOAD_HELP)
+
+
+def add_overwrite_argument(parser: argparse._ActionsContainer, what: str = "the output") -> None:
+    """``--overwrite``: replace an existing result (never an input; the old one stays until the new one is complete)."""
+    parser.add_argument("--overwrite", action="store_true",
+                        help=f"replace {what} if it exists (an input is never replaced; the old result is kept "
+                             "until the new one is complete)")
+
+
+def model_files(name_or_path: object) -> list:
+    """The files of a model (name, directory or None for the default) that a command reads, to protect them
+    as inputs; [] when the model cannot be found (the command reports that itself)."""
+    from seqvec.errors import SeqVecError
+    from seqvec.lm.pretrained import resolve
+
+    try:
+        _, options, weights = resolve(None if name_or_path is None else str(name_or_path))
+    except SeqVecError:
+        return []
+    return [options, weights, options.parent]
+
+
+def path_inputs(args: argparse.Namespace, *outputs: str) -> list:
+    """Every path among the parsed options except the ``outputs`` named: what a command reads."""
+    from pathlib import Path
+
+    found: list = []
+    for name, value in vars(args).items():
+        if name in outputs:
+            continue
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, Path):
+                found.append(item)
+    return found
+
+
+# ranges of numeric options that mean the same in every command (by dest); plain int/float
+# options not named here get 64-bit integers / finite numbers
+SEED_MAX = 2**32 - 1  # numpy's legacy seeding takes 32 bits
+NUMBER_RANGES: dict[str, Callable[[str], float | int]] = {
+    "seed": int_in(0, SEED_MAX),
+    "bootstrap": int_in(1, 10_000),  # as metrics.MAX_BOOTSTRAP: draws x proteins counts are held in memory at once
+    "cv": int_in(2, 1000),
+    "repeat": int_in(1, 1000),
+    "n": int_in(1, 10_000),
+    "top": int_in(1, 10_000),
+    "split_by_identity": float_in(0.0, 1.0, low_open=True),
+    "max_minutes": float_in(0.0, 1e7),
+    "timeout": float_in(0.0, 86_400.0, low_open=True),
+}
+
+
+def harden_numbers(parser: argparse.ArgumentParser) -> None:
+    """Give every plain ``type=int`` / ``type=float`` option of ``parser`` (and its sub-parsers) a
+    checked type: its range in :data:`NUMBER_RANGES`, else integers within 64 bits and finite
+    floats. Options with a type of their own keep it."""
+    for action in parser._actions:
+        kind = getattr(action.type, "__name__", "")
+        if kind in ("int", "float", "positive_int", "non_negative_int") and action.dest in NUMBER_RANGES:
+            action.type = NUMBER_RANGES[action.dest]
+        elif action.type is int:
+            action.type = int_in(-INT64_MAX - 1)
+        elif action.type is float:
+            action.type = float_in(-math.inf, math.inf)
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                harden_numbers(sub)
 
 
 def add_label_arguments(parser: argparse.ArgumentParser, required: bool = True, files: bool = True) -> None:
@@ -242,7 +347,8 @@ def add_embedding_arguments(parser: argparse.ArgumentParser, encoder_help: str) 
     from seqvec.embeddings.reduce import VIEWS
 
     parser.add_argument("--encoder", choices=ENCODER_CHOICES, help=encoder_help)
-    parser.add_argument("--model", help="language model name or directory for --encoder lm or lm+TABLE (default: "
+    parser.add_argument("--model", help="language model name or directory for --encoder lm or lm+TABLE, or a "
+                                        "directory of 'seqvec train-protvec' vectors for --encoder protvec (default: "
                                         "the bundled model)")
     add_download_argument(parser)
     parser.add_argument("--layers", choices=("sum", "concat"),

@@ -16,7 +16,7 @@ from seqvec.cli.common import (
 )
 from seqvec.errors import UsageError
 
-HELP = "compare encoders (LM, one-hot, BLOSUM62) and heads on tasks: train, test, table + plot"
+HELP = "compare encoders (LM, one-hot, BLOSUM62, ProtVec) and heads on tasks: train, test, table + plot"
 DESCRIPTION = """Embed the training and test proteins with each encoder, train each head on every
 requested task of its level (per-protein heads: fnn, la, convlstm; per-residue: cnn), score
 on the test proteins with 95% bootstrap intervals, and write OUT/compare.md, compare.json,
@@ -29,7 +29,7 @@ CSV); without --test, its records marked SET=test (test2, ...) are the test prot
 
 examples:
   seqvec compare --train three_vs_rest.fasta.gz --heads fnn,la -o gb1_compare
-  seqvec compare --encoders lm,onehot,blosum62 --heads fnn,la,cnn \\
+  seqvec compare --encoders lm,onehot,blosum62,protvec --heads fnn,la,cnn \\
       --tasks localization,membrane,ss3,ss8,disorder \\
       --train deeploc_our_val_set.fasta --train netsurfp/flip_trainval \\
       --test deeploc_test_set.fasta --test CB513_HHblits.csv -o compare_out
@@ -75,6 +75,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from seqvec.cli.common import model_files, path_inputs
+    from seqvec.io.output import Output
+
+    # the output folder is compare's workspace (a rerun reuses its embeddings and heads): checked
+    # (never an input, writable) and locked before any work; its reports are replaced atomically
+    with Output(args.output, inputs=[*path_inputs(args, "output"), *model_files(args.model)], workspace=True):
+        return _compare(args)
+
+
+def _compare(args: argparse.Namespace) -> int:
     from seqvec.classifiers.heads.registry import head_class
     from seqvec.classifiers.labels.files import read_labels
     from seqvec.classifiers.labels.tasks import TASKS

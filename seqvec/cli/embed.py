@@ -71,7 +71,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     model.add_argument("--weights", type=Path, metavar="FILE", help="weights.hdf5 of an allennlp model (with --options)")
     model.add_argument("--encoder", choices=ENCODER_CHOICES, default="lm",
                        help="lm: the language model (default); onehot: 20 residues + X (21 dims); "
-                            "blosum62: BLOSUM62 rows (21 dims); lm+onehot, lm+blosum62: the language model with those rows "
+                            "blosum62: BLOSUM62 rows (21 dims); protvec: the bundled ProtVec, per residue the vector of the "
+                            "3-gram centred on it (100 dims; --model DIR: vectors from 'seqvec train-protvec'); "
+                            "lm+onehot, lm+blosum62, lm+protvec: the language model with those rows "
                             "appended (to layer 0, so each --layers view holds them once). Baselines allow --layers "
                             "sum|all only")
     model.add_argument("--carry-state", action="store_true",

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from seqvec.cli.common import (
     add_embedding_arguments,
     add_label_arguments,
+    add_overwrite_argument,
     device_of,
     embedded_lengths,
     non_negative_int,
@@ -49,6 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "curve; no embeddings needed)")
     add_label_arguments(parser)
     parser.add_argument("-o", "--output", type=Path, help="write the metrics as JSON here")
+    add_overwrite_argument(parser, "the -o file")
     parser.add_argument("--bootstrap", type=positive_int, default=1000, help="bootstrap draws (default 1000)")
     parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the bootstrap draws")
     add_embedding_arguments(parser, "encoder used when an embedding file must be made (default: the one the "
@@ -56,6 +57,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from contextlib import ExitStack
+
+    from seqvec.io.output import Output
+
+    stack = ExitStack()
+    out = None
+    if args.output:  # checked and locked before any work
+        out = stack.enter_context(Output(args.output, overwrite=args.overwrite, inputs=[
+            args.head, args.embeddings, args.predictions, *args.labels, args.sequences, args.masks]))
+    with stack:
+        return _evaluate(args, out)
+
+
+def _evaluate(args: argparse.Namespace, out) -> int:
     from seqvec.classifiers.evaluation.evaluate import evaluate_head, test_sets
     from seqvec.classifiers.evaluation.metrics import format_result, is_percent
     from seqvec.classifiers.heads.checkpoint import load_head
@@ -66,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     if (args.head is None) == (args.predictions is None):
         raise UsageError("give --head (with --embeddings) or --predictions", option="--head")
     if args.predictions is not None:
-        return _score_transfer(args)
+        return _score_transfer(args, out)
     if args.embeddings is None:
         raise UsageError("--head needs --embeddings", option="--embeddings")
     checkpoint = load_head(args.head)
@@ -93,13 +108,12 @@ def run(args: argparse.Namespace) -> int:
         for result in reports[name]["tasks"].values():
             print(format_result(result))
     report = next(iter(reports.values())) if len(reports) == 1 else {"sets": reports}
-    if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(json.dumps(report, indent=1) + "\n")
+    if out is not None:
+        out.write_json(report)
     return 0
 
 
-def _score_transfer(args: argparse.Namespace) -> int:
+def _score_transfer(args: argparse.Namespace, out) -> int:
     """``--predictions``: score a transfer table (metrics, coverage, reliability curve)."""
     from seqvec.classifiers.evaluation.metrics import format_result
     from seqvec.classifiers.labels.files import read_labels
@@ -111,7 +125,6 @@ def _score_transfer(args: argparse.Namespace) -> int:
           f"{report['n_labelled']:,} labelled queries predicted (coverage {report['coverage']:.4f}); values are "
           "fractions, as in the JSON report")
     print(format_result(report["result"]))
-    if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(json.dumps(report, indent=1) + "\n")
+    if out is not None:
+        out.write_json(report)
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from seqvec.cli.common import add_device_argument, add_download_argument, device_of
+from seqvec.cli.common import add_device_argument, add_download_argument, add_overwrite_argument, device_of
 
 HELP = "cross-entropy and perplexity of a language model on a FASTA file, beside a unigram baseline"
 DESCRIPTION = """\
@@ -28,17 +28,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_download_argument(parser)
     add_device_argument(parser)
     parser.add_argument("--json", type=Path, default=None, help="also write the scores as JSON")
+    add_overwrite_argument(parser, "the --json file")
 
 
 def run(args: argparse.Namespace) -> int:
+    from contextlib import ExitStack
+
+    from seqvec.io.output import Output
+    from seqvec.lm.pretrained import resolve
+
+    _, options, weights = resolve(args.model)
+    stack = ExitStack()
+    out = None
+    if args.json:  # checked and locked before any work
+        out = stack.enter_context(Output(args.json, overwrite=args.overwrite, inputs=[
+            args.fasta, args.unigram_corpus, options, weights, weights.parent / "softmax.hdf5"]))
+    with stack:
+        return _score(args, weights, out)
+
+
+def _score(args: argparse.Namespace, weights, out) -> int:
     import json
     from dataclasses import asdict
 
-    from seqvec.lm.pretrained import load_model, resolve
+    from seqvec.lm.pretrained import load_model
     from seqvec.lm.training.corpus import read_corpus
     from seqvec.lm.training.evaluate import format_scores, score
 
-    _, _, weights = resolve(args.model)
     model = load_model(args.model, device=device_of(args))
     sequences = read_corpus(args.fasta)
     unigram = read_corpus(args.unigram_corpus) if args.unigram_corpus else None
@@ -46,6 +62,6 @@ def run(args: argparse.Namespace) -> int:
                    unigram_from=unigram)
     print(f"language model {args.model or model.name} on {args.fasta} ({len(sequences)} proteins)")
     print(format_scores(scores))
-    if args.json:
-        args.json.write_text(json.dumps({**asdict(scores), "both": scores.both}, indent=1) + "\n")
+    if out is not None:
+        out.write_text(json.dumps({**asdict(scores), "both": scores.both}, indent=1) + "\n")
     return 0

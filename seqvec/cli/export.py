@@ -48,6 +48,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--opset", type=int, default=17, help="ONNX opset version of a head's export (default: 17)")
     p.add_argument("--view", choices=("per_protein", "per_residue"), default="per_protein",
                    help="which embeddings to export (default: per_protein; csv and parquet take per_protein only)")
+    from seqvec.cli.common import add_overwrite_argument
+
+    add_overwrite_argument(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         return _export_head(args)
     from seqvec.embeddings.export import export
 
-    export(args.h5, args.output, view=args.view, fmt=args.format)
+    export(args.h5, args.output, view=args.view, fmt=args.format, overwrite=args.overwrite)
     return 0
 
 

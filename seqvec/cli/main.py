@@ -7,13 +7,14 @@ and the rest of seqvec inside ``run`` only, so that ``seqvec --help`` stays fast
 from __future__ import annotations
 
 import argparse
+import io
 import logging
 import os
 import sys
 from importlib import import_module
 
 from seqvec import __version__
-from seqvec.cli.common import HelpFormatter, add_threads_argument, verbosity_parent
+from seqvec.cli.common import HelpFormatter, add_threads_argument, harden_numbers, verbosity_parent
 from seqvec.errors import SeqVecError
 
 # subcommand -> module under seqvec.cli, in the order --help lists them
@@ -22,6 +23,7 @@ COMMANDS = {
     "export": "export",
     "train-lm": "train_lm",
     "evaluate-lm": "evaluate_lm",
+    "train-protvec": "encoders.train_protvec",
     "models": "models",
     "train": "train",
     "evaluate": "evaluate",
@@ -87,6 +89,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
             module.add_arguments(p)
             if name in COMPUTING and not any("--threads" in a.option_strings for a in p._actions):
                 add_threads_argument(p)
+            harden_numbers(p)  # no option takes an integer beyond 64 bits, NaN or inf
         p.set_defaults(_run=module.run)
     return parser
 
@@ -140,6 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     command = positional[0] if positional and positional[0] in COMMANDS else (None if positional else "")
     parser = build_parser(command)
     args = parser.parse_args(argv)
+    for stream in (sys.stdout, sys.stderr):  # file names that are not UTF-8 print as \xff, never crash a finished run
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
     args.verbose = getattr(args, "verbose", 0) + args.top_verbose  # -v/-q before or after the command
     args.quiet = getattr(args, "quiet", False) or args.top_quiet
     args.words = words  # the command line as given (seqvec embed --workers runs it again in each worker)

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "list, check or download the named language models; list the bundled heads"
+HELP = "list, check or download the named language models; list the bundled heads and ProtVec vectors"
 DESCRIPTION = """\
 List the registered language models (the bundled seqvec-mini-v2, the default, and
 seqvec-mini; the released SeqVec), where seqvec keeps each (inside the package, or in
 $SEQVEC_HOME, by default the user's cache directory) and whether it is installed; then
 the bundled heads by the name --heads/--head take (bundled:protein, bundled:residue).
+Also listed: the bundled ProtVec 3-gram vectors ('--encoder protvec').
 
 'seqvec models download NAME' fetches a registered model: streamed with a progress bar
 into a staging folder, resumed where it stopped after an interruption (run it again),
@@ -53,6 +54,13 @@ def run(args: argparse.Namespace) -> int:
         directory = download_model(args.name, progress=not args.quiet, timeout=args.timeout)
         print(f"{args.name} installed in {directory}")
         return 0
+    if args.check == "protvec":
+        from seqvec.embeddings.protvec import bundled_protvec
+
+        protvec = bundled_protvec()
+        print(f"protvec: {len(protvec.vectors.words):,} 3-grams x {protvec.output_dim} dims, "
+              f"vectors sha256 {protvec.weights_sha256}")
+        return 0
     if args.check:
         from seqvec.lm.pretrained import load_model
 
@@ -68,6 +76,12 @@ def run(args: argparse.Namespace) -> int:
         present = info.bundled or is_installed(name)
         print(f"{name:{width}s} {'installed' if present else 'missing  '}  {model_dir(name)}\n{'':{width}s} "
               f"{info.description}{_status(name, info.bundled)}")
+    from seqvec.embeddings.protvec import BUNDLED_DIR, VECTORS_FILE
+
+    present = (BUNDLED_DIR / VECTORS_FILE).is_file()
+    print(f"{'protvec':{width}s} {'installed' if present else 'missing  '}  {BUNDLED_DIR}\n{'':{width}s} "
+          "ProtVec 3-gram skip-gram vectors (100 dims, gensim) trained on the LM's pretraining corpus; "
+          "--encoder protvec (bundled)")
     _list_heads()
     return 0
 

@@ -4,7 +4,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from seqvec.cli.common import HelpFormatter, add_download_argument, add_threads_argument, verbosity_parent
+from seqvec.cli.common import (
+    HelpFormatter,
+    add_download_argument,
+    add_overwrite_argument,
+    add_threads_argument,
+    int_in,
+    verbosity_parent,
+)
 from seqvec.errors import DataError, LabelFormatError, TaskError, UsageError
 
 HELP = "plot attention, conv filters, embedding projections, confusion matrices, learning curves, reliability"
@@ -106,13 +113,15 @@ example:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from seqvec.viz.common import DEFAULT_DPI
+    from seqvec.viz.common import DEFAULT_DPI, MAX_DPI
 
     kinds = parser.add_subparsers(dest="kind", metavar="<kind>", required=True)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-o", "--output", type=Path, required=True,
                         help="figure file: .png, .pdf or .svg (projection also .html)")
-    common.add_argument("--dpi", type=int, default=DEFAULT_DPI, help="resolution of PNG output")
+    common.add_argument("--dpi", type=int_in(10, MAX_DPI), default=DEFAULT_DPI,
+                        help=f"resolution of PNG output (10 to {MAX_DPI})")
+    add_overwrite_argument(common, "the figure (and the --export table)")
     common.add_argument("--caption", help="text under the figure (default: the model and data it shows; "
                                           "'' for none)")
     add_threads_argument(common)
@@ -219,15 +228,15 @@ def _attention(args):
 
 def _filters(args):
     from seqvec.classifiers.heads.checkpoint import load_head
-    from seqvec.embeddings.encoders import ALPHABET, ENCODERS
+    from seqvec.embeddings.encoders import ALPHABET, ENCODERS, LETTER_TABLES
     from seqvec.io.fasta import read_fasta
     from seqvec.viz.filters import filter_scores, mean_activations, plot_filters
 
     checkpoint = load_head(args.head)
     encoder_name = checkpoint.embeddings.get("encoder")
-    if not checkpoint.head.has_filters or encoder_name not in ENCODERS:
+    if not checkpoint.head.has_filters or encoder_name not in LETTER_TABLES:
         raise TaskError(f"{args.head} is a {checkpoint.name} head on {encoder_name or 'unrecorded'} input; "
-                        f"filter logos need a convlstm head on {' or '.join(ENCODERS)}", head=checkpoint.name)
+                        f"filter logos need a convlstm head on {' or '.join(LETTER_TABLES)}", head=checkpoint.name)
     encoder = ENCODERS[encoder_name]()
     table = encoder.embed_batch([ALPHABET])[0][0].numpy()  # (A, D): each letter's encoding
     activation = mean_activations(checkpoint.head, encoder, read_fasta(args.fasta).values()) if args.fasta else None
@@ -326,13 +335,20 @@ def _reliability(args):
 
 
 def run(args: argparse.Namespace) -> int:
+    from contextlib import ExitStack
+
+    from seqvec.cli.common import model_files, path_inputs
+    from seqvec.io.output import Output
     from seqvec.viz.common import check_output
 
     if not (args.kind == "projection" and args.output.suffix.lower() == ".html"):
         check_output(args.output)  # fail on a bad suffix before any work
-    if args.dpi < 10:
-        raise UsageError(f"--dpi must be at least 10, got {args.dpi}", option="--dpi", value=args.dpi)
-    {"attention": _attention, "filters": _filters, "projection": _projection,
-     "confusion": _confusion, "curves": _curves, "reliability": _reliability}[args.kind](args)
+    inputs = [*path_inputs(args, "output", "export"), *model_files(getattr(args, "model", None))]
+    with ExitStack() as stack:  # every output checked and locked before any work
+        for path in (args.output, getattr(args, "export", None)):
+            if path is not None:
+                stack.enter_context(Output(path, inputs=inputs, overwrite=args.overwrite))
+        {"attention": _attention, "filters": _filters, "projection": _projection,
+         "confusion": _confusion, "curves": _curves, "reliability": _reliability}[args.kind](args)
     print(f"wrote {args.output}")
     return 0

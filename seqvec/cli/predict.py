@@ -5,7 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
-from seqvec.cli.common import add_device_argument, add_download_argument, device_of
+from seqvec.cli.common import add_device_argument, add_download_argument, add_overwrite_argument, device_of
 
 HELP = ("predict location, membrane, 3/8-state secondary structure and disorder (bundled heads), or your own "
         "tasks (--heads), for proteins in a FASTA file")
@@ -41,6 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--id-field", type=int, metavar="N",
                         help="take the id as header.split(split-char)[N] (default: the first word)")
     parser.add_argument("--split-char", metavar="C", help="separator for --id-field (default: whitespace)")
+    add_overwrite_argument(parser, "the output file(s)")
     add_download_argument(parser)
     add_device_argument(parser)
 
@@ -75,21 +76,30 @@ def describe_scores(record: dict) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from seqvec.classifiers.heads.predict import load_heads, predict_sequences, write_tsv
+    from contextlib import ExitStack
+
+    from seqvec.classifiers.heads.predict import load_heads, predict_sequences, residue_table_path, write_tsv
+    from seqvec.cli.common import model_files
     from seqvec.io.fasta import read_fasta
+    from seqvec.io.output import Output, check_not_input
 
     fmt = args.format or ("tsv" if args.output.suffix.lower() == ".tsv" else "json")
-    sequences = read_fasta(args.fasta, id_field=args.id_field, split_char=args.split_char)
-    heads = load_heads(args.heads)
-    predictions = predict_sequences(sequences, heads, args.model, progress=not args.quiet,
-                                    device=device_of(args))
-    record = provenance(heads, args.model, bundled=args.heads is None or str(args.heads).startswith("bundled"))
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "tsv":
-        written = write_tsv(predictions, sequences, heads, args.output)
-    else:
-        args.output.write_text(json.dumps({"provenance": record, "predictions": predictions}, indent=1) + "\n")
-        written = [args.output]
+    paths = [args.output, residue_table_path(args.output)] if fmt == "tsv" else [args.output]
+    inputs = [args.fasta, args.heads, *model_files(args.model)]
+    with ExitStack() as stack:  # every output checked and locked before any work
+        outputs = [stack.enter_context(Output(p, inputs=inputs, overwrite=args.overwrite)) for p in paths]
+        sequences = read_fasta(args.fasta, id_field=args.id_field, split_char=args.split_char)
+        heads = load_heads(args.heads)
+        for p in paths:
+            check_not_input(p, [h.path for h in heads])
+        predictions = predict_sequences(sequences, heads, args.model, progress=not args.quiet,
+                                        device=device_of(args))
+        record = provenance(heads, args.model, bundled=args.heads is None or str(args.heads).startswith("bundled"))
+        if fmt == "tsv":
+            written = write_tsv(predictions, sequences, heads, args.output)
+        else:
+            outputs[0].write_json({"provenance": record, "predictions": predictions})
+            written = [args.output]
     tasks = ", ".join(t for h in heads for t in h.tasks)
     print(f"predicted {tasks} for {len(predictions)} proteins: {', '.join(map(str, written))}")
     scores = describe_scores(record)

@@ -46,12 +46,14 @@ examples:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from seqvec.classifiers.heads.registry import HEADS
     from seqvec.classifiers.labels.tasks import TASKS
+    from seqvec.cli.common import add_overwrite_argument
 
     parser.add_argument("--task", help=f"task(s), comma-separated: the task of your labels (default) or the "
                                        f"presets {', '.join(TASKS)}")
     parser.add_argument("--embeddings", type=Path, required=True, help="HDF5 embedding file (made if missing)")
     add_label_arguments(parser)
     parser.add_argument("-o", "--output", type=Path, required=True, help="head directory to write")
+    add_overwrite_argument(parser, "an existing head directory")
     parser.add_argument("--head", choices=tuple(HEADS),
                         help="head architecture (default: fnn for per-protein, cnn for per-residue tasks)")
     parser.add_argument("--head-option", action="append", default=[], metavar="KEY=VALUE",
@@ -95,6 +97,29 @@ def add_split_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from seqvec.errors import OutputExistsError
+    from seqvec.io.output import Output
+
+    config = fit_config(args)  # bad settings fail here, before any file is read
+    inputs = [*args.labels, args.embeddings, *(args.val_labels or []), args.val_embeddings, args.sequences,
+              args.masks, args.groups, args.split, args.test_embeddings, *(Path(t) for t in args.test_set if Path(t).exists())]
+    if args.cv:
+        # a cross-validation folder is a workspace: a rerun reuses its finished folds (checked by their
+        # settings); only a finished head of another kind is not written over without --overwrite
+        if (args.output / "config.json").is_file() and not args.overwrite:
+            raise OutputExistsError(f"{args.output} holds a trained head; choose another output, or ask to "
+                                    "overwrite it (--overwrite)", path=args.output)
+        with Output(args.output, inputs=inputs, workspace=True):
+            args.output.mkdir(exist_ok=True)
+            return _train(args, config, args.output)
+    # the head directory is built under a temporary name and replaces an old one (--overwrite) when complete
+    with Output(args.output, inputs=inputs, overwrite=args.overwrite, directory=True) as out, \
+            out.staging() as staging:
+        return _train(args, config, staging)
+
+
+def _train(args: argparse.Namespace, config, output: Path) -> int:
+    """``seqvec train`` writing its head directory into ``output`` (the staging folder)."""
     from seqvec.classifiers.heads.registry import head_class
     from seqvec.classifiers.labels.files import read_labels
     from seqvec.classifiers.labels.tasks import get_tasks
@@ -103,7 +128,6 @@ def run(args: argparse.Namespace) -> int:
     from seqvec.classifiers.selection.search import parse_search
     from seqvec.classifiers.training.experiment import DEFAULT_HEAD, HeadSpec, ensure_embeddings, file_identity
 
-    config = fit_config(args)  # bad settings fail here, before any file is read
     hparams = parse_head_options(args.head_option)
     options = user_label_options(args, embedded_lengths(args.embeddings))
     labels = read_labels(args.labels, args.label_format, **options)
@@ -130,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
                         if test_labels is not None else None)
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
                 if k not in ("quiet", "verbose", "_run", "command", "output", "bootstrap")}
-    trained = train_by_plan(spec, labels, embeddings, args.output, validation=validation, test=test,
+    trained = train_by_plan(spec, labels, embeddings, output, validation=validation, test=test,
                             settings=settings, n_bootstrap=args.bootstrap)
     if trained.cv is not None:
         print(markdown(trained.cv))

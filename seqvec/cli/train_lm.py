@@ -79,6 +79,23 @@ def _setting_adder(parser: argparse.ArgumentParser, defaults):
     return add
 
 
+def _check_run_dir(args: argparse.Namespace) -> None:
+    """The run directory's output policy, before the corpus is read: never an input, a new run only in a
+    missing or empty folder (a run of its own is continued with --resume), the folder writable."""
+    from seqvec.cli.common import model_files
+    from seqvec.errors import OutputExistsError
+    from seqvec.io.output import check_folder, check_not_input
+
+    check_not_input(args.output, [args.corpus, *(model_files(args.init) if args.init else [])])
+    if args.output.exists() and not args.output.is_dir():
+        raise OutputExistsError(f"the run directory {args.output} is a file; choose another -o", path=args.output)
+    fresh = not (args.output / "checkpoint.pt").exists()
+    if not args.resume and fresh and args.output.is_dir() and any(args.output.iterdir()):
+        raise OutputExistsError(f"{args.output} exists and is not empty; a new run needs a new or empty -o "
+                                "(continue a run of its own with --resume)", path=args.output)
+    check_folder(args.output if args.output.is_dir() else args.output.parent)
+
+
 def run(args: argparse.Namespace) -> int:
     from dataclasses import fields
 
@@ -94,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
     if args.max_minutes < 0:
         raise ConfigError(f"--max-minutes must be 0 (no limit) or more, got {args.max_minutes}",
                           field="max_minutes", value=args.max_minutes)
+    _check_run_dir(args)
     if args.threads:
         torch.set_num_threads(args.threads)
     config = None

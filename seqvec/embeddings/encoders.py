@@ -1,4 +1,4 @@
-"""Baseline encoders: one-hot and BLOSUM62 rows, with the language model's interface.
+"""Baseline encoders: one-hot, BLOSUM62 rows and ProtVec, with the language model's interface.
 
 They implement :class:`seqvec.embeddings.embedder.Embedder` like the language model,
 so the embedding pipeline treats them alike (they have one output layer, hence only
@@ -9,16 +9,20 @@ Alphabet: the 20 standard residues in one-letter alphabetical order, then ``X``
 protein's mean one-hot vector is its amino-acid composition (with an X share).
 BLOSUM62 gives each residue its row of Biopython's BLOSUM62 restricted to the columns of
 :data:`ALPHABET`; B and Z have rows of their own in that matrix, J, U and O do not and
-take X's row.
+take X's row. ProtVec (3-gram skip-gram vectors, 100 dims) is
+:mod:`seqvec.embeddings.protvec`; ``ENCODERS["protvec"]`` gives the bundled vectors.
 """
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 
 import numpy as np
 import torch
 from Bio.Align import substitution_matrices
 
+from seqvec.embeddings.protvec import ProtVecEncoder, bundled_protvec
+from seqvec.io.arguments import one_sequence, sequence_list
 from seqvec.io.fasta import normalize_sequences
 
 STANDARD = "ACDEFGHIKLMNPQRSTVWY"
@@ -57,12 +61,12 @@ class TableEncoder:
 
     def embed_batch(self, sequences: list[str]) -> list[torch.Tensor]:
         """One float32 tensor ``(1, L, output_dim)`` per sequence (checked as FASTA input is)."""
-        checked = normalize_sequences({f"sequence {i + 1}": s for i, s in enumerate(sequences)})
+        checked = normalize_sequences({f"sequence {i + 1}": s for i, s in enumerate(sequence_list(sequences))})
         return [self.table[self.indices(s)][None] for s in checked.values()]
 
     def embed(self, sequence: str) -> np.ndarray:
         """Encoding of one protein, ``(1, L, output_dim)`` float32 numpy."""
-        return self.embed_batch([sequence])[0].numpy()
+        return self.embed_batch([one_sequence(sequence)])[0].numpy()
 
 
 def onehot_encoder() -> TableEncoder:
@@ -79,7 +83,9 @@ def blosum62_encoder() -> TableEncoder:
     return TableEncoder("blosum62", table, {letter: i for i, letter in enumerate(letters)})
 
 
-ENCODERS = {"onehot": onehot_encoder, "blosum62": blosum62_encoder}
+ENCODERS: dict[str, Callable[[], TableEncoder | ProtVecEncoder]] = {
+    "onehot": onehot_encoder, "blosum62": blosum62_encoder, "protvec": bundled_protvec}
+LETTER_TABLES = ("onehot", "blosum62")  # one row per residue letter (what filter logos need)
 
 
 class WithTable:
@@ -92,7 +98,7 @@ class WithTable:
     by side with the row after layer 0's values. The language model's numbers are unchanged.
     """
 
-    def __init__(self, lm, table: TableEncoder):
+    def __init__(self, lm, table: TableEncoder | ProtVecEncoder):
         self.lm, self.table = lm, table
         self.name = f"{lm.name}+{table.name}"
         self.weights_sha256 = stacked_sha256(lm.weights_sha256, table.weights_sha256)
@@ -112,6 +118,7 @@ class WithTable:
 
     def embed_batch(self, sequences: list[str]) -> list[torch.Tensor]:
         """One float32 tensor ``(n_output_layers, L, output_dim)`` per sequence."""
+        sequences = sequence_list(sequences)
         return [self._append(layers, rows)
                 for layers, rows in zip(self.lm.embed_batch(sequences), self.table.embed_batch(sequences))]
 

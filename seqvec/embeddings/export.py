@@ -28,7 +28,8 @@ import numpy as np
 from seqvec.embeddings.layouts import id_to_key
 from seqvec.embeddings.options import EXPORT_FORMATS
 from seqvec.embeddings.store import EmbeddingStore, open_embeddings
-from seqvec.errors import EmbeddingFileError, MissingDependencyError, OutputWriteError
+from seqvec.errors import EmbeddingFileError, MissingDependencyError
+from seqvec.io.output import Output
 
 logger = logging.getLogger(__name__)
 
@@ -133,24 +134,19 @@ def export_format(output: Path, fmt: str | None) -> str:
 
 
 def export(source: str | os.PathLike, output: str | os.PathLike, view: str = "per_protein",
-           fmt: str | None = None) -> Path:
+           fmt: str | None = None, *, overwrite: bool = False) -> Path:
     """Write the ``view`` embeddings of ``source`` (a file of any layout, or a shard folder) to
-    ``output`` in ``fmt`` (one of :data:`FORMATS`; None: from the suffix). Returns ``output``."""
+    ``output`` in ``fmt`` (one of :data:`FORMATS`; None: from the suffix). Returns ``output``.
+
+    The output policy of :mod:`seqvec.io.output`: never over ``source``, over an existing
+    ``output`` only with ``overwrite``; it appears only when complete (atomic rename)."""
     output = Path(output)
     fmt = export_format(output, fmt)
     if fmt in PER_PROTEIN_ONLY and view != "per_protein":
         raise EmbeddingFileError(f"{'CSV' if fmt == 'csv' else 'Parquet'} holds one row per protein: use view "
                                  "per_protein, or npz, biotrainer or uniprot for per-residue arrays")
-    tmp = output.with_name(output.name + ".tmp")
-    with open_embeddings(source) as store:
-        try:
-            output.parent.mkdir(parents=True, exist_ok=True)
-            n = WRITERS[fmt](store.iter_batches(view), tmp, store)
-            os.replace(tmp, output)
-        except OSError as err:
-            raise OutputWriteError(f"cannot write {output}: {err.strerror or err}", path=output,
-                                   errno=err.errno) from None
-        finally:
-            tmp.unlink(missing_ok=True)
+    with Output(output, inputs=[source], overwrite=overwrite) as out, open_embeddings(source) as store, \
+            out.temporary() as tmp:
+        n = WRITERS[fmt](store.iter_batches(view), tmp, store)
     logger.info("wrote %d %s embeddings to %s (%s)", n, view, output, fmt)
     return output

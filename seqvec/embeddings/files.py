@@ -33,8 +33,10 @@ def writing(path: Path, what: str, resumable: bool = True) -> Iterator[None]:
 
 
 def write_file(path: Path, data: bytes | memoryview) -> None:
-    """Write ``data`` to ``path`` and flush it to disk (no temporary name: see durable_replace)."""
-    with open(path, "wb") as fh:
+    """Write ``data`` to ``path`` and flush it to disk (no temporary name: see durable_replace). Whatever
+    is at ``path`` is removed first, so a planted symlink is never followed to its target."""
+    path.unlink(missing_ok=True)
+    with open(path, "xb") as fh:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())

@@ -30,6 +30,7 @@ from seqvec import __version__
 from seqvec.embeddings.layouts import id_to_key, key_to_id
 from seqvec.embeddings.store import open_embeddings
 from seqvec.errors import EmbeddingFileError, OutputMismatchError
+from seqvec.io.arguments import id_list, path_argument
 
 VIEWS = ("per_residue", "per_protein")
 __all__ = ["VIEWS", "describe_mismatch", "existing_output_matches", "id_to_key", "iter_h5", "key_to_id", "read_h5",
@@ -50,13 +51,19 @@ def describe_mismatch(found: dict, wanted: dict) -> str:
     return "; ".join(f"{k}: {found.get(k)!r} -> {wanted.get(k)!r}" for k in keys if found.get(k) != wanted.get(k))
 
 
+def storable_text(text: str) -> str:
+    """``text`` as HDF5 can store it (UTF-8): bytes of a file name that were not UTF-8 (which Python
+    keeps as surrogates) become ``\\xff`` escapes instead of failing the write after all the work."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def root_attributes(settings, view, model_name: str, fingerprint: dict, n_records: int, command: str) -> dict:
     """Root attrs of an output file (``settings``: an EmbedSettings, ``view``: a LayerView)."""
     return {
-        "seqvec_version": __version__, "model": model_name, "model_sha256": fingerprint["model_sha256"],
+        "seqvec_version": __version__, "model": storable_text(model_name), "model_sha256": fingerprint["model_sha256"],
         "encoder": settings.encoder, "layers": settings.layers, "dtype": settings.dtype,
         "compression": settings.compression, "layout": settings.layout, "per_protein_reduction": view.reduction,
-        "input_sha256": fingerprint["input_sha256"], "n_records": n_records, "command": command,
+        "input_sha256": fingerprint["input_sha256"], "n_records": n_records, "command": storable_text(command),
         "fingerprint": json.dumps(fingerprint, sort_keys=True),
     }
 
@@ -114,7 +121,8 @@ def read_h5(path: str | os.PathLike, view: str = "per_residue",
 
     The file's settings are in :func:`read_h5_attrs`; :func:`iter_h5` streams big files.
     """
-    return dict(iter_h5(path, view, ids))
+    path_argument(path, "path")
+    return dict(iter_h5(path, view, id_list(ids)))
 
 
 def read_h5_lengths(path: str | os.PathLike) -> dict[str, int]:
@@ -126,6 +134,20 @@ def read_h5_lengths(path: str | os.PathLike) -> dict[str, int]:
         except EmbeddingFileError:
             lengths = [-1] * len(store)
         return dict(zip(store.ids, lengths))
+
+
+def read_h5_digests(path: str | os.PathLike) -> dict[str, str]:
+    """``{record id: md5 hex of its sequence}`` where the file records them (the columnar layout's
+    ``records/digest``), else ``{}``."""
+    try:
+        with h5py.File(path, "r") as f:
+            if "records/digest" not in f or "records/id" not in f:
+                return {}
+            ids = [i.decode("utf-8") if isinstance(i, bytes) else str(i) for i in f["records/id"][()]]
+            digests = [d.decode("ascii") if isinstance(d, bytes) else str(d) for d in f["records/digest"][()]]
+    except (OSError, KeyError, ValueError):  # unreadable: the reader that opens it says why
+        return {}
+    return dict(zip(ids, digests))
 
 
 def read_h5_attrs(path: str | os.PathLike) -> dict:

@@ -16,7 +16,7 @@ COMPRESSION_CHOICES = ("gzip", "lzf", "none")
 # per-protein.h5 (one dataset per id at the root, one view)
 LAYOUT_CHOICES = ("columnar", "per-id", "uniprot")
 EXPORT_FORMATS = ("npz", "csv", "biotrainer", "uniprot", "parquet")  # seqvec.embeddings.export
-TABLE_ENCODERS = ("onehot", "blosum62")  # encoders.ENCODERS
+TABLE_ENCODERS = ("onehot", "blosum62", "protvec")  # encoders.ENCODERS
 # lm = the language model; lm+TABLE = the language model with the table's rows appended (encoders.WithTable)
 ENCODER_CHOICES = ("lm", *TABLE_ENCODERS, *(f"lm+{t}" for t in TABLE_ENCODERS))
 PRECISION_CHOICES = ("float32", "bf16")  # SeqVecLM.set_precision
@@ -96,8 +96,15 @@ class EmbedSettings:
             raise EmbedOptionError(f"precision applies to the language model only, not encoder={self.encoder!r}")
         if not (self.per_residue or self.per_protein):
             raise EmbedOptionError("nothing to store: per-residue and per-protein output are both off")
-        if not isinstance(self.max_residues, int) or isinstance(self.max_residues, bool) or self.max_residues < 1:
-            raise EmbedOptionError(f"max_residues must be a positive integer, got {self.max_residues!r}")
+        if not isinstance(self.max_residues, int) or isinstance(self.max_residues, bool) or \
+                not 1 <= self.max_residues <= 2**63 - 1:
+            raise EmbedOptionError(f"max_residues must be a positive integer within 64 bits, got {self.max_residues!r}")
+        if self.id_field is not None and (not isinstance(self.id_field, int) or isinstance(self.id_field, bool)
+                                          or abs(self.id_field) > 2**31):
+            raise EmbedOptionError(f"id_field must be an integer (a field's position), got {self.id_field!r}")
+        for flag in ("per_residue", "per_protein", "carry_state", "strip_gaps", "skip_invalid"):
+            if not isinstance(getattr(self, flag), bool):
+                raise EmbedOptionError(f"{flag} must be True or False, got {getattr(self, flag)!r}")
         if self.split_char == "":
             raise EmbedOptionError("split_char must not be empty")
         if self.carry_state and not uses_lm(self.encoder):

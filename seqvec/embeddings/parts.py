@@ -36,6 +36,7 @@ from seqvec.embeddings.files import durable_replace, write_file, writing
 from seqvec.embeddings.h5 import VIEWS, describe_mismatch, write_record
 from seqvec.embeddings.layouts import id_to_key
 from seqvec.errors import OutputMismatchError, OutputWriteError
+from seqvec.lm.kernels import CACHE as KERNELS
 
 logger = logging.getLogger(__name__)
 
@@ -93,8 +94,9 @@ class PartialRun:
             differences = {"batching": (found_batching, batching)}
             raise OutputMismatchError(
                 f"{self.dir} holds an unfinished run embedded with another batch plan ({found_batching} -> "
-                f"{batching}); resume it with the same --max-residues and --device (batching moves the last "
-                f"digits, and one file must not mix two), or use --overwrite to start afresh",
+                f"{batching}); resume it with the same --max-residues, --device, matrix kernels (SEQVEC_KERNEL) "
+                f"and threads (batching and kernels move the last digits, and one file must not mix two), or use "
+                f"--overwrite to start afresh",
                 path=self.dir, differences=differences)
 
     def create(self, manifest: dict) -> None:
@@ -140,6 +142,7 @@ class PartialRun:
                     if array is not None:
                         write_record(f, view, record_id, array, length, dtype, compression)
             f.create_dataset("ids", data=[r[0] for r in records], dtype=h5py.string_dtype())
+            f.attrs["kernels"] = json.dumps(KERNELS.used(), sort_keys=True)  # pinned when the run is resumed
             if carry_state is not None:
                 for i, array in enumerate(carry_state):
                     f.create_dataset(f"carry_state/{i}", data=array)
@@ -151,6 +154,31 @@ class PartialRun:
             tmp.unlink(missing_ok=True)  # frees the space it took; the batch is redone on resume
             raise
         return final
+
+    def record_kernels(self, rank: int, choices: dict[str, str]) -> None:
+        """Keep the matrix-kernel choices of an in-place run (``kernels-r<rank>.json``), for its resume."""
+        path = self.dir / f"kernels-r{rank}.json"
+        with writing(path, "the kernel choices"):
+            tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+            write_file(tmp, json.dumps(choices, sort_keys=True).encode())
+            durable_replace(tmp, path)
+
+    def kernel_choices(self) -> dict[str, str]:
+        """The matrix-kernel choices the finished parts (or an in-place run's batches) were computed with
+        (``str(Shape)`` -> kernel)."""
+        choices: dict[str, str] = {}
+        for recorded in sorted(self.dir.glob("kernels-r*.json")) if self.dir.is_dir() else []:
+            try:
+                choices.update(json.loads(recorded.read_text()))
+            except (OSError, ValueError):
+                continue
+        for part in self.part_files():
+            try:
+                with h5py.File(part, "r") as f:
+                    choices.update(json.loads(f.attrs.get("kernels", "{}")))
+            except (OSError, ValueError, TypeError):
+                continue  # an unreadable part is redone (scan)
+        return choices
 
     @staticmethod
     def read_carry_state(part: Path) -> list[np.ndarray]:
@@ -175,8 +203,9 @@ class PartialRun:
         handles: OrderedDict[Path, h5py.File] = OrderedDict()
         try:
             with writing(tmp, "the merged output"):
+                tmp.unlink(missing_ok=True)  # a symlink planted here is removed, never written through
                 try:
-                    with h5py.File(tmp, "w", track_order=True) as out:
+                    with h5py.File(tmp, "x", track_order=True) as out:
                         out.attrs.update(root_attrs)
                         for record_id in order:
                             source_id = same_as.get(record_id, record_id)

@@ -26,7 +26,7 @@ from seqvec.embeddings.encoders import ENCODERS, WithTable, stacked_sha256
 from seqvec.embeddings.files import durable_replace, write_file, writing
 from seqvec.embeddings.h5 import existing_output_matches, root_attributes
 from seqvec.embeddings.inplace import InPlaceRun, merge_parts_columnar
-from seqvec.embeddings.options import DEFAULT_MAX_RESIDUES, EmbedSettings, parse_shard
+from seqvec.embeddings.options import DEFAULT_MAX_RESIDUES, EmbedSettings, parse_shard, uses_lm
 from seqvec.embeddings.parts import PartialRun
 from seqvec.embeddings.reduce import LayerView, get_view
 from seqvec.embeddings.shards import INDEX_NAME, shard_name, shard_ranges, write_index
@@ -37,10 +37,14 @@ from seqvec.errors import (
     OutputLockedError,
     OutputMismatchError,
     OutputWriteError,
+    SeqVecError,
 )
 from seqvec.io import STDIN, World, assign_to_ranks, make_batches, make_sequential_chunks
+from seqvec.io.arguments import path_argument
 from seqvec.io.fasta import CheckedSequences, normalize_sequences, read_fasta_checked, sequences_digest
 from seqvec.io.lock import OutputLock
+from seqvec.io.output import check_not_input
+from seqvec.lm.kernels import CACHE as KERNEL_CHOICES
 from seqvec.progress import progress_bar
 
 logger = logging.getLogger(__name__)
@@ -66,7 +70,8 @@ def model_spec(model: Embedder | str | os.PathLike | None = None, encoder: str =
 
     ``precision`` None means the model object's own, or float32 for a model loaded here; a
     model object is never switched (EmbedOptionError if it runs at another precision).
-    ``encoder="lm+TABLE"`` stacks the language model with a table encoder (:class:`WithTable`).
+    ``encoder="lm+TABLE"`` stacks the language model with a table encoder (:class:`WithTable`);
+    ``encoder="protvec"`` uses the bundled ProtVec, or the vectors in the directory ``model``.
     """
     if encoder.startswith("lm+"):
         lm = model_spec(model, "lm", options_file=options_file, weights_file=weights_file, device=device,
@@ -76,9 +81,7 @@ def model_spec(model: Embedder | str | os.PathLike | None = None, encoder: str =
                          stacked_sha256(lm.options_sha256, table.options_sha256), lm.n_output_layers, lm.precision,
                          lm.device, lambda: WithTable(lm.load(), table))
     if encoder != "lm":
-        if model is not None or options_file is not None or weights_file is not None:
-            raise EmbedOptionError(f"encoder={encoder!r} takes no language model (--model/--options/--weights)")
-        baseline = ENCODERS[encoder]()
+        baseline = _baseline(encoder, model, options_file, weights_file)
         return ModelSpec(baseline.name, baseline.weights_sha256, baseline.options_sha256, 1, "float32", "cpu",
                          lambda: baseline)
     if isinstance(model, Embedder):
@@ -103,6 +106,17 @@ def model_spec(model: Embedder | str | os.PathLike | None = None, encoder: str =
                      torch.device(device).type,
                      lambda: load_model(model, options=options_file, weights=weights_file, device=device,
                                         precision=chosen))
+
+
+def _baseline(encoder: str, model, options_file, weights_file):
+    """A baseline encoder; ``encoder="protvec"`` takes a directory of vectors as ``model`` (default: bundled)."""
+    if encoder == "protvec" and model is not None and options_file is None and weights_file is None:
+        from seqvec.embeddings.protvec import ProtVecEncoder, load_protvec
+
+        return model if isinstance(model, ProtVecEncoder) else load_protvec(model)
+    if model is not None or options_file is not None or weights_file is not None:
+        raise EmbedOptionError(f"encoder={encoder!r} takes no language model (--model/--options/--weights)")
+    return ENCODERS[encoder]()
 
 
 def embed_layers(model: Embedder, ids: list[str], sequences: dict[str, str]) -> list[np.ndarray]:
@@ -194,11 +208,14 @@ def _run_inplace(model: Embedder, sequences: dict[str, str], settings: EmbedSett
         run.create(ids, lengths, digests, _shapes(model, view, settings), attrs)
     world.barrier()
     done = run.done()
+    if done and uses_lm(settings.encoder):  # the rest with the kernels the journalled batches used
+        KERNEL_CHOICES.pin(partial.kernel_choices())
     share = assign_to_ranks([len(b) * distinct[b[0]] for b in plan], world.size)[world.rank]
     todo = [k for k in share if k not in done]
     logger.info("%d batches to embed (%d of %d batches already done)", len(todo), len(done), len(plan))
     row_of = {ids[row]: row for row in copies}
     run.open(np.concatenate([[0], np.cumsum(lengths)]))
+    recorded: dict[str, str] = {}
     try:
         with _progress(sum(distinct[i] for k in todo for i in plan[k]), progress and world.is_main) as bar:
             for k in todo:
@@ -210,6 +227,9 @@ def _run_inplace(model: Embedder, sequences: dict[str, str], settings: EmbedSett
                         per_residue.append(residues)
                         per_protein.append(vector)
                 run.write(k, rows, per_residue, per_protein)
+                if uses_lm(settings.encoder) and KERNEL_CHOICES.used() != recorded:
+                    recorded = KERNEL_CHOICES.used()
+                    partial.record_kernels(world.rank, recorded)
                 bar.update(sum(distinct[i] for i in plan[k]))
     finally:
         run.close()
@@ -266,14 +286,22 @@ def _settings(options: dict) -> EmbedSettings:
     return EmbedSettings(**options)
 
 
-def _check_paths(fasta: str | os.PathLike, output: Path, overwrite: bool) -> None:
-    """Refuse outputs that would destroy the input or cannot be a file."""
+def _check_paths(fasta: str | os.PathLike, output: Path, overwrite: bool, model: object,
+                 model_files: tuple[str | os.PathLike | None, ...]) -> None:
+    """Refuse outputs that would destroy an input (the FASTA, the model's files) or cannot be a file."""
     if output.is_dir():
         raise EmbedOptionError(f"the output {output} is a directory; give a file name such as {output / 'out.h5'}"
                                + (" (--overwrite never replaces a directory)" if overwrite else ""))
-    if str(fasta) != STDIN and output.exists() and Path(fasta).exists() and output.samefile(fasta):
-        raise EmbedOptionError(f"the output {output} is the input FASTA file; choose another output "
-                               f"(even --overwrite never replaces the input)")
+    from seqvec.lm.pretrained import resolve
+
+    inputs: list[str | os.PathLike | None] = [fasta, *model_files]
+    if model is None or isinstance(model, (str, os.PathLike)):
+        try:
+            _, options_path, weights_path = resolve(model)
+            inputs += [options_path, weights_path, options_path.parent]
+        except SeqVecError:
+            pass  # reported when the model is loaded
+    check_not_input(output, inputs)
 
 
 @contextmanager
@@ -302,7 +330,12 @@ def _fingerprints(settings: EmbedSettings, spec: ModelSpec, input_sha256: str) -
     """(the output's fingerprint, the batch plan an unfinished run must keep)."""
     fingerprint = {**settings.identity(), "precision": spec.precision, "model_sha256": spec.sha256,
                    "model_options_sha256": spec.options_sha256, "input_sha256": input_sha256}
-    batching = {"max_residues": None if settings.carry_state else settings.max_residues, "device": spec.device}
+    batching: dict[str, object] = {"max_residues": None if settings.carry_state else settings.max_residues,
+                                   "device": spec.device}
+    if uses_lm(settings.encoder):  # the matrix kernels move the last digits too: one file, one kernel setting
+        from seqvec.lm.kernels import kernel_identity
+
+        batching["kernels"] = kernel_identity()
     return fingerprint, batching
 
 
@@ -319,10 +352,9 @@ def _output_complete(output: Path, partial: PartialRun, fingerprint: dict, batch
 
 
 def _start_sidecar(output: Path, partial: PartialRun, fingerprint: dict, batching: dict, overwrite: bool) -> None:
-    """Rank 0: clear what --overwrite replaces and write the sidecar's manifest."""
+    """Rank 0: clear an unfinished run --overwrite replaces and write the sidecar's manifest. An old
+    ``output`` stays until the new one replaces it whole (a crash leaves the old or the new)."""
     if overwrite:
-        with writing(output, "(removing) the old output", resumable=False):
-            output.unlink(missing_ok=True)
         partial.remove()
     partial.create({**fingerprint, "batching": batching})
 
@@ -368,15 +400,19 @@ def embed_fasta(fasta: str | os.PathLike, output: str | os.PathLike, model: Embe
     :class:`~seqvec.errors.OutputWriteError`, keeping the finished batches for the rerun.
     With ``skip_invalid``, invalid records are left out and listed in ``OUTPUT.skipped.tsv``.
     """
+    if not (isinstance(fasta, str) and fasta == STDIN):
+        path_argument(fasta, "fasta")
+    output = path_argument(output, "output")
+    if model is not None and isinstance(model, bytes):
+        path_argument(model, "model")
     settings = _settings(options)
-    output = Path(output)
     world = World.from_env()
     device = world.device(device)
     folder = _shard_folder(output, settings, world)
     if folder is not None:  # one shard per call, or per torchrun rank: each its own file, lock and sidecar
         k, n = parse_shard(settings.shard) if settings.shard else (world.rank + 1, world.size)
         settings, world, output = replace(settings, shard=f"{k}/{n}"), World(), folder / shard_name(k, n)
-    _check_paths(fasta, output, overwrite)
+    _check_paths(fasta, output, overwrite, model, (options_file, weights_file))
     if settings.carry_state and world.size > 1:
         raise EmbedOptionError("carry_state embeds one protein after another; run it in a single process")
     if str(fasta) == STDIN and world.size > 1:
@@ -474,6 +510,8 @@ def _embed_locked(fasta: str | os.PathLike, output: Path, model: Embedder | str 
         _run_inplace(loaded, sequences, settings, view, partial, attrs, world, progress)
     else:
         done = partial.scan()
+        if done and uses_lm(settings.encoder):  # compute the rest with the kernels the finished parts used
+            KERNEL_CHOICES.pin(partial.kernel_choices())
         # each distinct sequence is embedded once, except in file order with a carried state
         same_as = {} if settings.carry_state else _same_as(sequences)
         distinct = {i: s for i, s in sequences.items() if i not in same_as}

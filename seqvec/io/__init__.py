@@ -19,10 +19,12 @@ from seqvec.io.fasta import (
     read_records,
     sequences_digest,
 )
+from seqvec.io.lock import OutputLock
+from seqvec.io.output import Output, check_folder, check_not_input, write_output
 from seqvec.io.world import World
 
 __all__ = [
-    "STDIN", "CheckedSequences", "World", "assign_to_ranks", "budget_batches", "check_sequences", "iter_records",
+    "STDIN", "CheckedSequences", "Output", "OutputLock", "World", "check_folder", "check_not_input", "write_output", "assign_to_ranks", "budget_batches", "check_sequences", "iter_records",
     "make_batches", "make_sequential_chunks", "normalize_sequences", "open_input", "parse_id", "read_fasta",
     "read_fasta_checked", "read_records", "sequences_digest",
 ]

@@ -4,7 +4,8 @@ The lock is ``<output>.lock``, locked with ``flock`` (exclusive, non-blocking) a
 the owner's ``pid@host``. The operating system releases a ``flock`` when its process
 dies, however it dies, so a lock left by a killed run is simply taken over; there is no
 stale lock to clean up by hand. A second run on the same output fails at once, naming
-the holder. (``flock`` is reliable on local file systems; on NFS it depends on the
+the holder. The lock file is opened with ``O_NOFOLLOW``: a symlink in its place is an
+error, never followed (it could point at a file of the user's). (``flock`` is reliable on local file systems; on NFS it depends on the
 server.)
 """
 from __future__ import annotations
@@ -14,6 +15,7 @@ import fcntl
 import logging
 import os
 import socket
+import stat
 from pathlib import Path
 from types import TracebackType
 
@@ -39,8 +41,13 @@ class OutputLock:
         lock file cannot be created, e.g. in a read-only folder)."""
         while True:
             try:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+                # O_NOFOLLOW: a lock that is a symlink is refused, never followed to its target
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
             except OSError as err:
+                if self.path.is_symlink():
+                    raise OutputWriteError(
+                        f"the lock file {self.path} is a symbolic link; seqvec never follows one (it could "
+                        f"overwrite the file it points to): remove it", path=self.path, errno=err.errno) from None
                 raise OutputWriteError(f"cannot create the lock file {self.path}: {err.strerror}",
                                        path=self.path, errno=err.errno) from None
             try:
@@ -59,8 +66,12 @@ class OutputLock:
                 same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
             except FileNotFoundError:
                 same = False
-            if same:
+            if same and stat.S_ISREG(os.fstat(fd).st_mode):
                 break
+            if same:
+                os.close(fd)
+                raise OutputWriteError(f"the lock file {self.path} is not a regular file; remove it",
+                                       path=self.path)
             os.close(fd)
         previous = _read(fd)
         if previous:

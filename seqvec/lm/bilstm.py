@@ -12,7 +12,7 @@ from typing import Any, cast
 import torch
 from torch import nn
 
-from seqvec.lm.kernels import MatrixProduct, Product, forced_kernel
+from seqvec.lm.kernels import CACHE, MatrixProduct, Product, forced_kernel
 from seqvec.lm.refill import TIME_CHUNK, InvariantProduct
 
 # (h, c) of one direction and layer: h (B, P), c (B, D)
@@ -113,7 +113,7 @@ class ProjectedLSTM(nn.Module):
         if torch.is_grad_enabled():
             return (MatrixProduct(weights[0], kernel="mkl"), MatrixProduct(weights[1], kernel="mkl"),
                     MatrixProduct(weights[2], kernel="mkl"))
-        key = (self.compute_dtype, forced_kernel(), torch.get_num_threads(),
+        key = (self.compute_dtype, forced_kernel(), torch.get_num_threads(), CACHE.generation,
                *((id(w), w._version, w.device) for w in weights))
         cache = self._cached[1] if self._cached[0] == key else None
         if cache is None:

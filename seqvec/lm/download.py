@@ -22,7 +22,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from seqvec import __version__
-from seqvec.errors import DownloadError, ModelNotFoundError
+from seqvec.errors import DownloadError, ModelNotFoundError, OutputWriteError
+from seqvec.io.output import check_folder
 from seqvec.lm.pretrained import REGISTRY, ModelFile, ModelInfo, model_dir
 from seqvec.progress import progress_bar
 
@@ -56,7 +57,7 @@ def download_model(name: str, *, progress: bool = True, timeout: float = 60.0) -
     if not info.files:
         raise ModelNotFoundError(f"model {name!r} has no published files to download")
     staging = directory / STAGING
-    staging.mkdir(parents=True, exist_ok=True)
+    check_folder(staging)  # a read-only or full SEQVEC_HOME is a one-line error before any download
     with _lock(staging / "lock"):
         if is_installed(name):  # another process finished it while this one waited
             return directory
@@ -76,7 +77,13 @@ def _lock(path: Path) -> Iterator[None]:
     """An exclusive lock on ``path`` for as long as the block runs (waits for another holder)."""
     import fcntl
 
-    with open(path, "a+") as handle:
+    try:  # O_NOFOLLOW: a lock that is a symlink is refused, never followed to its target
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as err:
+        raise OutputWriteError(f"cannot open the lock file {path}: {err.strerror or err}"
+                               + (" (it is a symbolic link; remove it)" if path.is_symlink() else ""),
+                               path=path, errno=err.errno) from None
+    with os.fdopen(fd, "r+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -78,6 +78,13 @@ def forced_kernel() -> str | None:
     return value
 
 
+def kernel_identity() -> dict[str, str]:
+    """The kernel setting a run must keep: ``SEQVEC_KERNEL`` (or ``auto``). Kernels agree only to
+    rounding, so an unfinished embedding is resumed with the same setting, and with ``auto`` with the
+    choices its first part used (:meth:`KernelCache.pin`), whatever the threads or host measure now."""
+    return {"forced": forced_kernel() or "auto"}
+
+
 @functools.cache
 def onednn_available(dtype: torch.dtype) -> bool:
     """Whether this torch has oneDNN's packed product for ``dtype`` on CPU (private ops, probed once)."""
@@ -131,6 +138,21 @@ class KernelCache:
         self._entries: dict[tuple[Path, str], dict[str, dict]] = {}  # (file, host) -> shape -> entry
         self._logged: set[str] = set()
         self._warned_busy = False
+        self._used: dict[str, str] = {}  # shape -> kernel chosen in this process
+        self._pinned: dict[str, str] = {}  # shape -> kernel a resumed run must use
+        self.generation = 0  # bumped by pin(): products built before must choose again
+
+    def used(self) -> dict[str, str]:
+        """``str(Shape)`` -> kernel of every choice made in this process (recorded with an embedding's parts)."""
+        return dict(self._used)
+
+    def pin(self, choices: dict[str, str]) -> None:
+        """Use these choices (``str(Shape)`` -> kernel) before any cached or measured one: an unfinished
+        run resumed in another process computes as its first part did."""
+        fresh = {shape: kernel for shape, kernel in choices.items() if kernel in KERNELS}
+        if fresh and any(self._pinned.get(s) != k for s, k in fresh.items()):
+            self._pinned.update(fresh)
+            self.generation += 1
 
     def entries(self, path: Path | None = None, host: str | None = None) -> dict[str, dict]:
         """``str(Shape)`` -> ``{"kernel": name, "ms": {kernel: ms}, **Shape fields}`` for this host (read once)."""
@@ -140,17 +162,25 @@ class KernelCache:
         return self._entries[(path, host)]
 
     def forget(self) -> None:
-        """Drop what was read or measured in this process (the file stays)."""
+        """Drop what was read, measured or pinned in this process (the file stays)."""
         self._entries.clear()
         self._logged.clear()
+        self._used.clear()
+        self._pinned.clear()
+        self.generation += 1
 
     def choose(self, shape: Shape, candidates: dict[str, Callable[[], object]], remeasure: bool = False) -> str:
         """The cached kernel for ``shape``, or the fastest of ``candidates`` (measured, then stored)."""
+        key = str(shape)
+        if self._pinned.get(key) in candidates and not remeasure:
+            self._used[key] = self._pinned[key]
+            return self._pinned[key]
         path, host = cache_path(), host_key()
         entries = self.entries(path, host)
-        cached = entries.get(str(shape))
+        cached = entries.get(key)
         if cached and cached.get("kernel") in candidates and not remeasure:
-            self._log(str(shape), cached, f"from {path}")
+            self._log(key, cached, f"from {path}")
+            self._used[key] = cached["kernel"]
             return cached["kernel"]
         times = measure(candidates)
         entry = {"kernel": min(times, key=times.__getitem__), "ms": {k: round(v * 1e3, 4) for k, v in times.items()},
@@ -160,9 +190,10 @@ class KernelCache:
             logger.warning("measuring matrix kernels while the machine is busy (load average %.1f per CPU): the "
                            "choices may be off; 'seqvec info --measure' on a quiet machine measures them again",
                            entry["load"])
-        entries[str(shape)] = entry
-        _write(path, host, str(shape), entry)
-        self._log(str(shape), entry, "measured")
+        entries[key] = entry
+        _write(path, host, key, entry)
+        self._log(key, entry, "measured")
+        self._used[key] = entry["kernel"]
         return entry["kernel"]
 
     def _log(self, shape: str, entry: dict, source: str) -> None:

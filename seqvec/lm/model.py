@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from seqvec.errors import ConfigError
+from seqvec.io.arguments import one_sequence, sequence_list
 from seqvec.io.fasta import normalize_sequences
 from seqvec.lm.bilstm import BiLSTMStack, StackState
 from seqvec.lm.char_cnn import CharCNN
@@ -141,6 +142,7 @@ class SeqVecLM(nn.Module):
         Sequences are checked as FASTA input is (lower case upper-cased with a warning, a
         terminal ``*`` dropped, anything else outside A-Z an InvalidSequenceError).
         """
+        sequences = sequence_list(sequences)
         if not sequences:
             return []
         sequences = list(normalize_sequences({f"sequence {i + 1}": s for i, s in enumerate(sequences)}).values())
@@ -169,7 +171,7 @@ class SeqVecLM(nn.Module):
         Chaining this over a file reproduces allennlp's stateful ``embed_sentence`` loop.
         ``state`` may be on any device.
         """
-        (sequence,) = normalize_sequences({"sequence": sequence}).values()
+        (sequence,) = normalize_sequences({"sequence": one_sequence(sequence)}).values()
         types, lengths = encode_batch([sequence])
         device = self._device()
         if state is not None:
@@ -179,4 +181,4 @@ class SeqVecLM(nn.Module):
 
     def embed(self, sequence: str) -> np.ndarray:
         """Embedding of one protein, ``(n_layers + 1, L, 2P)`` float32 numpy."""
-        return self.embed_batch([sequence])[0].numpy()
+        return self.embed_batch([one_sequence(sequence)])[0].numpy()

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from seqvec.errors import ModelNotFoundError
+from seqvec.errors import ConfigError, ModelNotFoundError
+from seqvec.io.arguments import path_argument
 from seqvec.lm.host import cache_dir
 
 if TYPE_CHECKING:
@@ -121,9 +122,17 @@ def load_model(name_or_path: str | os.PathLike | None = None, *, options: str | 
     Returns a :class:`seqvec.lm.model.SeqVecLM` in eval mode, named, with the sha256 of its
     weights, in the LSTM ``precision`` asked for (``"float32"``, exact, or ``"bf16"``).
     """
+    from seqvec.devices import resolve_device
     from seqvec.lm.allennlp_io import load_allennlp
 
+    for argument, value in (("name_or_path", name_or_path), ("options", options), ("weights", weights)):
+        if value is not None:
+            path_argument(value, argument)
+    if precision not in ("float32", "bf16"):
+        raise ConfigError(f"precision must be 'float32' or 'bf16', got {precision!r}", field="precision",
+                          value=precision)
+    target = resolve_device(device)  # an unknown or missing device fails before the weights are read
     name, options_path, weights_path = resolve(name_or_path, options=options, weights=weights)
     model = load_allennlp(options_path, weights_path, name=name, precision=precision)
     logger.info("loaded model %s (%s)", name, weights_path)
-    return model.to(device)
+    return model.to(target)

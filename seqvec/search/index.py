@@ -33,6 +33,7 @@ import numpy as np
 from seqvec import __version__
 from seqvec.errors import EmbeddingFileError, MissingDependencyError, UsageError
 from seqvec.io.lock import OutputLock
+from seqvec.io.output import check_folder, check_not_input
 from seqvec.progress import progress_bar
 from seqvec.search.source import VectorSource, open_vectors
 
@@ -125,11 +126,14 @@ def _training_sample(source: VectorSource, settings: IndexSettings, seed: int = 
 
 
 def check_output(output: Path, inputs: list[Path], overwrite: bool) -> None:
-    """Refuse to write over an input, or over an existing file unless ``overwrite``."""
+    """Refuse to write over an input (by path, symlink or hard link: :func:`seqvec.io.output.check_not_input`),
+    over an existing file unless ``overwrite``, or into a folder that cannot be written."""
     for given in inputs:
         if given.exists() and output.exists() and output.resolve() == given.resolve():
             raise UsageError(f"the output {output} is also an input; choose another output", option="output",
                              value=str(output))
+    check_not_input(output, inputs)  # hard links, files of an input folder
+    check_folder(output.parent)
     if output.exists() and not overwrite:
         raise UsageError(f"{output} exists; use `overwrite` to replace it or choose another output",
                          option="overwrite", value=str(output))

@@ -13,6 +13,7 @@ import h5py
 import numpy as np
 
 from seqvec.errors import EmbeddingMismatchError, UsageError
+from seqvec.io.output import atomic_open
 from seqvec.search.neighbours import Neighbours, VectorIndex
 from seqvec.search.source import open_vectors
 
@@ -120,15 +121,13 @@ def hit_rows(index: VectorIndex, query_ids: list[str], hits: Neighbours) -> list
 
 
 def write_table(path: str | os.PathLike, header: tuple[str, ...] | list[str], rows: list) -> Path:
-    """A TSV with a header line, written whole to a temporary name and renamed (never half a file)."""
+    """A TSV with a header line, written whole to a temporary name and renamed (never half a file; the
+    caller's :class:`~seqvec.io.output.Output` checked and locked ``path``)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    with open(partial, "w", newline="") as handle:
+    with atomic_open(path, "w", newline="") as handle:
         writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
         writer.writerow(header)
         writer.writerows([_cell(v) for v in row] for row in rows)
-    os.replace(partial, path)
     return path
 
 

@@ -20,11 +20,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from seqvec.errors import UsageError
+from seqvec.io.output import atomic_open
 
 logger = logging.getLogger(__name__)
 
 FORMATS = (".png", ".pdf", ".svg")
 DEFAULT_DPI = 300  # PNG resolution, fit for print
+MAX_DPI = 1200  # a full-page figure at 1200 dpi is ~150 megapixels; more only exhausts memory
 # Okabe & Ito (2008), "Color Universal Design": black last, used for an eighth class only
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7", "#F0E442", "#000000")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p")
@@ -89,9 +91,11 @@ def check_output(path: str | os.PathLike) -> Path:
 def save_figure(fig, path: str | os.PathLike, dpi: int = DEFAULT_DPI) -> Path:
     """Write ``fig`` as PNG, PDF or SVG (by suffix), creating the folder; returns the path."""
     path = check_output(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not isinstance(dpi, int) or not 10 <= dpi <= MAX_DPI:
+        raise UsageError(f"dpi must be an integer from 10 to {MAX_DPI}, got {dpi!r}", option="dpi", value=dpi)
     fmt = path.suffix.lower()[1:]
     metadata = {"Software": "seqvec"} if fmt == "png" else {"Creator": "seqvec"}
-    fig.savefig(path, dpi=dpi, bbox_inches="tight", pad_inches=0.08, format=fmt, metadata=metadata)
+    with atomic_open(path, "wb") as handle:  # the caller's Output checked and locked it
+        fig.savefig(handle, dpi=dpi, bbox_inches="tight", pad_inches=0.08, format=fmt, metadata=metadata)
     logger.debug("wrote %s", path)
     return path

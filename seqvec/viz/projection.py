@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from seqvec.errors import DataError, MissingDependencyError, UsageError
+from seqvec.io.output import atomic_open
 from seqvec.viz.common import DEFAULT_DPI, add_caption, check_output, class_style, new_figure, save_figure, styled
 
 logger = logging.getLogger(__name__)
@@ -128,8 +129,7 @@ def write_coordinates(path: str | os.PathLike, ids: Sequence[str], labels: Seque
                       projections: Sequence[Projection], label_name: str = "label") -> Path:
     """A TSV with ``id``, the label and two columns per method (``pca_1``, ``pca_2``, ...)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as handle:
+    with atomic_open(path, "w", newline="") as handle:
         writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
         writer.writerow(["id", label_name, *(f"{p.method}_{i}" for p in projections for i in (1, 2))])
         for n, (record_id, label) in enumerate(zip(ids, labels)):
@@ -171,8 +171,8 @@ def write_html(path: str | os.PathLike, ids: Sequence[str], labels: Sequence[str
     fig.update_layout(title=heading, legend_title_text=label_name, template="simple_white",
                       width=520 * len(projections) + 240, height=560)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.write_html(path, include_plotlyjs=True, full_html=True)
+    with atomic_open(path, "w") as handle:
+        fig.write_html(handle, include_plotlyjs=True, full_html=True)
     return path
 
 

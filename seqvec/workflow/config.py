@@ -8,6 +8,7 @@ prints.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import types
 import typing
@@ -70,7 +71,7 @@ class PipelineConfig:
 
     output: str  # every stage writes under this folder
     input: InputConfig
-    encoders: tuple[str, ...] = ("lm", "onehot", "blosum62")  # lm, lm:NAME, lm:DIRECTORY, onehot, blosum62, lm+blosum62
+    encoders: tuple[str, ...] = ("lm", "onehot", "blosum62")  # lm, lm:NAME, lm:DIRECTORY, onehot, blosum62, protvec, lm+TABLE
     heads: tuple[str, ...] = ("fnn",)  # fnn, la, convlstm (per protein); cnn (per residue)
     head_options: dict[str, dict] = field(default_factory=dict)  # head -> {option: value}
     dtype: str = "float32"  # storage dtype of the embeddings: float32 or float16
@@ -122,6 +123,10 @@ def _convert(tp: Any, value: Any, key: str) -> Any:
         return str(value)
     if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
         raise ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r}")
+    if tp is int and abs(value) > 2**63 - 1:
+        raise ConfigError(f"{key}: {value} is beyond a 64-bit integer", field=key, value=value)
+    if tp is float and not math.isfinite(value):
+        raise ConfigError(f"{key}: expected a finite number, got {value!r}", field=key, value=value)
     return value
 
 
@@ -159,6 +164,25 @@ def _model_path(encoder: str, base: Path) -> str:
     return f"{kind}:{_absolute(model, base)}" if colon and (base / model).exists() else encoder
 
 
+def _check_numbers(config: PipelineConfig) -> None:
+    """Training settings as ``fit()`` would refuse them, and the other counts, named by their key, before any stage."""
+    from seqvec.classifiers.training.train import FitConfig, config_problems
+
+    problems = {f"training.{k}": v for k, v in config_problems(FitConfig(**dataclasses.asdict(config.training))).items()}
+    split, report = config.split, config.report
+    if split.val_fraction is not None and not 0 < split.val_fraction < 1:
+        problems["split.val_fraction"] = f"must be between 0 and 1 (got {split.val_fraction})"
+    if split.identity is not None and not 0 < split.identity <= 1:
+        problems["split.identity"] = f"must be above 0 and at most 1 (got {split.identity})"
+    if not 1 <= split.repeat <= 1000:
+        problems["split.repeat"] = f"must be from 1 to 1000 (got {split.repeat})"
+    if not 1 <= report.bootstrap <= 10_000:
+        problems["report.bootstrap"] = f"must be from 1 to 10000 (got {report.bootstrap})"
+    if problems:
+        raise ConfigError("; ".join(f"{key} {text}" for key, text in problems.items()), field=next(iter(problems)),
+                          value=problems)
+
+
 def check(config: PipelineConfig, base: Path) -> PipelineConfig:
     """Check values against their allowed sets; make paths absolute (relative to ``base``)."""
     from seqvec.classifiers.heads.registry import HEADS
@@ -166,9 +190,10 @@ def check(config: PipelineConfig, base: Path) -> PipelineConfig:
 
     for n, encoder in enumerate(config.encoders):
         kind, colon, model = encoder.partition(":")
-        if kind not in ENCODER_CHOICES or (colon and not (model and uses_lm(kind))):
+        if kind not in ENCODER_CHOICES or (colon and not (model and (uses_lm(kind) or kind == "protvec"))):
             raise ConfigError(f"encoders[{n}]: {encoder!r} is not one of lm, lm:NAME, lm:DIRECTORY, "
-                              f"{', '.join(e for e in ENCODER_CHOICES if e != 'lm')} (lm+TABLE:NAME too)")
+                              f"{', '.join(e for e in ENCODER_CHOICES if e != 'lm')} (lm+TABLE:NAME too; "
+                              "protvec:DIRECTORY for vectors of 'seqvec train-protvec')")
     for n, head in enumerate(config.heads):
         if head not in HEADS:
             raise ConfigError(f"heads[{n}]: unknown head {head!r}; choose from {', '.join(HEADS)}")
@@ -184,6 +209,7 @@ def check(config: PipelineConfig, base: Path) -> PipelineConfig:
         raise ConfigError("split.identity and split.groups exclude each other")
     if split.cv is not None and split.cv < 2:
         raise ConfigError(f"split.cv: needs at least 2 folds, got {split.cv}")
+    _check_numbers(config)
     inputs = config.input
     test = None if inputs.test is None else tuple(_absolute(t, base) if (base / t).exists() else t
                                                   for t in inputs.test)
@@ -234,6 +260,7 @@ encoders:                         # one embedding file per encoder
   - lm                            # the bundled language model; lm:NAME or lm:path/to/model for others
   - onehot                        # baselines: 20 residues + X,
   - blosum62                      # and BLOSUM62 rows
+  # - protvec                     # ProtVec 3-gram vectors (protvec:DIR: your own, from train-protvec)
 
 heads: [fnn]                      # fnn, la, convlstm (per protein); cnn (per residue)
 # head_options:

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from seqvec.errors import SeqVecError
-from seqvec.io.lock import OutputLock
+from seqvec.io.output import Output, atomic_open
 from seqvec.workflow import fingerprints
 from seqvec.workflow.config import PipelineConfig, load_config
 from seqvec.workflow.inputs import Inputs, read_inputs, subset
@@ -149,7 +149,8 @@ def evaluate_stage(config: PipelineConfig, inputs: Inputs, embedded: Stage, trai
                                n_bootstrap=config.report.bootstrap, seed=config.training.seed)
         result["source"] = source
     result["scored"] = scored_on(result["source"], result["tasks"])
-    (stage.directory / "metrics.json").write_text(json.dumps(result, indent=1) + "\n")
+    with atomic_open(stage.directory / "metrics.json") as handle:
+        handle.write(json.dumps(result, indent=1) + "\n")
     stage.finish({"metrics": str(stage.directory / "metrics.json")})
     return stage
 
@@ -213,8 +214,12 @@ def run_pipeline(config: PipelineConfig | str | os.PathLike, *, progress: bool =
     """Run (or resume) every stage; returns ``{stage name: its outputs}``."""
     if not isinstance(config, PipelineConfig):
         config = load_config(config)
-    Path(config.output).mkdir(parents=True, exist_ok=True)
-    with OutputLock(config.output):  # one run per output folder (OUTPUT.lock beside it)
+    inputs = [*config.input.labels, config.input.sequences, config.split.groups,
+              *(t for t in config.input.test or () if Path(t).exists())]
+    # the output folder is the pipeline's workspace (finished stages are kept): never an input, writable,
+    # and one run at a time (OUTPUT.lock beside it), all checked before any stage runs
+    with Output(config.output, inputs=inputs, workspace=True):
+        Path(config.output).mkdir(exist_ok=True)
         return _run(config, progress)
 
 

@@ -2,7 +2,10 @@
 
 ``stage.json`` records the stage's settings (with the fingerprints of the stages it
 reads from) and their hash. A stage whose ``stage.json`` matches is skipped; one whose
-settings changed is cleared and redone, and the log says which settings changed; one
+settings changed is redone, and the log says which settings changed: its finished folder
+is moved aside to ``.<name>.previous`` and deleted only once the new results are
+finished, so a changed setting that turns out invalid (or a crash) destroys nothing, and
+a rerun with the earlier settings gets the old results back; one
 without ``stage.json`` (never run, or interrupted) is run, and the library functions it
 calls pick up what an interrupted run left (a partly written embedding file, finished
 fold heads).
@@ -61,16 +64,41 @@ class Stage:
     def record(self) -> Path:
         return self.directory / STAGE_FILE
 
+    @property
+    def previous(self) -> Path:
+        """Where the finished results of earlier settings wait until new ones are finished."""
+        return self.directory.with_name(f".{self.directory.name}.previous")
+
+    def _settle_previous(self) -> None:
+        """Drop results kept aside once replaced; restore them if these settings are theirs."""
+        if not self.previous.is_dir():
+            return
+        if self.record.is_file():  # the new results were finished: the old ones are no longer needed
+            shutil.rmtree(self.previous)
+            return
+        try:
+            kept = json.loads((self.previous / STAGE_FILE).read_text()).get("hash")
+        except (OSError, ValueError, AttributeError):
+            kept = None
+        if kept == self.hash:
+            logger.info("stage %s: restoring the finished results of these settings from %s", self.name,
+                        self.previous)
+            if self.directory.exists():
+                shutil.rmtree(self.directory)
+            os.replace(self.previous, self.directory)
+
     def up_to_date(self) -> bool:
         """True if finished with these settings; otherwise make the folder ready to (re)run."""
+        self._settle_previous()
         if self.record.is_file():
             stored = json.loads(self.record.read_text())
             if stored.get("hash") == self.hash:
                 logger.info("stage %s: up to date, skipped", self.name)
                 return True
             changes = _changes(stored.get("settings", {}), self.settings)
-            logger.warning("stage %s: settings changed (%s); redoing it", self.name, "; ".join(changes[:6]))
-            shutil.rmtree(self.directory)
+            logger.warning("stage %s: settings changed (%s); redoing it (the finished results stay in %s until "
+                           "the new ones are finished)", self.name, "; ".join(changes[:6]), self.previous)
+            os.replace(self.directory, self.previous)
         elif self.directory.exists():
             logger.info("stage %s: resuming an unfinished run", self.name)
         else:
@@ -84,6 +112,8 @@ class Stage:
         tmp.write_text(json.dumps({"stage": self.name, "hash": self.hash, "settings": self.settings,
                                    "outputs": outputs or {}}, indent=1) + "\n")
         tmp.replace(self.record)
+        if self.previous.is_dir():
+            shutil.rmtree(self.previous)
 
     def outputs(self) -> dict:
         """The outputs a finished stage recorded."""

@@ -82,10 +82,14 @@ def _value(value: float | np.ndarray, draws: np.ndarray) -> dict:
     return {"value": float(value), "ci95": _interval(draws)}
 
 
+MAX_BOOTSTRAP = 10_000  # draws x proteins counts are held at once; more draws hardly move a 95% interval
+
+
 def _bootstrap_counts(n: int, n_bootstrap: int, seed: int) -> np.ndarray:
     """How often each of ``n`` proteins is drawn in each bootstrap sample, ``[draws, n]``."""
-    if n_bootstrap < 1:
-        raise UsageError(f"`n_bootstrap` must be >= 1, got {n_bootstrap}", option="n_bootstrap", value=n_bootstrap)
+    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, int) or not 1 <= n_bootstrap <= MAX_BOOTSTRAP:
+        raise UsageError(f"`n_bootstrap` must be an integer from 1 to {MAX_BOOTSTRAP}, got {n_bootstrap!r}",
+                         option="n_bootstrap", value=n_bootstrap)
     rng = np.random.default_rng(seed)
     return np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(n_bootstrap)])
 

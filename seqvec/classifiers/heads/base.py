@@ -33,6 +33,56 @@ import torch
 from torch import nn
 
 
+class TaskModules(nn.ModuleDict):
+    """One output layer per task, keyed by the task's name, whatever the name.
+
+    ``nn.ModuleDict`` refuses keys that are attributes of a module (``train``, ``eval``,
+    ``forward``, ``float``, ...) or hold a dot, so a labels file called ``train.fasta``
+    could not be learned. Such names are stored under an escaped key (``task:train``,
+    ``task:a%2Eb``); every other name is its own key, so heads saved before read the same.
+    Indexing and iteration use the task names.
+    """
+
+    _PLAIN = nn.ModuleDict()
+    _PREFIX = "task:"
+
+    @classmethod
+    def key_of(cls, task: str) -> str:
+        """The internal key of ``task``."""
+        taken = hasattr(cls._PLAIN, task) or hasattr(cls, task)
+        if task and "." not in task and not taken and not task.startswith(cls._PREFIX):
+            return task
+        return cls._PREFIX + task.replace("%", "%25").replace(".", "%2E")
+
+    @classmethod
+    def task_of(cls, key: str) -> str:
+        """The task name of an internal key."""
+        if not key.startswith(cls._PREFIX):
+            return key
+        return key[len(cls._PREFIX):].replace("%2E", ".").replace("%25", "%")
+
+    def __getitem__(self, task: str) -> nn.Module:
+        return super().__getitem__(self.key_of(task))
+
+    def __setitem__(self, task: str, module: nn.Module) -> None:
+        super().__setitem__(self.key_of(task), module)
+
+    def __delitem__(self, task: str) -> None:
+        super().__delitem__(self.key_of(task))
+
+    def __contains__(self, task: object) -> bool:
+        return isinstance(task, str) and super().__contains__(self.key_of(task))
+
+    def __iter__(self):
+        return (self.task_of(k) for k in super().__iter__())
+
+    def keys(self):
+        return [self.task_of(k) for k in super().keys()]
+
+    def items(self):
+        return [(self.task_of(k), m) for k, m in super().items()]
+
+
 class Head(nn.Module):
     """Base class: stores the constructor arguments and checks input shapes."""
 

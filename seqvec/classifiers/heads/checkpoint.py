@@ -156,6 +156,11 @@ def load_head(directory: str | os.PathLike) -> HeadCheckpoint:
     if missing or extra or wrong:
         raise CheckpointError(f"{weights_path} does not fit its config: missing {missing}, "
                               f"unexpected {extra}, wrong shape {wrong}")
+    broken = [k for k, v in state.items() if isinstance(v, torch.Tensor) and v.is_floating_point()
+              and not torch.isfinite(v).all()]
+    if broken:  # a diverged head would score like chance and look like a result
+        raise CheckpointError(f"{weights_path}: non-finite weights in {', '.join(broken[:3])}; the head diverged "
+                              "in training and cannot predict (train it again with a lower learning rate)")
     head.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
     head.eval()
     return HeadCheckpoint(head, config["head"], tasks, config.get("embeddings", {}),

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from seqvec.classifiers.heads.base import Head
+from seqvec.classifiers.heads.base import Head, TaskModules
 
 
 class CNNHead(Head):
@@ -28,7 +28,7 @@ class CNNHead(Head):
         pad = kernel_size // 2
         self.conv = nn.Conv1d(input_dim, hidden_dim, kernel_size, padding=pad)
         self.dropout = nn.Dropout(dropout)
-        self.out = nn.ModuleDict({task: nn.Conv1d(hidden_dim, n, kernel_size, padding=pad)
+        self.out = TaskModules({task: nn.Conv1d(hidden_dim, n, kernel_size, padding=pad)
                                   for task, n in self.outputs.items()})
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:

@@ -51,7 +51,7 @@ from typing import cast
 import torch
 from torch import nn
 
-from seqvec.classifiers.heads.base import Head
+from seqvec.classifiers.heads.base import Head, TaskModules
 from seqvec.lm.bilstm import reverse_padded
 
 logger = logging.getLogger(__name__)
@@ -144,7 +144,7 @@ class ConvLSTMHead(Head):
         self.align_v = nn.Linear(attention_hidden, 1, bias=False)
         self.dense = nn.Linear(2 * lstm_hidden, dense_hidden)
         self.dropout = nn.Dropout(dropout)
-        self.out = nn.ModuleDict({task: nn.Linear(dense_hidden, n) for task, n in self.outputs.items()})
+        self.out = TaskModules({task: nn.Linear(dense_hidden, n) for task, n in self.outputs.items()})
 
     def first_layer_filters(self) -> list[tuple[int, torch.Tensor]]:
         """``[(width, weight [n_filters, D, width]), ...]`` of the first convolutions (detached)."""

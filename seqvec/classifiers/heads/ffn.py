@@ -6,7 +6,7 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from seqvec.classifiers.heads.base import Head
+from seqvec.classifiers.heads.base import Head, TaskModules
 
 
 class FNNHead(Head):
@@ -25,7 +25,7 @@ class FNNHead(Head):
         super().__init__(input_dim, outputs, hidden_dim=hidden_dim, dropout=dropout)
         self.hidden = nn.Sequential(
             nn.Linear(input_dim, hidden_dim), nn.Dropout(dropout), nn.ReLU(), nn.BatchNorm1d(hidden_dim))
-        self.out = nn.ModuleDict({task: nn.Linear(hidden_dim, n) for task, n in self.outputs.items()})
+        self.out = TaskModules({task: nn.Linear(hidden_dim, n) for task, n in self.outputs.items()})
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         self.check_input(x, mask)

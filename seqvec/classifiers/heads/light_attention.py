@@ -6,7 +6,7 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from seqvec.classifiers.heads.base import Head
+from seqvec.classifiers.heads.base import Head, TaskModules
 
 
 class LightAttentionHead(Head):
@@ -36,7 +36,7 @@ class LightAttentionHead(Head):
         self.conv_dropout = nn.Dropout(conv_dropout)
         self.hidden = nn.Sequential(
             nn.Linear(2 * input_dim, hidden_dim), nn.Dropout(dropout), nn.ReLU(), nn.BatchNorm1d(hidden_dim))
-        self.out = nn.ModuleDict({task: nn.Linear(hidden_dim, n) for task, n in self.outputs.items()})
+        self.out = TaskModules({task: nn.Linear(hidden_dim, n) for task, n in self.outputs.items()})
 
     def pool(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Pooled features ``[B, 2D]`` and the attention weights ``[B, D, L]`` (zero at padding)."""

@@ -32,6 +32,7 @@ import torch
 from seqvec.classifiers.heads.checkpoint import BUNDLED_HEADS, CONFIG_FILE, HeadCheckpoint, load_head, resolve_head
 from seqvec.embeddings.embedder import Embedder
 from seqvec.errors import CheckpointError, UsageError
+from seqvec.io.output import atomic_open
 from seqvec.progress import progress_bar
 
 logger = logging.getLogger(__name__)
@@ -81,6 +82,13 @@ def embedding_source(heads: list[HeadCheckpoint], model=None, device: str = "cpu
         if model is not None:
             raise UsageError(f"the heads take {encoder} encodings, not a language model: drop `model`",
                              option="model")
+        from seqvec.embeddings.encoders import ENCODERS
+
+        wanted, table = _one(heads, "model_sha256"), ENCODERS[encoder]()
+        if wanted is not None and wanted != table.weights_sha256:  # e.g. heads on ProtVec vectors of one's own
+            raise CheckpointError(f"the heads were trained on {_one(heads, 'model')!r} encodings (sha256 "
+                                  f"{wanted[:12]}...), not on seqvec's {table.name} ({table.weights_sha256[:12]}...); "
+                                  "predict embeds with the bundled encoders only")
         return encoder, None, layers
     from seqvec.lm.pretrained import REGISTRY, load_model
 
@@ -191,6 +199,12 @@ def predict_sequences(sequences: dict[str, str], heads: list[HeadCheckpoint], mo
     return {rid: results[rid] for rid in sequences}
 
 
+def residue_table_path(path: str | os.PathLike) -> Path:
+    """The per-residue table written beside the per-protein TSV ``path``."""
+    path = Path(path)
+    return path.with_name(path.stem + ".residues.tsv")
+
+
 def write_tsv(predictions: dict[str, dict], sequences: dict[str, str], heads: list[HeadCheckpoint],
               path: str | os.PathLike) -> list[Path]:
     """Per-protein table at ``path``; per-residue table at ``<path stem>.residues.tsv`` only
@@ -201,21 +215,21 @@ def write_tsv(predictions: dict[str, dict], sequences: dict[str, str], heads: li
     1), residue, then each per-residue output (``disorder`` = probability of disorder).
     """
     path = Path(path)
-    residue_path = path.with_name(path.stem + ".residues.tsv")
+    residue_path = residue_table_path(path)
     residue_tasks = {t for h in heads for t, spec in h.tasks.items() if spec.level == "residue"}
     residue_keys = {*residue_tasks, *(f"{t}_probabilities" for t in residue_tasks)}
     first = next(iter(predictions.values()), {})
     protein_keys = [k for k, v in first.items() if k not in residue_keys and not isinstance(v, dict)]
     prob_columns = [(k, c) for k, v in first.items() if isinstance(v, dict) for c in v]
     per_residue = [k for k in first if k in residue_keys]
-    with open(path, "w", newline="") as handle:
+    with atomic_open(path, "w", newline="") as handle:
         writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
         writer.writerow(["id", *protein_keys, *(f"{k.removesuffix('_probabilities')}:{c}" for k, c in prob_columns)])
         for rid, p in predictions.items():
             writer.writerow([rid, *(_cell(p[k]) for k in protein_keys), *(p[k][c] for k, c in prob_columns)])
     if not per_residue:
         return [path]
-    with open(residue_path, "w", newline="") as handle:
+    with atomic_open(residue_path, "w", newline="") as handle:
         writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
         writer.writerow(["id", "position", "residue", *per_residue])
         for rid, p in predictions.items():

@@ -39,6 +39,7 @@ import csv
 import io
 import json
 import logging
+import os
 import re
 import zlib
 from collections.abc import Sequence
@@ -103,7 +104,8 @@ def read_text(path: Path) -> str:
         offset = text.index("\x00")
         raise LabelFormatError(f"{path}: NUL byte at character {offset} (line {text.count(chr(10), 0, offset) + 1}): "
                                "not a text file")
-    return text
+    # Excel writes a byte-order mark and CRLF line ends: read them as the text they stand for
+    return text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
 
 
 def check_unique(path: Path | str, ids: list[str]) -> None:
@@ -242,20 +244,32 @@ def read_deeploc_json(path: Path) -> LabelSet:
 
 
 def _numbers(path: Path, record_id: str, column: str, values: list[str]) -> np.ndarray:
-    try:
-        return np.asarray(values, dtype=float)
-    except ValueError:
-        bad = next(v for v in values if not is_number(v))
-        raise LabelFormatError(f"{path}: record {record_id!r}: {column} value {bad!r} is not a number") from None
+    return np.asarray([parse_number(path, record_id, v, f"{column} value") for v in values], dtype=float)
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def parse_number(path: str | os.PathLike, record_id: str, text: str, what: str = "value") -> float:
+    """``text`` as a number, or a LabelFormatError naming the record: only decimal numbers as people
+    write them (:data:`NUMBER`), finite and within float32 (training computes in float32)."""
+    if not is_number(text):
+        raise LabelFormatError(f"{path}: record {record_id!r}: {what} {text!r} is not a number (write decimal "
+                               "numbers such as 12, -0.5 or 3e-4)")
+    value = float(text)
+    if abs(value) > FLOAT32_MAX:
+        raise LabelFormatError(f"{path}: record {record_id!r}: {what} {text!r} is beyond the float32 range "
+                               f"(+-{FLOAT32_MAX:.3g}) that training computes in")
+    return value
+
+
+# a number as people write one: 12, -0.5, .5, 3e-4 (not 0x1p3, 1_000, nan, inf or infinity, which float() takes)
+NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
 def is_number(text: str) -> bool:
-    """True when ``float(text)`` accepts ``text``."""
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+    """True when ``text`` is a decimal number as people write one (see :data:`NUMBER`)."""
+    return NUMBER.fullmatch(text.strip()) is not None
 
 
 def read_netsurfp_csv(path: Path) -> LabelSet:

@@ -70,6 +70,22 @@ class TaskKind(str, enum.Enum):
 
 
 KIND_NAMES = tuple(k.value for k in TaskKind)
+
+# fields of predict's output beside the tasks (JSON keys, TSV columns): no task may be named so
+OUTPUT_FIELDS = ("id", "length", "position", "residue", "_provenance")
+
+
+def task_name_problem(name: str) -> str | None:
+    """What makes ``name`` unusable as a task name (it would overwrite a field of the predictions), or None."""
+    if not name or not name.strip() or name != name.strip():
+        return "is empty or starts or ends with a space"
+    if name in OUTPUT_FIELDS:
+        return f"is a field of the predictions ({', '.join(OUTPUT_FIELDS)})"
+    if name.endswith("_probabilities"):
+        return "ends in _probabilities, the predictions' field of a task's class probabilities"
+    if any(c in name for c in "\t\n\r\0,;="):
+        return "holds a tab, line break, NUL, comma, semicolon or '='"
+    return None
 HEADLINE = {"class": "MCC", "multilabel": "macro_F1", "value": "Spearman"}  # of user tasks
 
 

@@ -37,7 +37,6 @@ import csv
 import io
 import json
 import logging
-import math
 import os
 import re
 from collections import Counter
@@ -52,9 +51,10 @@ from seqvec.classifiers.labels.readers import (
     check_unique,
     fasta_records,
     is_number,
+    parse_number,
     read_text,
 )
-from seqvec.classifiers.labels.tasks import IGNORE, TaskKind, TaskSpec
+from seqvec.classifiers.labels.tasks import IGNORE, TaskKind, TaskSpec, task_name_problem
 from seqvec.errors import LabelFormatError
 
 logger = logging.getLogger(__name__)
@@ -131,6 +131,10 @@ def read_biotrainer(path: Path) -> list[RawRecord]:
             raise LabelFormatError(f"{path}: record {rid!r} has no TARGET= in its header (only SET=pred "
                                    "records may go without)")
         records.append(RawRecord(rid, sequence, target, part, fields.get("MASK")))
+    unmarked = sum(r.set is None for r in records)
+    if unmarked:
+        logger.warning("%s: %d of %d records have no SET= (or VALIDATION=) in their header; they are training "
+                       "records, and validation proteins are split off them", path, unmarked, len(records))
     return records
 
 
@@ -174,9 +178,12 @@ def read_csv_labels(path: Path, sequences: Path | None = None) -> tuple[list[Raw
     if not rows:
         raise LabelFormatError(f"{path}: file is empty")
     header = [c.lower() for c in rows[0]]
+    _check_header(path, header, rows[0])
     columns: dict[str, int]
     if header[0] in ID_COLUMNS or header[0] == "sequence":
         columns = {name: i for i, name in enumerate(header)}
+        if header[0] in ID_COLUMNS:
+            columns["id"] = 0  # "name", "accession", ... are the id
         label: str | None = next((c for c in ("label", "labels", "target", "targets", "value", "class")
                                   if c in columns), None)
         if label is None:
@@ -215,6 +222,24 @@ def read_csv_labels(path: Path, sequences: Path | None = None) -> tuple[list[Raw
     return records, own_ids
 
 
+HEADER_WORDS = ("label", "labels", "target", "targets", "value", "class", "set", "split", "sequence", "mask",
+                "validation")
+
+
+def _check_header(path, header: list[str], given: list[str]) -> None:
+    """A header row (one that names an id or a known column): no column named twice, and an id column
+    first (or a sequence column). A row of data is left alone."""
+    if header[0] not in ID_COLUMNS and header[0] != "sequence" and not any(c in HEADER_WORDS for c in header):
+        return
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise LabelFormatError(f"{path}: the header {given} names the column(s) {repeated} more than once; "
+                               "each column must have its own name")
+    if header[0] not in ID_COLUMNS and header[0] != "sequence" and any(c in HEADER_WORDS for c in header):
+        raise LabelFormatError(f"{path}: the header {given} has no id column first; name the first column one "
+                               f"of {', '.join(ID_COLUMNS)} (or give no header: id, label[, set] per line)")
+
+
 def _tokens(text: str) -> list[str]:
     return [t.strip() for t in text.split(";")]
 
@@ -232,25 +257,60 @@ def infer_kind(records: list[RawRecord], label_map: dict | None = None,
     if per_residue and max(len(t) for _, t in known) > 1:  # e.g. FLIP's binding digits, one per residue
         return TaskKind.RESIDUE_MULTILABEL if label_map is not None else TaskKind.RESIDUE_CLASS
     if label_map is None:
-        if all(is_number(t) for _, t in targets):
+        if all(_numeric(t) for _, t in targets):
             return TaskKind.PROTEIN_VALUE
-        if all(all(is_number(x) for x in _tokens(t)) for _, t in targets):
+        if all(all(_numeric(x) for x in _tokens(t)) for _, t in targets):
             return TaskKind.RESIDUE_VALUE
+        _refuse_odd_numbers(targets)
         if any(";" in t for _, t in targets):
             return TaskKind.PROTEIN_MULTILABEL
     return TaskKind.PROTEIN_MULTILABEL if label_map is not None else TaskKind.PROTEIN_CLASS
 
 
-def _number(path, record_id: str, text: str) -> float:
+def _refuse_odd_numbers(targets: list[tuple[RawRecord, str]]) -> None:
+    """Numbers with a few other values, or with values that look like numbers but are not written as
+    decimals (``0x1p3``, ``1_000``, ``1,5``): a value task one odd value would silently turn into classes.
+    An error naming the odd records (--kind reads every label as a class)."""
+    tokens = [(r.id, x) for r, t in targets for x in _tokens(t)]
+    odd = [(rid, x) for rid, x in tokens if not _numeric(x)]
+    if not odd or len(odd) == len(tokens):
+        return
+    few = 10 * len(odd) <= len(tokens)
+    if not few and not all(_looks_numeric(x) for _, x in odd):
+        return
+    shown = ", ".join(f"record {rid!r} ({text[:20]!r})" for rid, text in odd[:5]) + (" ..." if len(odd) > 5 else "")
+    raise LabelFormatError(f"{len(tokens) - len(odd)} of {len(tokens)} label values are numbers but {len(odd)} "
+                           f"are not: {shown}; write them as decimal numbers (12, -0.5, 3e-4), or give `kind` to "
+                           "read every label as a class")
+
+
+def _looks_numeric(text: str) -> bool:
+    """Python would read it as a number (hex float, underscores) or it is digits with a decimal comma."""
     try:
-        value = float(text)
+        float(text)
+        return True
     except ValueError:
-        raise LabelFormatError(f"{path}: record {record_id!r}: value {text!r} is not a number (this is a value "
-                               "task; give `kind` to read the labels as classes)") from None
-    if not math.isfinite(value):
+        pass
+    try:
+        float.fromhex(text)
+        return True
+    except ValueError:
+        return re.fullmatch(r"[+-]?[\d.,_]*\d[\d.,_]*([eE][+-]?\d+)?", text.strip()) is not None
+
+
+def _numeric(text: str) -> bool:
+    """A decimal number, or nan/inf (meant as numbers; refused as not finite when read)."""
+    return is_number(text) or text.strip().lower().lstrip("+-") in ("nan", "inf", "infinity")
+
+
+def _number(path, record_id: str, text: str) -> float:
+    if text.strip().lower().lstrip("+-") in ("nan", "inf", "infinity"):
         raise LabelFormatError(f"{path}: record {record_id!r}: value {text!r} is not finite (mark residues "
                                "without a value with MASK= 0 instead)")
-    return value
+    try:
+        return parse_number(path, record_id, text)
+    except LabelFormatError as err:
+        raise LabelFormatError(f"{err} (this is a value task; give `kind` to read the labels as classes)") from None
 
 
 def _mask(path, record: RawRecord, length: int) -> np.ndarray | None:
@@ -307,12 +367,17 @@ def build_label_set(records: list[RawRecord], path: str | os.PathLike, *, kind: 
     if not records:
         raise LabelFormatError(f"{path}: no records")
     name = task_name or task_name_for(path)
+    problem = task_name_problem(name)
+    if problem:
+        given = "the task name" if task_name else f"the task name {name!r} (from the file name)"
+        raise LabelFormatError(f"{path}: {given} {name!r} {problem}; choose another (`task_name`)"
+                               if task_name else f"{path}: {given} {problem}; name the task with `task_name`")
     try:
         task_kind = TaskKind(kind) if kind is not None else infer_kind(records, label_map, lengths)
+    except LabelFormatError as err:  # before ValueError, which it is too
+        raise LabelFormatError(f"{path}: {err}") from None
     except ValueError:
         raise LabelFormatError(f"unknown task kind {kind!r}") from None
-    except LabelFormatError as err:
-        raise LabelFormatError(f"{path}: {err}") from None
     groups = _label_sets(path, label_map) if label_map is not None else None
     out = LabelSet(sources=[str(path)], native_ids=native_ids)
     labelled = [r for r in records if r.target is not None]

@@ -31,10 +31,11 @@ from seqvec.classifiers.selection.recipe import Validation, train_by_plan
 from seqvec.classifiers.training.experiment import HeadSpec, ensure_embeddings, file_identity, validation_ids
 from seqvec.classifiers.training.train import FitConfig
 from seqvec.errors import DataError, OutputMismatchError
+from seqvec.io.output import atomic_open
 
 logger = logging.getLogger(__name__)
 
-BASELINES = ("onehot", "blosum62")
+BASELINES = ("onehot", "blosum62", "protvec")
 
 
 @dataclass(frozen=True)
@@ -218,15 +219,20 @@ def markdown_table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def verdicts(results: dict) -> list[str]:
-    """Per task, head and non-baseline encoding: does it beat every baseline with non-overlapping 95% CIs?"""
+def verdicts(results: dict, baselines_of: tuple[str, ...] = BASELINES) -> list[str]:
+    """Per task, head and non-baseline encoding: does it beat every baseline with non-overlapping 95% CIs?
+
+    ``baselines_of``: the encoders that count as baselines (e.g. ``("protvec",)`` for LM vs ProtVec alone).
+    """
+    everyone = "every baseline" if set(baselines_of) == set(BASELINES) else " and ".join(baselines_of)
     lines = []
     for task, spec in results["tasks"].items():
         by_head: dict[str, dict[str, tuple]] = {}
         for run in results["runs"]:
             values = cell(run, task, spec)
             if values is not None:
-                by_head.setdefault(run["head"], {})[run["name"]] = (run["name"], values, run["encoder"] in BASELINES)
+                is_baseline = run["encoder"] in baselines_of
+                by_head.setdefault(run["head"], {})[run["name"]] = (run["name"], values, is_baseline)
         for head, found in by_head.items():  # row name -> (row name, (value, low, high), is a baseline)
             baselines = [(name, values) for name, values, baseline in found.values() if baseline]
             if not baselines:
@@ -234,11 +240,11 @@ def verdicts(results: dict) -> list[str]:
             best_name, best = max(baselines, key=lambda entry: entry[1][0])
             metric = spec["metric"]
             for name, values, baseline in found.values():
-                if baseline:
+                if baseline or run_is_baseline(name, results):
                     continue
                 v, lo, _ = values
                 if lo > max(b[2] for _, b in baselines):
-                    word = "beats every baseline (95% CIs do not overlap)"
+                    word = f"beats {everyone} (95% CIs do not overlap)"
                 elif v > best[0]:
                     word = f"is ahead of {best_name}, but the 95% CIs overlap: not a clear win"
                 else:
@@ -248,15 +254,22 @@ def verdicts(results: dict) -> list[str]:
     return lines
 
 
+def run_is_baseline(name: str, results: dict) -> bool:
+    """Whether the row ``name`` is one of the baseline encoders (it is never judged against another)."""
+    return any(run["name"] == name and run["encoder"] in BASELINES for run in results["runs"])
+
+
 def write_reports(results: dict, out_dir: str | os.PathLike) -> list[Path]:
     """compare.json and compare.md in ``out_dir`` (``seqvec compare`` adds the chart, compare.png)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "compare.json").write_text(json.dumps(results, indent=1) + "\n")
+    with atomic_open(out_dir / "compare.json") as handle:
+        handle.write(json.dumps(results, indent=1) + "\n")
     text = ["# seqvec compare", "", f"train: {', '.join(Path(p).name for p in results['train'])}  ",
             f"scored on: {'; '.join(results['test'])}", "", markdown_table(results), ""]
     notes = verdicts(results)
     if notes:
         text += ["Language model vs baselines:", "", *(f"- {n}" for n in notes), ""]
-    (out_dir / "compare.md").write_text("\n".join(text))
+    with atomic_open(out_dir / "compare.md") as handle:
+        handle.write("\n".join(text))
     return [out_dir / "compare.json", out_dir / "compare.md"]

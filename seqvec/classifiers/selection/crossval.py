@@ -46,6 +46,7 @@ from seqvec.classifiers.training.data import TaskDataset, split_ids
 from seqvec.classifiers.training.experiment import HeadSpec
 from seqvec.classifiers.training.train import predict_dataset
 from seqvec.errors import DataError, InputFileError, UsageError
+from seqvec.io.output import atomic_open
 
 logger = logging.getLogger(__name__)
 
@@ -378,8 +379,10 @@ def write_report(report: dict, output: str | os.PathLike) -> list[Path]:
     """``cv.json`` (everything) and ``cv.md`` (the summary table) in ``output``."""
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
-    (output / "cv.json").write_text(json.dumps(report, indent=1, default=float) + "\n")
-    (output / "cv.md").write_text("# seqvec cross-validation\n\n" + markdown(report) + "\n")
+    with atomic_open(output / "cv.json") as handle:  # the reports of a workspace are replaced whole
+        handle.write(json.dumps(report, indent=1, default=float) + "\n")
+    with atomic_open(output / "cv.md") as handle:
+        handle.write("# seqvec cross-validation\n\n" + markdown(report) + "\n")
     return [output / "cv.json", output / "cv.md"]
 
 

@@ -14,6 +14,7 @@ import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -238,15 +239,54 @@ def build_dataset(labels: LabelSet, embeddings: str | os.PathLike | dict[str, np
 MISSING_TOLERANCE = 0.05  # labelled proteins without an embedding: above this share it is an error
 
 
+def check_lengths(ids: list[str], lengths: dict[str, int], labels: LabelSet, where: str) -> None:
+    """Each protein's embedded length (where the file records one) must be its sequence's length (where
+    the labels give one): ids that match but sequences that do not mean the file embeds other proteins."""
+    wrong = [(rid, len(labels.sequences[rid]), lengths[rid]) for rid in ids
+             if lengths.get(rid) and labels.sequences.get(rid) and lengths[rid] != len(labels.sequences[rid])]
+    if not wrong:
+        return
+    shown = ", ".join(f"{rid!r} ({n} residues, {m} embedded)" for rid, n, m in wrong[:10])
+    more = f" and {len(wrong) - 10} more" if len(wrong) > 10 else ""
+    raise EmbeddingFileError(f"{len(wrong)} proteins of {', '.join(labels.sources)} have another length in {where} "
+                             f"than their sequence: {shown}{more}; the file embeds other sequences under these ids "
+                             f"(embed the label file's sequences again, into another file)",
+                             path=None if where == "the embeddings" else where, missing_ids=[w[0] for w in wrong])
+
+
+def check_digests(ids: list[str], digests: dict[str, str], labels: LabelSet, where: str | os.PathLike) -> None:
+    """Where the file records each sequence's md5, it must be the labels' sequence's."""
+    import hashlib
+
+    wrong = [rid for rid in ids if digests.get(rid) and labels.sequences.get(rid)
+             and hashlib.md5(labels.sequences[rid].encode("ascii")).hexdigest() != digests[rid]]
+    if wrong:
+        shown = ", ".join(map(repr, wrong[:10])) + (f" and {len(wrong) - 10} more" if len(wrong) > 10 else "")
+        raise EmbeddingFileError(f"{len(wrong)} proteins of {', '.join(labels.sources)} were embedded in {where} from "
+                                 f"other sequences (their sequence digests differ): {shown}", path=where,
+                                 missing_ids=wrong)
+
+
 def _drop_missing(wanted: list[str], embeddings: str | os.PathLike | dict, labels: LabelSet) -> list[str]:
-    """``wanted`` without the ids that have no embedding (listed); an error if more than a few lack one."""
+    """``wanted`` without the ids that have no embedding (listed); an error if more than a few lack one,
+    or if an embedding's length differs from its protein's sequence (:func:`check_lengths`)."""
     if isinstance(embeddings, dict):
-        present = set(embeddings)
+        present = {rid: (a.shape[0] if np.ndim(a) == 2 else 0) for rid, a in embeddings.items()}
     else:
         from seqvec.embeddings.store import open_embeddings
 
         with open_embeddings(embeddings) as store:
-            present = set(store.ids)
+            try:
+                stored = store.lengths.tolist()
+            except EmbeddingFileError:  # a foreign per-protein file does not record lengths
+                stored = [0] * len(store.ids)
+            present = dict(zip(store.ids, stored))
+    check_lengths([rid for rid in wanted if rid in present], present, labels,
+                  "the embeddings" if isinstance(embeddings, dict) else str(embeddings))
+    if not isinstance(embeddings, dict) and Path(embeddings).is_file():
+        from seqvec.embeddings.h5 import read_h5_digests
+
+        check_digests([rid for rid in wanted if rid in present], read_h5_digests(embeddings), labels, embeddings)
     missing = [rid for rid in wanted if rid not in present]
     if not missing:
         return wanted

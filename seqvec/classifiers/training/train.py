@@ -36,7 +36,7 @@ from torch.nn import functional as F
 from seqvec.classifiers.heads.base import Head
 from seqvec.classifiers.labels.tasks import IGNORE, TaskSpec
 from seqvec.classifiers.training.data import Batch, TaskDataset, batch_indices
-from seqvec.errors import DataError, TaskError, UsageError
+from seqvec.errors import DataError, TaskError, TrainingError, UsageError
 from seqvec.progress import progress_bar
 
 logger = logging.getLogger(__name__)
@@ -67,23 +67,40 @@ class FitResult:
     history: list[dict] = field(default_factory=list)
 
 
+INT64_MAX = 2**63 - 1
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+MAX_LR = 10.0  # Adam steps of more than this are divergence, not a setting
+
+
+def _integer_problem(value: object, low: int, high: int = INT64_MAX) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return f"must be an integer (got {value!r})"
+    if value < low:
+        return f"must be >= {low} (got {value})"
+    if value > high:
+        return f"must be at most {high} (got a number of {len(str(value))} digits)"
+    return None
+
+
 def config_problems(config: FitConfig) -> dict[str, str]:
-    """Field -> what is wrong with it, for settings that cannot train (zero epochs, a negative rate, ...)."""
+    """Field -> what is wrong with it, for settings that cannot train (zero epochs, a negative rate, a
+    number beyond 64 bits, NaN, ...)."""
     problems = {}
-    if config.epochs < 1:
-        problems["epochs"] = f"must be >= 1 (got {config.epochs}); an untrained head is not saved"
-    if not (math.isfinite(config.lr) and config.lr >= 0):
-        problems["lr"] = f"must be a number >= 0 (got {config.lr})"
-    if not (math.isfinite(config.weight_decay) and config.weight_decay >= 0):
-        problems["weight_decay"] = f"must be a number >= 0 (got {config.weight_decay})"
-    if config.batch_size < 1:
-        problems["batch_size"] = f"must be >= 1 (got {config.batch_size})"
-    if config.max_residues is not None and config.max_residues < 1:
-        problems["max_residues"] = f"must be >= 1 (got {config.max_residues})"
-    if config.patience < 1:
-        problems["patience"] = f"must be >= 1 (got {config.patience})"
-    if config.seed < 0:
-        problems["seed"] = f"must be >= 0 (got {config.seed})"
+    integers = {"epochs": (config.epochs, 1), "batch_size": (config.batch_size, 1),
+                "patience": (config.patience, 1), "seed": (config.seed, 0)}
+    if config.max_residues is not None:
+        integers["max_residues"] = (config.max_residues, 1)
+    for name, (value, low) in integers.items():
+        problem = _integer_problem(value, low)
+        if problem:
+            problems[name] = problem
+    if "epochs" in problems and isinstance(config.epochs, int) and config.epochs < 1:
+        problems["epochs"] += "; an untrained head is not saved"
+    lr, decay = config.lr, config.weight_decay
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (math.isfinite(lr) and 0 < lr <= MAX_LR):
+        problems["lr"] = f"must be a number above 0 and at most {MAX_LR:g} (got {lr!r}); at 0 a head learns nothing"
+    if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not (math.isfinite(decay) and decay >= 0):
+        problems["weight_decay"] = f"must be a finite number >= 0 (got {decay!r})"
     if config.monitor not in ("loss", "accuracy"):
         problems["monitor"] = f"must be 'loss' or 'accuracy' (got {config.monitor!r})"
     if config.class_weights not in ("none", "balanced"):
@@ -159,6 +176,9 @@ def standardise_values(tasks: dict[str, TaskSpec], train: TaskDataset) -> dict[s
         if not len(values):
             raise TaskError(f"task {name!r}: no training protein has a value", task=name)
         std = float(values.std())
+        if not (math.isfinite(std) and math.isfinite(float(values.mean()))) or np.abs(values).max() > FLOAT32_MAX:
+            raise TaskError(f"task {name!r}: the training values reach {np.abs(values).max():.3g}, beyond float32 "
+                            "(their mean or spread is not finite); training would learn nothing", task=name)
         out[name] = replace(spec, value_mean=float(values.mean()), value_std=std if std > 0 else 1.0)
         logger.info("task %s: training values mean %.4g, sd %.4g (trained standardised)", name, values.mean(), std)
     return out
@@ -296,9 +316,12 @@ def fit(model: nn.Module, train: TaskDataset, val: TaskDataset | None = None,
     best_state, waited = None, 0
     for epoch in progress_bar(range(1, config.epochs + 1), desc="epochs", unit="epoch", enabled=progress, leave=False):
         start = time.perf_counter()
-        row = {"epoch": epoch, "train_loss": _train_epoch(model, train, config, optimizer, weights, rng, device)}
+        row = {"epoch": epoch, "train_loss": _train_epoch(model, train, config, optimizer, weights, rng, device,
+                                                          epoch)}
         if val is not None and len(val):
             row.update(validate(model, val, config, weights, device))
+            _check_finite(row, config, epoch)
+        _warn_divergence(best.history, row, config)
         row["seconds"] = round(time.perf_counter() - start, 3)
         best.history.append(row)
         if run_dir is not None:
@@ -320,14 +343,37 @@ def fit(model: nn.Module, train: TaskDataset, val: TaskDataset | None = None,
                 break
     if best_state is not None:
         model.load_state_dict(best_state)
+    bad = [name for name, p in model.state_dict().items() if p.is_floating_point() and not torch.isfinite(p).all()]
+    if bad:
+        raise TrainingError(f"training left non-finite weights ({', '.join(bad[:3])}); nothing is saved; "
+                            f"lower the learning rate (lr {config.lr:g})", epoch=best.best_epoch)
     model.cpu().eval()
     return best
 
 
+def _check_finite(row: dict, config: FitConfig, epoch: int) -> None:
+    """A non-finite validation loss means the weights diverged: stop, save nothing."""
+    if not math.isfinite(row.get("val_loss", 0.0)):
+        raise TrainingError(f"the validation loss became {row['val_loss']} in epoch {epoch}: training diverged "
+                            f"and nothing is saved; lower the learning rate (lr {config.lr:g})", epoch=epoch)
+
+
+def _warn_divergence(history: list[dict], row: dict, config: FitConfig) -> None:
+    """Warn when the training loss first grows past 10x its value in epoch 1."""
+    if not history:
+        return
+    limit = 10 * abs(history[0]["train_loss"]) + 1e-12
+    if row["train_loss"] > limit >= max(r["train_loss"] for r in history):
+        logger.warning("the training loss grew from %.4g (epoch 1) to %.4g (epoch %d): training may be diverging; "
+                       "consider a lower learning rate (lr %g)", history[0]["train_loss"], row["train_loss"],
+                       row["epoch"], config.lr)
+
+
 def _train_epoch(model: nn.Module, train: TaskDataset, config: FitConfig, optimizer: torch.optim.Optimizer,
                  weights: dict[str, torch.Tensor] | None, rng: np.random.Generator,
-                 device: torch.device | str) -> float:
-    """One pass over ``train`` in shuffled batches; returns the mean batch loss."""
+                 device: torch.device | str, epoch: int = 1) -> float:
+    """One pass over ``train`` in shuffled batches; returns the mean batch loss. A non-finite loss
+    raises TrainingError (nothing is saved); so does an epoch without one target to learn from."""
     model.train()
     loss_sum, n_batches = 0.0, 0
     for cpu_batch in train.batches(config.batch_size, config.max_residues, shuffle=True, rng=rng):
@@ -337,11 +383,19 @@ def _train_epoch(model: nn.Module, train: TaskDataset, config: FitConfig, optimi
             loss = _batch_loss(task_losses(model(batch.x, batch.mask), batch.targets, weights, train.tasks))
         if loss is None:
             continue
+        if not torch.isfinite(loss.detach()).all():
+            raise TrainingError(f"the training loss became {float(loss.detach())} in epoch {epoch} (batch of "
+                                f"{', '.join(batch.ids[:3])}{', ...' if len(batch.ids) > 3 else ''}): training "
+                                f"diverged and nothing is saved; lower the learning rate (lr {config.lr:g}) or check "
+                                "the targets for extreme values", epoch=epoch)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         loss_sum, n_batches = loss_sum + float(loss.detach()), n_batches + 1
-    return loss_sum / max(n_batches, 1)
+    if n_batches == 0:
+        raise TrainingError("no training protein has a target to learn from (every residue masked or unlabelled): "
+                            "a head trained on nothing is not saved", epoch=epoch)
+    return loss_sum / n_batches
 
 
 @torch.no_grad()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from seqvec.cli.common import add_device_argument, positive_int
+from seqvec.cli.common import add_device_argument, add_overwrite_argument, path_inputs, positive_int
 
 HELP = "find the nearest proteins of an index for each query (FASTA or embeddings)"
 DESCRIPTION = """Search an index made by 'seqvec index' for the k nearest references of each query.
@@ -39,9 +39,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_search_arguments(parser)
     parser.add_argument("-k", type=positive_int, default=10, help="hits per query")
     parser.add_argument("-o", "--output", type=Path, help="TSV to write (default: standard output)")
+    add_overwrite_argument(parser, "the -o table")
 
 
 def run(args: argparse.Namespace) -> int:
+    from contextlib import nullcontext
+
+    from seqvec.io.output import Output
+
+    with (Output(args.output, inputs=path_inputs(args, "output"), overwrite=args.overwrite) if args.output
+          else nullcontext()):  # checked and locked before any work
+        return _search(args)
+
+
+def _search(args: argparse.Namespace) -> int:
     import csv
     import sys
 

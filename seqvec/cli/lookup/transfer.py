@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from seqvec.cli.common import positive_int
+from seqvec.cli.common import add_overwrite_argument, path_inputs, positive_int
 
 HELP = "transfer labels (classes, label sets, values) from the nearest labelled proteins, with reliability"
 DESCRIPTION = """Predict a per-protein task for each query from the labels of its nearest references
@@ -53,9 +52,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the calibration sample")
     parser.add_argument("-o", "--output", type=Path, required=True, help="predictions TSV to write")
     parser.add_argument("--report", type=Path, help="write the leave-one-out scores and calibration as JSON here")
+    add_overwrite_argument(parser, "the -o table and the --report")
 
 
 def run(args: argparse.Namespace) -> int:
+    from contextlib import ExitStack
+
+    from seqvec.io.output import Output
+
+    inputs = path_inputs(args, "output", "report")
+    with ExitStack() as stack:  # every output checked and locked before any work
+        report = None
+        stack.enter_context(Output(args.output, inputs=inputs, overwrite=args.overwrite))
+        if args.report:
+            report = stack.enter_context(Output(args.report, inputs=inputs, overwrite=args.overwrite))
+        return _transfer(args, report)
+
+
+def _transfer(args: argparse.Namespace, out) -> int:
     from seqvec.classifiers.labels.files import read_labels
     from seqvec.cli.common import device_of, user_label_options
     from seqvec.search.api import transfer_labels
@@ -68,11 +82,10 @@ def run(args: argparse.Namespace) -> int:
                              exclude_self=args.exclude_self, calibration_sample=args.calibration_sample,
                              seed=args.seed, model=args.model, device=device_of(args), progress=not args.quiet)
     write_table(args.output, result.header, result.rows)
-    if args.report:
+    if out is not None:
         loo = result.loo
         report = {"task": result.task.name, "k": result.k, "metric": loo.metric, "n_reference": loo.n,
                   "leave_one_out": {str(k): v for k, v in loo.scores.items()},
                   "calibration": loo.calibrations[result.k].table() if result.k in loo.calibrations else []}
-        args.report.parent.mkdir(parents=True, exist_ok=True)
-        args.report.write_text(json.dumps(report, indent=1) + "\n")
+        out.write_json(report)
     return 0

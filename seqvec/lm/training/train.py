@@ -32,6 +32,7 @@ import torch.distributed as dist
 
 from seqvec.errors import CheckpointError, ConfigError, OutputMismatchError
 from seqvec.io import World
+from seqvec.io.output import atomic_dir
 from seqvec.lm.allennlp_io import save_allennlp
 from seqvec.lm.bilm import BiLM
 from seqvec.lm.config import PRESETS, RESUMABLE, SeqVecConfig, TrainSettings
@@ -106,8 +107,13 @@ def load_checkpoint(path: Path) -> dict:
     """Read a training checkpoint (no pickle of arbitrary objects)."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError) as err:
-        raise CheckpointError(f"cannot read checkpoint {path}: {err}") from None
+    except Exception as err:  # torch raises many kinds on a garbled file (pickle, zip, EOF, ...)
+        first = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+        raise CheckpointError(f"cannot read checkpoint {path}: it is not a seqvec training checkpoint "
+                              f"({first}); start a new run in another -o") from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"cannot read checkpoint {path}: it holds a {type(state).__name__}, not a "
+                              "seqvec training checkpoint")
     if state.get("format_version") not in (1, FORMAT_VERSION):
         raise CheckpointError(f"{path}: unsupported checkpoint format {state.get('format_version')}")
     return state
@@ -462,7 +468,8 @@ def export_run(model: BiLM, run_dir: Path, pos: Position) -> Path:
                   "n_tokens_vocab": len(corpus.VOCAB),
                   "bidirectional": True})
     lm.config = SeqVecConfig.from_dict({**lm.config.to_dict(), "extra_options": sorted(extra.items())})
-    save_allennlp(lm, out)
-    save_softmax(model.softmax, corpus.VOCAB, out / "softmax.hdf5")
+    with atomic_dir(out) as staging:  # an exported model appears whole, replacing the last export
+        save_allennlp(lm, staging)
+        save_softmax(model.softmax, corpus.VOCAB, staging / "softmax.hdf5")
     logger.info("exported the model to %s", out)
     return out

@@ -1,0 +1,86 @@
+"""The Python API is as strict as the CLI: a wrong type is a TypeError naming the argument, a bad
+value a ValueError, both seqvec's own errors, before any work (issue 24, ask 6)."""
+import pytest
+
+from seqvec.embeddings.encoders import onehot_encoder
+from seqvec.embeddings.h5 import read_h5
+from seqvec.embeddings.pipeline import embed_fasta
+from seqvec.errors import ArgumentTypeError, DeviceError, EmbedOptionError, SeqVecError
+from seqvec.lm.pretrained import load_model
+
+
+@pytest.mark.parametrize("bad", ["MKL", None, b"MKL", 3, ["MKL", None], ("MK", b"L")])
+@pytest.mark.parametrize("encoder", ["lm", "onehot"])
+def test_embed_batch_wants_a_list_of_str(tiny_model, encoder, bad):
+    model = tiny_model if encoder == "lm" else onehot_encoder()
+    with pytest.raises(ArgumentTypeError, match="sequences") as info:
+        model.embed_batch(bad)
+    assert isinstance(info.value, TypeError) and info.value.argument == "sequences"
+
+
+def test_embed_batch_of_one_str_is_not_three_proteins(tiny_model):
+    with pytest.raises(TypeError, match=r"one str \('MKL'\); wrap it in a list"):
+        tiny_model.embed_batch("MKL")
+    assert len(tiny_model.embed_batch(("MKL",))) == 1  # a tuple is a list of sequences
+
+
+@pytest.mark.parametrize("bad", [["MKL"], None, b"MKL", 7])
+def test_embed_wants_one_str(tiny_model, bad):
+    for model in (tiny_model, onehot_encoder()):
+        with pytest.raises(ArgumentTypeError, match="sequence must be one protein sequence"):
+            model.embed(bad)
+    with pytest.raises(ArgumentTypeError):
+        tiny_model.embed_with_state(bad, None)
+
+
+@pytest.mark.parametrize("device,error", [("gpu", DeviceError), ("cuda:x", DeviceError), (3, ArgumentTypeError),
+                                          ("cuda:99", DeviceError)])
+def test_load_model_device(tiny_model_dir, device, error):
+    with pytest.raises(error):
+        load_model(tiny_model_dir, device=device)
+
+
+@pytest.mark.parametrize("bad", [b"model", 3, ""])
+def test_load_model_name(bad):
+    with pytest.raises(ArgumentTypeError, match="name_or_path"):
+        load_model(bad)
+
+
+def test_read_h5_arguments(tmp_path, tiny_model, short_fasta):
+    out = embed_fasta(short_fasta, tmp_path / "e.h5", encoder="onehot")
+    first = next(iter(read_h5(out, "per_protein")))
+    with pytest.raises(ArgumentTypeError, match="path"):
+        read_h5(None)
+    with pytest.raises(ArgumentTypeError, match="ids must be a list of record ids"):
+        read_h5(out, "per_protein", ids=first)  # one id, not its letters
+    with pytest.raises(SeqVecError, match="view 'per_token' is not one of"):
+        read_h5(out, "per_token")
+    assert list(read_h5(out, "per_protein", ids=[first])) == [first]
+
+
+@pytest.mark.parametrize("argument,kwargs", [
+    ("fasta", {"fasta": None}), ("fasta", {"fasta": b"x.fa"}), ("output", {"output": None}),
+    ("output", {"output": b"o.h5"}),
+])
+def test_embed_fasta_paths(tmp_path, short_fasta, argument, kwargs):
+    call = {"fasta": short_fasta, "output": tmp_path / "o.h5", **kwargs}
+    with pytest.raises(ArgumentTypeError, match=argument):
+        embed_fasta(call["fasta"], call["output"], encoder="onehot")
+    assert not (tmp_path / "o.h5").exists()
+
+
+@pytest.mark.parametrize("option", [{"max_residues": 2**70}, {"max_residues": 1.5}, {"max_residues": True},
+                                    {"id_field": 2**70}, {"per_protein": "yes"}])
+def test_embed_fasta_numbers(tmp_path, short_fasta, option):
+    with pytest.raises(EmbedOptionError):
+        embed_fasta(short_fasta, tmp_path / "o.h5", encoder="onehot", **option)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_embed_fasta_never_over_its_input(tmp_path, short_fasta):
+    link = tmp_path / "in.h5"
+    link.symlink_to(short_fasta)
+    before = short_fasta.read_bytes()
+    with pytest.raises(SeqVecError, match="input"):
+        embed_fasta(link, link, encoder="onehot", overwrite=True)
+    assert short_fasta.read_bytes() == before
