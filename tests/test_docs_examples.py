@@ -87,6 +87,8 @@ NOT_WALKED: dict[str, str] = {
     "docs/tasks.md": "its failures (my_task.fasta with sequences, deeploc_biotrainer.fasta) are fixed in SUBSTITUTES; "
                      "not yet re-walked to the end",
     "docs/search.md": "added this session (issue 26); not yet walked",
+    "docs/protvec.md": "added this session (issue 31) minutes before the deadline; not yet walked (it names "
+                       "tests/data paths, which need entries in SUBSTITUTES)",
 }
 SCRIPTS = {"chezod_to_biotrainer.py": ("docs/tasks.md", "import random, sys")}  # a script a command runs
 
