@@ -80,13 +80,6 @@ EXCEPTIONS = {
 LISTINGS = {("README.md", "seqvec embed        FASTA"): "the table of commands and what each does"}
 # documents whose examples this test does not run yet, each with why (every other document's examples run)
 NOT_WALKED: dict[str, str] = {
-    "docs/heads.md": "passed on 2026-12-07 10:40, changed since (ONNX section, train_by_plan); its walk (compare "
-                     "over 5 tasks) takes about 30 min on the shared 2-CPU machine: walk it again, then remove this",
-    "docs/convlstm.md": "its failures (ids, head_onehot, confusion input) are fixed in the doc and CHEAPER; not yet "
-                        "re-walked to the end",
-    "docs/tasks.md": "its failures (my_task.fasta with sequences, deeploc_biotrainer.fasta) are fixed in SUBSTITUTES; "
-                     "not yet re-walked to the end",
-    "docs/search.md": "added this session (issue 26); not yet walked",
     "docs/protvec.md": "added this session (issue 31) minutes before the deadline; not yet walked (it names "
                        "tests/data paths, which need entries in SUBSTITUTES)",
 }
