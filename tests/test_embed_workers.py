@@ -75,7 +75,7 @@ def test_two_workers_resume_a_crashed_run_bit_identically(tmp_path, tiny_model_d
 
 @pytest.mark.slow
 def test_interrupted_workers_stop_and_the_rerun_finishes(tmp_path, tiny_model_dir):
-    fasta = _fasta(tmp_path / "in.fasta", 250, 250, seed=12)
+    fasta = _fasta(tmp_path / "in.fasta", 1000, 250, seed=12)  # seconds of work on a quiet machine
     out = tmp_path / "workers.h5"
     words = _embed(fasta, out, tiny_model_dir, "--workers", "2", "--threads", "1")
     proc = subprocess.Popen([sys.executable, "-m", "seqvec", *words], env={**os.environ, "PYTHONPATH": str(REPO)},
@@ -86,7 +86,7 @@ def test_interrupted_workers_stop_and_the_rerun_finishes(tmp_path, tiny_model_di
         return sum(len(j.read_text().splitlines()) for j in parts.glob("journal-r*.txt"))
 
     while time.monotonic() < deadline and journalled() < 2 and proc.poll() is None:
-        time.sleep(0.1)
+        time.sleep(0.02)
     assert proc.poll() is None, "finished before it could be interrupted: make the input larger"
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=120)

@@ -197,7 +197,7 @@ def test_train_evaluate_predict_with_protvec(data_dir, trained, tmp_path, capsys
                  "--labels", str(tasks / "deeploc_test_small.fasta"), "-o", str(tmp_path / "m.json")]) == 0
     out = tmp_path / "p.json"
     assert main(["predict", "-q", str(data_dir / "test.fasta"), "-o", str(out), "--heads", str(head)]) == 0
-    assert len(json.loads(out.read_text())) == 12  # 11 proteins and the provenance
+    assert len(json.loads(out.read_text())["predictions"]) == 11
     _, own = trained
     other = tmp_path / "own"
     assert main(["train", "-q", "--task", "localization", "--embeddings", str(tmp_path / "own.h5"),

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from seqvec.cli.common import positive_int
+
 HELP = "show the CPU (AVX-512, bfloat16, AMX), the torch build and the matrix kernels chosen on this machine"
 DESCRIPTION = """\
 Print what decides seqvec's speed on this machine: the CPU model and the instruction
@@ -27,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "float32, and bf16 where the CPU has bfloat16 instructions")
     parser.add_argument("--shape", choices=("seqvec", "mini", "tiny"), default="seqvec",
                         help="model shape whose products --measure times (default: seqvec, the full size)")
-    parser.add_argument("--threads", type=int, metavar="N", help="torch threads (default: torch's choice)")
+    parser.add_argument("--threads", type=positive_int, metavar="N", help="torch threads (default: torch's choice)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
