@@ -136,7 +136,7 @@ def test_rerun_complete_does_nothing(tmp_path, short_fasta, tiny_model_dir, capl
 
 def test_mismatch_and_overwrite(tmp_path, short_fasta, tiny_model_dir):
     out = embed_fasta(short_fasta, tmp_path / "m.h5", tiny_model_dir)
-    with pytest.raises(OutputMismatchError, match=r"layers: 'sum' -> 'all'.*--overwrite"):
+    with pytest.raises(OutputMismatchError, match=r"layers: 'sum' -> 'all'.*`overwrite`"):
         embed_fasta(short_fasta, out, tiny_model_dir, layers="all")
     with pytest.raises(OutputMismatchError, match="model_sha256"):
         embed_fasta(short_fasta, out, encoder="onehot")

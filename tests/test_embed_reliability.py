@@ -143,7 +143,7 @@ def test_options_are_in_the_fingerprint(tmp_path, fasta, tiny_model_dir, other_o
         embed_fasta(fasta, out, other_options_dir, max_residues=100, layout="per-id")
     assert set(err.value.differences) == {"model_options_sha256"}  # same weights file
     embed_fasta(fasta, out, tiny_model_dir, max_residues=100, layout="per-id")
-    with pytest.raises(OutputMismatchError, match="model_options_sha256.*--overwrite"):
+    with pytest.raises(OutputMismatchError, match="model_options_sha256.*`overwrite`"):
         embed_fasta(fasta, out, other_options_dir)  # a finished file made with other options
     attrs = read_h5_attrs(out)
     assert attrs["fingerprint"]["model_options_sha256"] and attrs["max_residues"] == 100
@@ -152,7 +152,7 @@ def test_options_are_in_the_fingerprint(tmp_path, fasta, tiny_model_dir, other_o
 def test_resume_keeps_the_batch_plan(tmp_path, fasta, tiny_model, monkeypatch):
     out = tmp_path / "o.h5"
     interrupt(monkeypatch, fasta, out, tiny_model, max_residues=100, layout="per-id")
-    with pytest.raises(OutputMismatchError, match="another batch plan.*same --max-residues") as err:
+    with pytest.raises(OutputMismatchError, match="another batch plan.*same `max_residues`") as err:
         embed_fasta(fasta, out, tiny_model, max_residues=300, layout="per-id")
     assert list(err.value.differences) == ["batching"]
     embed_fasta(fasta, out, tiny_model, max_residues=100, layout="per-id")

@@ -124,7 +124,7 @@ def test_unfinished_run_with_other_settings(tmp_path, fasta, tiny_model, monkeyp
         with pytest.raises(Crash):
             embed_fasta(fasta, out, tiny_model, dtype="float16", max_residues=100, layout="per-id")
     with pytest.raises(OutputMismatchError, match=r"unfinished run with other settings \(dtype: 'float16' -> "
-                                                  r"'float32'\).*--overwrite"):
+                                                  r"'float32'\).*`overwrite`"):
         embed_fasta(fasta, out, tiny_model, layout="per-id")
     embed_fasta(fasta, out, tiny_model, overwrite=True)
     assert read_h5(out, "per_protein")["p0"].dtype == np.float32

@@ -82,10 +82,10 @@ def existing_output_matches(output: Path, fingerprint: dict) -> bool:
                 found.setdefault("layout", "per-id")  # made before layouts had a name
     except (OSError, KeyError, ValueError, TypeError):
         raise OutputMismatchError(f"{output} exists and is not a seqvec embedding file; "
-                                  f"use --overwrite to replace it or choose another output") from None
+                                  f"use `overwrite` to replace it or choose another output") from None
     if found != fingerprint:
         raise OutputMismatchError(f"{output} exists and was made otherwise ({describe_mismatch(found, fingerprint)}); "
-                                  f"use --overwrite to replace it or choose another output")
+                                  f"use `overwrite` to replace it or choose another output")
     return True
 
 

@@ -80,7 +80,7 @@ class PartialRun:
         except (OSError, ValueError):
             raise OutputMismatchError(
                 f"{self.dir} holds parts of an unfinished run but no readable manifest; "
-                f"rerun with --overwrite to start afresh", path=self.dir) from None
+                f"rerun with `overwrite` to start afresh", path=self.dir) from None
         found_batching = found.pop("batching", None)
         found.setdefault("layout", "per-id")  # made before layouts had a name
         if found != fingerprint:
@@ -88,15 +88,15 @@ class PartialRun:
                            if found.get(k) != fingerprint.get(k)}
             raise OutputMismatchError(
                 f"{self.dir} holds an unfinished run with other settings ({describe_mismatch(found, fingerprint)}); "
-                f"rerun it with its own settings to finish it, or use --overwrite to start afresh",
+                f"rerun it with its own settings to finish it, or use `overwrite` to start afresh",
                 path=self.dir, differences=differences)
         if found_batching != batching:
             differences = {"batching": (found_batching, batching)}
             raise OutputMismatchError(
                 f"{self.dir} holds an unfinished run embedded with another batch plan ({found_batching} -> "
-                f"{batching}); resume it with the same --max-residues, --device, matrix kernels (SEQVEC_KERNEL) "
+                f"{batching}); resume it with the same `max_residues`, `device`, matrix kernels (SEQVEC_KERNEL) "
                 f"and threads (batching and kernels move the last digits, and one file must not mix two), or use "
-                f"--overwrite to start afresh",
+                f"`overwrite` to start afresh",
                 path=self.dir, differences=differences)
 
     def create(self, manifest: dict) -> None:

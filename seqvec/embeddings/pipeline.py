@@ -115,7 +115,7 @@ def _baseline(encoder: str, model, options_file, weights_file):
 
         return model if isinstance(model, ProtVecEncoder) else load_protvec(model)
     if model is not None or options_file is not None or weights_file is not None:
-        raise EmbedOptionError(f"encoder={encoder!r} takes no language model (--model/--options/--weights)")
+        raise EmbedOptionError(f"encoder={encoder!r} takes no language model (`model`, `options`, `weights`)")
     return ENCODERS[encoder]()
 
 
@@ -126,7 +126,7 @@ def embed_layers(model: Embedder, ids: list[str], sequences: dict[str, str]) -> 
     except torch.OutOfMemoryError:
         if len(ids) == 1:
             raise OutOfMemoryError(f"out of GPU memory embedding {ids[0]!r} ({len(sequences[ids[0]])} residues) "
-                                   f"alone; use --device cpu for it", record_id=ids[0]) from None
+                                   f"alone; use `device` cpu for it", record_id=ids[0]) from None
         torch.cuda.empty_cache()
         half = len(ids) // 2
         logger.warning("out of GPU memory on a batch of %d; splitting it in two (lower --max-residues)", len(ids))
@@ -263,7 +263,7 @@ def _run_carried(model: StatefulEmbedder, sequences: dict[str, str], settings: E
     start = next((k for k, i in enumerate(order) if i not in done), len(order))
     if any(i in done for i in order[start:]):
         raise OutputMismatchError(f"{partial.dir}: the finished records are not a prefix of the input; "
-                                  f"rerun with --overwrite", path=partial.dir)
+                                  f"rerun with `overwrite`", path=partial.dir)
     state = None
     if start:
         state = _unpack_state(partial.read_carry_state(done[order[start - 1]]))
@@ -291,7 +291,7 @@ def _check_paths(fasta: str | os.PathLike, output: Path, overwrite: bool, model:
     """Refuse outputs that would destroy an input (the FASTA, the model's files) or cannot be a file."""
     if output.is_dir():
         raise EmbedOptionError(f"the output {output} is a directory; give a file name such as {output / 'out.h5'}"
-                               + (" (--overwrite never replaces a directory)" if overwrite else ""))
+                               + (" (`overwrite` never replaces a directory)" if overwrite else ""))
     from seqvec.lm.pretrained import resolve
 
     inputs: list[str | os.PathLike | None] = [fasta, *model_files]
