@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     args.quiet = getattr(args, "quiet", False) or args.top_quiet
     args.words = words  # the command line as given (seqvec embed --workers runs it again in each worker)
     configure_logging(args.verbose, args.quiet)
-    if (getattr(args, "threads", None) or 0) > 0:  # a command that takes 0 or checks its own range does so below
+    if (getattr(args, "threads", None) or 0) > 0:  # a negative count is the command's own error to report
         import torch
 
         torch.set_num_threads(args.threads)
