@@ -7,15 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from seqvec.errors import OutputWriteError
-
-
-def fsync_path(path: Path) -> None:
-    """Flush a file's (or directory's) data to disk."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+from seqvec.io.output import fsync_path
 
 
 @contextmanager

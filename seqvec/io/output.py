@@ -117,7 +117,8 @@ def check_folder(folder: PathLike, *, need_bytes: int = 0) -> Path:
     return where
 
 
-def _fsync(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """Flush a file's (or directory's) data to disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -158,7 +159,7 @@ def replace_dir(new: Path, final: Path) -> None:
             shutil.rmtree(aside)
         else:
             aside.unlink()
-    _fsync(final.parent)
+    fsync_path(final.parent)
 
 
 class Output:
@@ -262,7 +263,7 @@ class Output:
                     fh.flush()
                     os.fsync(fh.fileno())
                 os.replace(tmp, self.path)
-                _fsync(self.path.parent)
+                fsync_path(self.path.parent)
         finally:
             tmp.unlink(missing_ok=True)
 
@@ -280,7 +281,7 @@ class Output:
             with self._writing():
                 for item in tmp.rglob("*"):
                     if item.is_file() and not item.is_symlink():
-                        _fsync(item)
+                        fsync_path(item)
                 replace_dir(tmp, self.path)
         finally:
             if tmp.is_dir():
@@ -296,9 +297,9 @@ class Output:
         try:
             yield tmp
             with self._writing():
-                _fsync(tmp)
+                fsync_path(tmp)
                 os.replace(tmp, self.path)
-                _fsync(self.path.parent)
+                fsync_path(self.path.parent)
         finally:
             tmp.unlink(missing_ok=True)
 
