@@ -5,6 +5,7 @@ import pytest
 from seqvec.embeddings.encoders import onehot_encoder
 from seqvec.embeddings.h5 import read_h5
 from seqvec.embeddings.pipeline import embed_fasta
+from seqvec.embeddings.store import open_embeddings
 from seqvec.errors import ArgumentTypeError, DeviceError, EmbedOptionError, SeqVecError
 from seqvec.lm.pretrained import load_model
 
@@ -84,3 +85,44 @@ def test_embed_fasta_never_over_its_input(tmp_path, short_fasta):
     with pytest.raises(SeqVecError, match="input"):
         embed_fasta(link, link, encoder="onehot", overwrite=True)
     assert short_fasta.read_bytes() == before
+
+
+@pytest.mark.parametrize("bad", [None, b"e.h5", 3, ""])
+def test_open_embeddings_path(bad):
+    with pytest.raises(ArgumentTypeError, match="path") as info:
+        open_embeddings(bad)
+    assert info.value.argument == "path"
+
+
+def test_store_ids_are_a_list(tmp_path, short_fasta):
+    out = embed_fasta(short_fasta, tmp_path / "e.h5", encoder="onehot")
+    with open_embeddings(out) as store:
+        first = store.ids[0]
+        with pytest.raises(ArgumentTypeError, match="ids"):
+            store.per_protein(first)  # one str, not its letters
+        with pytest.raises(ArgumentTypeError, match=r"ids\[0\]"):
+            store.per_protein([7])
+        assert store.per_protein([first]).shape[0] == 1
+
+
+def test_search_api_arguments(tmp_path, short_fasta):
+    from seqvec.search.api import search_index, transfer_labels
+    from seqvec.search.index import build_index
+    from seqvec.search.neighbours import load_index
+
+    emb = embed_fasta(short_fasta, tmp_path / "e.h5", encoder="onehot")
+    for call, argument in [(lambda: build_index(None, tmp_path / "i.h5"), "embeddings"),
+                           (lambda: build_index(emb, b"i.h5"), "output"),
+                           (lambda: build_index(emb, tmp_path / "i.h5", {"kind": "exact"}), "settings"),
+                           (lambda: load_index(b"i.h5"), "path"),
+                           (lambda: search_index(emb, tmp_path / "i.h5", k="10"), "k"),
+                           (lambda: search_index(emb, None), "index"),
+                           (lambda: transfer_labels(emb, tmp_path / "i.h5", {"P1": "Nucleus"}), "labels")]:
+        with pytest.raises(ArgumentTypeError) as info:
+            call()
+        assert info.value.argument == argument
+    assert not (tmp_path / "i.h5").exists()
+    index = load_index(build_index(emb, tmp_path / "i.h5"))
+    with pytest.raises(ArgumentTypeError, match="query"):
+        search_index(b"e.h5", index)
+    assert len(search_index(emb, index, k=1)) == len(index.ids)

@@ -17,6 +17,7 @@ import numpy as np
 from seqvec.embeddings.layouts import VIEWS, Layout, detect, root_attrs
 from seqvec.embeddings.shards import check_index
 from seqvec.errors import EmbeddingFileError
+from seqvec.io.arguments import id_list, path_argument
 
 logger = logging.getLogger(__name__)
 
@@ -100,9 +101,10 @@ class EmbeddingStore:
         """``[N, D]`` per-protein vectors of every record (or of ``ids``, in their order), in the
         stored dtype, in one read."""
         self._need("per_protein")
-        if ids is None:
+        wanted = id_list(ids)
+        if wanted is None:
             return self._read_rows(np.arange(len(self.ids)))
-        return self._read_rows(self.rows(ids))
+        return self._read_rows(self.rows(wanted))
 
     def _read_rows(self, rows: np.ndarray) -> np.ndarray:
         unique, inverse = np.unique(rows, return_inverse=True)
@@ -187,7 +189,7 @@ def open_embeddings(path: str | os.PathLike) -> EmbeddingStore:
             X = store.per_protein()          # [N, D], rows in store.ids order
             x = store.per_residue(store.ids[0])
     """
-    path = Path(path)
+    path = path_argument(path, "path")
     name = None
     file = path
     if path.is_dir():

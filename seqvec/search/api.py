@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from seqvec.classifiers.labels.readers import LabelSet
 from seqvec.classifiers.labels.tasks import TASKS, TaskSpec
-from seqvec.errors import TaskError
+from seqvec.errors import ArgumentTypeError, TaskError
+from seqvec.io.arguments import path_argument
 from seqvec.search.neighbours import VectorIndex, load_index
 from seqvec.search.query import Queries, hit_rows, read_queries
 from seqvec.search.reliability import CALIBRATION_SAMPLE, K_CHOICES, LeaveOneOut, leave_one_out
@@ -26,13 +27,19 @@ IndexLike = VectorIndex | str | os.PathLike
 
 
 def _index(index: IndexLike) -> VectorIndex:
-    return index if isinstance(index, VectorIndex) else load_index(index)
+    return index if isinstance(index, VectorIndex) else load_index(path_argument(index, "index"))
 
 
 def _queries(query: str | os.PathLike | Queries, index: VectorIndex, model: str | None, device: str,
              progress: bool) -> Queries:
-    return query if isinstance(query, Queries) else read_queries(query, index, model=model, device=device,
-                                                                    progress=progress)
+    if isinstance(query, Queries):
+        return query
+    return read_queries(path_argument(query, "query"), index, model=model, device=device, progress=progress)
+
+
+def _k(k: object) -> None:
+    if isinstance(k, bool) or not isinstance(k, int):
+        raise ArgumentTypeError(f"k must be an int (hits per query), got {k!r}", argument="k", value=k)
 
 
 def search_index(query: str | os.PathLike | Queries, index: IndexLike, k: int = 10, *, min_similarity: float | None = None,
@@ -44,6 +51,7 @@ def search_index(query: str | os.PathLike | Queries, index: IndexLike, k: int = 
     (``model`` overrides the name the index records). ``exclude_self`` leaves out a
     reference of the query's own id; ``min_similarity`` drops weaker hits.
     """
+    _k(k)
     index = _index(index)
     queries = _queries(query, index, model, device, progress)
     hits = index.search(queries.vectors, k, min_similarity=min_similarity,
@@ -89,6 +97,11 @@ def transfer_labels(query: str | os.PathLike | Queries, index: IndexLike, labels
     the reference (``calibration_sample`` references, seeded); hits are ``id:similarity``
     joined by ``;``. A query without a hit gets an empty label and reliability.
     """
+    if k is not None:
+        _k(k)
+    if not isinstance(labels, LabelSet):
+        raise ArgumentTypeError(f"labels must be a LabelSet (seqvec.read_labels(...)), got a {type(labels).__name__}",
+                                argument="labels", value=labels)
     index = _index(index)
     spec = task_of(labels, task)
     targets = labels.labels[spec.name]

@@ -31,7 +31,8 @@ import h5py
 import numpy as np
 
 from seqvec import __version__
-from seqvec.errors import EmbeddingFileError, MissingDependencyError, UsageError
+from seqvec.errors import ArgumentTypeError, EmbeddingFileError, MissingDependencyError, UsageError
+from seqvec.io.arguments import path_argument
 from seqvec.io.lock import OutputLock
 from seqvec.io.output import check_folder, check_not_input
 from seqvec.progress import progress_bar
@@ -146,8 +147,12 @@ def build_index(embeddings: str | os.PathLike, output: str | os.PathLike, settin
     The file is read in batches (the exact index writes them to ``output`` as it goes), so
     memory is bounded by the index; the output appears only when complete. Returns ``output``.
     """
+    embeddings, output = path_argument(embeddings, "embeddings"), path_argument(output, "output")
     settings = settings or IndexSettings()
-    source, output = open_vectors(embeddings), Path(output)
+    if not isinstance(settings, IndexSettings):
+        raise ArgumentTypeError(f"settings must be an IndexSettings, got a {type(settings).__name__}",
+                                argument="settings", value=settings)
+    source = open_vectors(embeddings)
     check_output(output, [Path(embeddings)], overwrite)
     partial = output.with_name(output.name + ".partial")
     with OutputLock(output):

@@ -12,6 +12,7 @@ import h5py
 import numpy as np
 
 from seqvec.errors import EmbeddingFileError, UsageError
+from seqvec.io.arguments import path_argument
 from seqvec.search.index import READ_BATCH, IndexSettings, import_faiss, new_faiss_index, normalised, read_index_header
 
 logger = logging.getLogger(__name__)
@@ -120,7 +121,7 @@ def _pad(rows: np.ndarray, raw: np.ndarray, k: int) -> tuple[np.ndarray, np.ndar
 
 def load_index(path: str | os.PathLike, *, nprobe: int | None = None, ef_search: int | None = None) -> VectorIndex:
     """Read an index file made by :func:`~seqvec.search.index.build_index` (or ``seqvec index``)."""
-    path = Path(path)
+    path = path_argument(path, "path")
     header = read_index_header(path)
     settings = IndexSettings(**header["settings"])
     settings = replace(settings, nprobe=nprobe or settings.nprobe, ef_search=ef_search or settings.ef_search)
