@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from abc import ABC, abstractmethod
 
 import h5py
 import numpy as np
@@ -47,7 +48,7 @@ def root_attrs(f: h5py.File) -> dict:
     return attrs
 
 
-class Layout:
+class Layout(ABC):
     """What :class:`~seqvec.embeddings.store.EmbeddingStore` needs of a layout."""
 
     name = ""
@@ -57,17 +58,17 @@ class Layout:
         self.ids: list[str] = []
         self.views: tuple[str, ...] = ()
 
+    @abstractmethod
     def lengths(self) -> np.ndarray | None:
         """[N] residues per record, or None if the file does not record them."""
-        raise NotImplementedError
 
+    @abstractmethod
     def per_protein_rows(self, rows: np.ndarray) -> np.ndarray:
         """[k, D] vectors of the (increasing) ``rows``."""
-        raise NotImplementedError
 
+    @abstractmethod
     def per_residue_row(self, row: int) -> np.ndarray:
         """[L, D] (or [n_layers, L, D]) of one row."""
-        raise NotImplementedError
 
     def missing_view(self, view: str) -> MissingViewError:
         return MissingViewError(f"{self.f.filename} has no {view} embeddings (it holds: "
