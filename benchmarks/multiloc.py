@@ -54,6 +54,12 @@ SIZES = {
     "tiny": dict(n_filters=10, conv2_filters=32, lstm_hidden=32, attention_hidden=32, dense_hidden=32),
     "full": {},
 }
+VARIANTS = {  # the paper's ablations (its Table of BLSTM / + convolutions / + attention) and a floor
+    "full": {},                                                  # conv + BiLSTM + attention
+    "conv_bilstm": {"pooling": "last"},                          # conv + BiLSTM, last states
+    "bilstm": {"convolutions": False, "pooling": "last"},        # BiLSTM alone on the encoding
+    "fnn": None,                                                 # FNN on composition (floor)
+}
 logger = logging.getLogger("multiloc")
 
 
@@ -105,18 +111,24 @@ def run_fold(fold, train_idx, test_idx, data, args, out_dir):
         index = {examples[i].id: i for i in train_idx}
         tr_ids, va_ids = grouped_split(ids, 0.1, groups, strata={i: labels[index[i]] for i in ids}, seed=fold)
         tr, va = np.array([index[i] for i in tr_ids]), np.array([index[i] for i in va_ids])
-    subset = lambda idx: TaskDataset([examples[i] for i in idx], {"localization": task}, "residue")  # noqa: E731
+    level = "protein" if args.variant == "fnn" else "residue"
+    subset = lambda idx: TaskDataset([examples[i] for i in idx], {"localization": task}, level)  # noqa: E731
     seed_everything(args.seed)
-    head = head_class("convlstm")(examples[0].x.shape[1], {"localization": len(CLASSES)},
-                                  max_length=args.max_length, **SIZES[args.size])
+    if args.variant == "fnn":
+        name, options = "fnn", {}
+    else:
+        name, options = "convlstm", dict(max_length=args.max_length, **SIZES[args.size], **VARIANTS[args.variant])
+    head = head_class(name)(examples[0].x.shape[-1], {"localization": len(CLASSES)}, **options)
     config = FitConfig(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, max_residues=None,
-                       patience=args.patience, monitor="accuracy", seed=args.seed)
+                       patience=args.patience, monitor="accuracy", seed=args.seed, precision=args.precision)
     start = time.perf_counter()
-    result = fit(head, subset(tr), subset(va), config, run_dir=out_dir / f"run_fold{fold}", progress=False)
+    run_dir = out_dir / f"run_fold{fold}"
+    result = fit(head, subset(tr), subset(va), config, run_dir=run_dir, progress=False,
+                 state_file=run_dir / "training_state.pt", resume=args.resume)
     probs = np.stack(predict_dataset(head, subset(test_idx), batch_size=args.batch_size)["localization"])
-    if fold == args.folds_list[0]:
-        save_head(out_dir / f"head_fold{fold}", head, {"localization": task},
-                  embeddings={"encoder": args.encoding}, training={"fold": fold, "best_epoch": result.best_epoch})
+    save_head(out_dir / f"head_fold{fold}", head, {"localization": task},
+              embeddings={"encoder": args.encoding if name == "convlstm" else f"composition+{args.encoding} mean"},
+              training={"fold": fold, "best_epoch": result.best_epoch, "variant": args.variant, "split": args.split})
     logger.info("fold %d: best epoch %d, %.0f s", fold, result.best_epoch, time.perf_counter() - start)
     return probs, result, len(tr), len(va), torch.get_num_threads()
 
@@ -138,8 +150,13 @@ def report(args, per_fold: list[dict], y_true: np.ndarray, y_pred: np.ndarray, t
         "fold_mean": float(np.mean(accuracies)),
         "fold_sd": float(np.std(accuracies, ddof=1)) if len(accuracies) > 1 else None,
         "folds": per_fold, "classes": list(CLASSES),
+        "per_class": {c: {"n_test": int((y_true == k).sum()),
+                          "recall": float(correct[y_true == k].mean()) if (y_true == k).any() else None}
+                      for k, c in enumerate(CLASSES)},
+        "variant": args.variant, "precision": args.precision,
         "confusion": {"labels": y_true.tolist(), "predictions": y_pred.tolist()},
-        "head": "convlstm", "hparams": SIZES[args.size], "size": args.size, "encoding": args.encoding,
+        "head": "fnn" if args.variant == "fnn" else "convlstm",
+        "hparams": {} if args.variant == "fnn" else {**SIZES[args.size], **VARIANTS[args.variant]}, "size": args.size, "encoding": args.encoding,
         "fit": {"epochs": args.epochs, "patience": args.patience, "lr": args.lr, "batch_size": args.batch_size,
                 "monitor": "validation accuracy", "seed": args.seed, "threads": threads},
         "protocol": [
@@ -176,6 +193,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--every", type=int, default=1, help="use every n-th protein only (quick trials)")
+    p.add_argument("--variant", choices=sorted(VARIANTS), default="full",
+                   help="full: conv + BiLSTM + attention; conv_bilstm: no attention (last states); bilstm: "
+                        "no convolutions either; fnn: a feed-forward net on composition (floor)")
+    p.add_argument("--precision", choices=["float32", "bf16"], default="float32",
+                   help="training forward pass in float32 or under bfloat16 autocast")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run in --out: finished folds are read back, the running "
+                        "fold continues after its last finished epoch (OUT/run_fold<k>/training_state.pt)")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
@@ -189,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     from seqvec.classifiers.labels.tasks import TaskSpec
     from seqvec.classifiers.training.data import Example
     from seqvec.embeddings.encoders import ENCODERS
+    from seqvec.io.output import atomic_open
 
     torch.set_num_threads(args.threads)
     args.folds_list = list(range(5)) if args.folds == "all" else [int(f) for f in args.folds.split(",")]
@@ -199,6 +225,11 @@ def main(argv: list[str] | None = None) -> int:
     examples = [Example(i, encoder.embed_batch([keep_termini(s, args.max_length)])[0][0].numpy(),
                         {"localization": int(y)})
                 for i, s, y in zip(ids, seqs, labels)]
+    if args.variant == "fnn":  # the floor: composition (mean one-hot) and mean encoding, per protein
+        onehot = ENCODERS["onehot"]()
+        examples = [Example(ex.id, np.concatenate([onehot.embed_batch([keep_termini(s, args.max_length)])[0][0]
+                                                   .numpy().mean(0), ex.x.mean(0)]), ex.targets)
+                    for ex, s in zip(examples, seqs)]
     task = TaskSpec("localization", "protein", CLASSES, "Q11", "MultiLoc location, 11 classes")
     logger.info("%d proteins, %d classes, encoding %s", len(ids), len(CLASSES), args.encoding)
 
@@ -214,19 +245,30 @@ def main(argv: list[str] | None = None) -> int:
     else:
         folds = list(StratifiedKFold(5, shuffle=True, random_state=0).split(np.zeros(len(labels)), labels))
     pooled_true, pooled_pred, per_fold = [], [], []
+    threads = torch.get_num_threads()
     for fold in args.folds_list:
         train_idx, test_idx = folds[fold]
-        probs, result, n_tr, n_va, threads = run_fold(fold, train_idx, test_idx, (examples, labels, task, groups),
-                                                      args, args.out)
-        pred = probs.argmax(1)
-        per_fold.append({"fold": fold, "n_train": n_tr, "n_val": n_va, "n_test": len(test_idx),
-                         "accuracy": float((pred == labels[test_idx]).mean()), "best_epoch": result.best_epoch,
-                         "epochs_run": len(result.history),
-                         "seconds": round(sum(r["seconds"] for r in result.history), 1)})
+        done = args.out / f"fold{fold}.json"
+        if args.resume and done.is_file():  # finished in an earlier run
+            row = json.loads(done.read_text())
+            pred = np.asarray(row.pop("predictions"))
+            logger.info("fold %d: read back from %s", fold, done)
+        else:
+            probs, result, n_tr, n_va, threads = run_fold(fold, train_idx, test_idx,
+                                                          (examples, labels, task, groups), args, args.out)
+            pred = probs.argmax(1)
+            row = {"fold": fold, "n_train": n_tr, "n_val": n_va, "n_test": len(test_idx),
+                   "accuracy": float((pred == labels[test_idx]).mean()), "best_epoch": result.best_epoch,
+                   "epochs_run": len(result.history),
+                   "seconds": round(sum(r["seconds"] for r in result.history), 1)}
+            with atomic_open(done) as handle:
+                handle.write(json.dumps({**row, "predictions": pred.tolist()}) + "\n")
+        per_fold.append(row)
         pooled_true.append(labels[test_idx])
         pooled_pred.append(pred)
         out = report(args, per_fold, np.concatenate(pooled_true), np.concatenate(pooled_pred), threads)
-        (args.out / "result.json").write_text(json.dumps(out, indent=1) + "\n")  # after every fold
+        with atomic_open(args.out / "result.json") as handle:  # after every fold
+            handle.write(json.dumps(out, indent=1) + "\n")
     print(json.dumps({k: v for k, v in out.items() if k != "confusion"}, indent=1))
     return 0
 

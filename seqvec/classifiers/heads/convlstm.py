@@ -87,6 +87,18 @@ def terminal_index(mask: torch.Tensor, max_length: int) -> tuple[torch.Tensor, t
     return index, kept_mask
 
 
+POOLINGS = ("attention", "mean", "last")  # how the BiLSTM outputs become one vector per protein
+
+
+def _flag(value: bool | str) -> bool:
+    """``True``/``False`` or their spellings in ``--head-option`` (``true``, ``0``, ...)."""
+    if isinstance(value, str):
+        if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+            raise ValueError(f"convolutions must be true or false, got {value!r}")
+        return value.lower() in ("true", "1", "yes")
+    return bool(value)
+
+
 def _kernel_sizes(value: str | Sequence[int]) -> list[int]:
     """``"1,3,5"`` or ``[1, 3, 5]`` -> ``[1, 3, 5]``, each odd and >= 1."""
     sizes = [int(k) for k in (value.split(",") if isinstance(value, str) else value)]
@@ -120,8 +132,11 @@ class ConvLSTMHead(Head):
                  kernel_sizes: str | Sequence[int] = (1, 3, 5, 9, 15, 21), conv2_filters: int = 128,
                  conv2_kernel: int = 3, lstm_hidden: int = 256, attention_hidden: int = 256,
                  dense_hidden: int = 256, input_dropout: float = 0.2, dropout: float = 0.5,
-                 max_length: int = 1000):
+                 max_length: int = 1000, convolutions: bool = True, pooling: str = "attention"):
         sizes = _kernel_sizes(kernel_sizes)
+        convolutions = _flag(convolutions)
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
         _kernel_sizes([conv2_kernel])
         for name, value in [("n_filters", n_filters), ("conv2_filters", conv2_filters),
                             ("lstm_hidden", lstm_hidden), ("attention_hidden", attention_hidden),
@@ -133,21 +148,29 @@ class ConvLSTMHead(Head):
         super().__init__(input_dim, outputs, n_filters=n_filters, kernel_sizes=sizes,
                          conv2_filters=conv2_filters, conv2_kernel=conv2_kernel, lstm_hidden=lstm_hidden,
                          attention_hidden=attention_hidden, dense_hidden=dense_hidden,
-                         input_dropout=input_dropout, dropout=dropout, max_length=max_length)
+                         input_dropout=input_dropout, dropout=dropout, max_length=max_length,
+                         convolutions=convolutions, pooling=pooling)
         self.max_length = int(max_length)
         self.input_dropout = float(input_dropout)
-        self.convs = nn.ModuleList(nn.Conv1d(self.input_dim, n_filters, k, padding=k // 2) for k in sizes)
-        self.conv2 = nn.Conv1d(n_filters * len(sizes), conv2_filters, conv2_kernel, padding=conv2_kernel // 2)
-        self.lstm_forward = nn.LSTM(conv2_filters, lstm_hidden, batch_first=True)
-        self.lstm_backward = nn.LSTM(conv2_filters, lstm_hidden, batch_first=True)
-        self.align = nn.Linear(2 * lstm_hidden, attention_hidden)
-        self.align_v = nn.Linear(attention_hidden, 1, bias=False)
+        self.pooling = pooling
+        self.convs = nn.ModuleList(nn.Conv1d(self.input_dim, n_filters, k, padding=k // 2) for k in sizes) \
+            if convolutions else nn.ModuleList()
+        self.conv2 = nn.Conv1d(n_filters * len(sizes), conv2_filters, conv2_kernel, padding=conv2_kernel // 2) \
+            if convolutions else None
+        lstm_input = conv2_filters if convolutions else self.input_dim
+        self.lstm_forward = nn.LSTM(lstm_input, lstm_hidden, batch_first=True)
+        self.lstm_backward = nn.LSTM(lstm_input, lstm_hidden, batch_first=True)
+        attends = pooling == "attention"
+        self.align = nn.Linear(2 * lstm_hidden, attention_hidden) if attends else None
+        self.align_v = nn.Linear(attention_hidden, 1, bias=False) if attends else None
         self.dense = nn.Linear(2 * lstm_hidden, dense_hidden)
         self.dropout = nn.Dropout(dropout)
         self.out = TaskModules({task: nn.Linear(dense_hidden, n) for task, n in self.outputs.items()})
 
     def first_layer_filters(self) -> list[tuple[int, torch.Tensor]]:
         """``[(width, weight [n_filters, D, width]), ...]`` of the first convolutions (detached)."""
+        if self.conv2 is None:
+            raise ValueError("this convlstm head has no convolutions (convolutions=False): it has no filters")
         convs = [cast(nn.Conv1d, conv) for conv in self.convs]
         return [(conv.kernel_size[0], conv.weight.detach()) for conv in convs]
 
@@ -174,6 +197,8 @@ class ConvLSTMHead(Head):
         Channel ``i * n_filters + j`` is filter ``j`` of width ``kernel_sizes[i]``; 0 at padding.
         """
         _, _, kept, xk = self._kept(x, mask)
+        if self.conv2 is None:
+            raise ValueError("this convlstm head has no convolutions (convolutions=False): it has no filters")
         return self._first_layer(xk.transpose(1, 2), kept).transpose(1, 2)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, return_attention: bool = False
@@ -186,17 +211,29 @@ class ConvLSTMHead(Head):
         mask, index, kept, xk = self._kept(x, mask)
         if self.training and self.input_dropout > 0:  # drop whole residues, no rescaling (as the original)
             xk = xk * torch.bernoulli(torch.full_like(kept, 1 - self.input_dropout, dtype=x.dtype))[..., None]
-        h = self._first_layer(xk.transpose(1, 2), kept)                      # (B, F1, L')
-        h = torch.relu(self.conv2(h)) * kept[:, None, :]                     # (B, F2, L')
-        h = self.dropout(h.transpose(1, 2))                                  # (B, L', F2)
+        if self.conv2 is not None:
+            h = self._first_layer(xk.transpose(1, 2), kept)                  # (B, F1, L')
+            h = torch.relu(self.conv2(h)) * kept[:, None, :]                 # (B, F2, L')
+            h = self.dropout(h.transpose(1, 2))                              # (B, L', F2)
+        else:  # the ablation without convolutions: the BiLSTM reads the encoding itself
+            h = xk                                                           # (B, L', D)
         # padding comes after each protein, so it never reaches a real position's output
         lengths = kept.sum(1)                                                # (B,)
         backward = self.lstm_backward(reverse_padded(h, lengths))[0]         # (B, L', H), reversed order
         backward = reverse_padded(backward, lengths)                         # (B, L', H)
         out = torch.cat([self.lstm_forward(h)[0], backward], dim=-1)        # (B, L', 2H)
-        scores = self.align_v(torch.tanh(self.align(out))).squeeze(-1)       # (B, L')
-        alpha = torch.softmax(scores.masked_fill(~kept, torch.finfo(scores.dtype).min), dim=1) * kept
-        context = torch.einsum("bl,bld->bd", alpha, out)                     # (B, 2H)
+        if self.pooling == "last":  # forward state at the last residue, backward state at the first
+            if return_attention:
+                raise ValueError("a convlstm head with pooling='last' has no attention weights")
+            last = out[torch.arange(out.shape[0]), lengths - 1, : out.shape[-1] // 2]
+            context = torch.cat([last, out[:, 0, out.shape[-1] // 2:]], dim=-1)  # (B, 2H)
+        else:
+            if self.align is not None and self.align_v is not None:
+                scores = self.align_v(torch.tanh(self.align(out))).squeeze(-1)   # (B, L')
+                alpha = torch.softmax(scores.masked_fill(~kept, torch.finfo(scores.dtype).min), dim=1) * kept
+            else:  # mean: uniform weights over the kept residues
+                alpha = kept.to(out.dtype) / lengths[:, None].to(out.dtype)      # (B, L')
+            context = torch.einsum("bl,bld->bd", alpha, out)                     # (B, 2H)
         z = self.dropout(torch.relu(self.dense(self.dropout(context))))     # (B, dense)
         logits = {task: layer(z) for task, layer in self.out.items()}
         if not return_attention:

@@ -36,6 +36,7 @@ from torch.nn import functional as F
 from seqvec.classifiers.heads.base import Head
 from seqvec.classifiers.labels.tasks import IGNORE, TaskSpec
 from seqvec.classifiers.training.data import Batch, TaskDataset, batch_indices
+from seqvec.classifiers.training.resume import load_state, restore_random, save_state
 from seqvec.errors import DataError, TaskError, TrainingError, UsageError
 from seqvec.progress import progress_bar
 
@@ -287,13 +288,20 @@ def _write_history(run_dir: Path, history: list[dict]) -> None:
 
 def fit(model: nn.Module, train: TaskDataset, val: TaskDataset | None = None,
         config: FitConfig = FitConfig(), run_dir: str | os.PathLike | None = None,
-        progress: bool = False, device: torch.device | str = "cpu") -> FitResult:
+        progress: bool = False, device: torch.device | str = "cpu",
+        state_file: str | os.PathLike | None = None, resume: bool = False) -> FitResult:
     """Train ``model`` in place on ``train``, early-stopping on ``val``; returns the history.
 
     Without ``val`` every epoch runs and the last weights are kept. With ``val`` the
     weights of the best epoch (by ``config.monitor``) are restored at the end. Training
     runs on ``device`` (see :func:`seqvec.devices.resolve_device`); the trained model is
     returned on the CPU.
+
+    With ``state_file``, the whole state of the run (weights, optimiser, random generators,
+    early stopping; :mod:`seqvec.classifiers.training.resume`) is written there atomically
+    after every epoch. With ``resume`` too, a run whose state file exists continues after
+    its last saved epoch and ends with the same weights as an uninterrupted run (a run that
+    had already stopped returns at once); without the file it starts from the beginning.
     """
     if len(train) < 1:
         raise DataError("no training proteins")
@@ -313,8 +321,19 @@ def fit(model: nn.Module, train: TaskDataset, val: TaskDataset | None = None,
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     sign = 1.0 if config.monitor == "loss" else -1.0  # lower is better after the sign
     best = FitResult(best_epoch=0, best_score=None)
-    best_state, waited = None, 0
-    for epoch in progress_bar(range(1, config.epochs + 1), desc="epochs", unit="epoch", enabled=progress, leave=False):
+    best_state, waited, first, stopped = None, 0, 1, False
+    if resume and state_file is None:
+        raise UsageError("resuming needs the state file of the run (`state_file`)", option="resume", value=True)
+    if resume and Path(state_file).is_file():  # type: ignore[arg-type]
+        saved = load_state(Path(state_file), config)  # type: ignore[arg-type]
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        restore_random(saved, rng)
+        best.history, best.best_epoch, best.best_score = saved["history"], saved["best_epoch"], saved["best_score"]
+        best_state, waited, first, stopped = saved["best_state"], saved["waited"], saved["epoch"] + 1, saved["stopped"]
+        logger.info("resuming %s after epoch %d (best epoch %d)", state_file, saved["epoch"], best.best_epoch)
+    for epoch in progress_bar(range(first, config.epochs + 1 if not stopped else first), desc="epochs",
+                              unit="epoch", enabled=progress, leave=False):
         start = time.perf_counter()
         row = {"epoch": epoch, "train_loss": _train_epoch(model, train, config, optimizer, weights, rng, device,
                                                           epoch)}
@@ -330,17 +349,22 @@ def fit(model: nn.Module, train: TaskDataset, val: TaskDataset | None = None,
                                                       if k not in ("epoch", "seconds")))
         if val is None or not len(val):
             best.best_epoch = epoch
-            continue
-        score = row["val_loss"] if config.monitor == "loss" else row["val_accuracy"]
-        if best.best_score is None or sign * score < sign * best.best_score:
-            best.best_epoch, best.best_score, waited = epoch, score, 0
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         else:
-            waited += 1
-            if waited >= config.patience:
-                logger.info("early stop after epoch %d (best epoch %d, %s %.4f)", epoch, best.best_epoch,
-                            config.monitor, best.best_score)
-                break
+            score = row["val_loss"] if config.monitor == "loss" else row["val_accuracy"]
+            if best.best_score is None or sign * score < sign * best.best_score:
+                best.best_epoch, best.best_score, waited = epoch, score, 0
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            else:
+                waited += 1
+                stopped = waited >= config.patience
+        if state_file is not None:
+            save_state(Path(state_file), epoch=epoch, model=model, optimizer=optimizer, rng=rng, config=config,
+                       history=best.history, best_epoch=best.best_epoch, best_score=best.best_score,
+                       best_state=best_state, waited=waited, stopped=stopped)
+        if stopped:
+            logger.info("early stop after epoch %d (best epoch %d, %s %.4f)", epoch, best.best_epoch,
+                        config.monitor, best.best_score)
+            break
     if best_state is not None:
         model.load_state_dict(best_state)
     bad = [name for name, p in model.state_dict().items() if p.is_floating_point() and not torch.isfinite(p).all()]
