@@ -167,3 +167,41 @@ def test_compare_runs_the_convlstm_head(tmp_path):
     runs = json.loads((tmp_path / "cmp" / "compare.json").read_text())["runs"]
     assert [(r["encoder"], r["head"]) for r in runs] == [("onehot", "convlstm")]
     assert set(runs[0]["tasks"]) == {"localization", "membrane"}
+
+
+@pytest.mark.parametrize("options", [{"pooling": "mean"}, {"pooling": "last"},
+                                     {"convolutions": "false", "pooling": "last"}, {"convolutions": False}])
+def test_ablations_are_padding_invariant_and_rebuild_from_hparams(options):
+    """The paper's ablations: no attention (mean or last states), no convolutions (BiLSTM alone)."""
+    model = small_model(**options)
+    x, mask = batch([12, 3, 8])
+    x[~mask] = 1e3
+    together = model(x, mask)
+    for i, n in enumerate([12, 3, 8]):
+        alone = model(x[i:i + 1, :n], mask[i:i + 1, :n])
+        assert torch.allclose(alone["localization"], together["localization"][i:i + 1], atol=1e-5)
+    rebuilt = ConvLSTMHead(6, OUTPUTS, **model.hparams)
+    assert set(rebuilt.state_dict()) == set(model.state_dict())
+    if model.hparams["convolutions"] is False:
+        assert not any(k.startswith(("convs", "conv2")) for k in model.state_dict())
+        with pytest.raises(ValueError, match="no convolutions"):
+            model.first_layer_filters()
+    if model.hparams["pooling"] != "attention":
+        assert not any(k.startswith("align") for k in model.state_dict())
+
+
+def test_last_pooling_reads_the_last_forward_and_first_backward_state():
+    model = small_model(pooling="last")
+    x, mask = batch([7, 4])
+    with pytest.raises(ValueError, match="no attention"):
+        model(x, mask, return_attention=True)
+    y = x.clone()
+    y[1, 2] += 5.0  # a change inside the short protein changes its prediction, not the other's
+    a, b = model(x, mask)["localization"], model(y, mask)["localization"]
+    assert torch.equal(a[0], b[0]) and not torch.allclose(a[1], b[1])
+
+
+@pytest.mark.parametrize("bad, message", [({"pooling": "max"}, "pooling"), ({"convolutions": "maybe"}, "true or false")])
+def test_bad_ablation_options(bad, message):
+    with pytest.raises(ValueError, match=message):
+        ConvLSTMHead(6, OUTPUTS, **bad)
