@@ -73,6 +73,8 @@ EXCEPTIONS = {
     ("docs/benchmarks.md", r"^seqvec train --labels multiloc.tsv .* --split-by-identity"):
         "identity clusters of the full MultiLoc set; tests/test_crossval.py runs --split-by-identity on a slice",
     ("docs/performance.md", r"^python benchmarks/"): "a benchmark on full-size SeqVec weights, run by hand",
+    ("docs/convlstm.md", r"^(nice )?python benchmarks/multiloc.py"): "hours of training on the full MultiLoc set, "
+                                                                      "run by hand; tests/test_train_resume.py resumes",
     ("docs/heads.md", r"^mmseqs easy-cluster IN.fasta"): "the MMseqs2 command seqvec runs itself (shown, not run)",
     ("docs/tasks.md", r"^python chezod_to_biotrainer.py CheZOD1174"): None,  # runs: the script is the block below
 }
