@@ -90,6 +90,8 @@ def _evaluate(args: argparse.Namespace, out) -> int:
     if len(own) == 1:  # a head of the user's own task reads the labels as that task
         options["task_name"] = options["task_name"] or own[0].name
         options["kind"] = options["kind"] or own[0].kind.value
+        if options["label_map"] is None and own[0].label_map is not None:  # kept with the head at training
+            options["label_map"] = own[0].label_map
     labels = read_labels(args.labels, args.label_format, **options)
     encoder = args.encoder or checkpoint.embeddings.get("encoder") or "lm"
     layers = args.layers or checkpoint.embeddings.get("layers") or "sum"
