@@ -20,8 +20,8 @@ from seqvec.errors import SeqVecError
 # subcommand -> module under seqvec.cli, in the order --help lists them
 COMMANDS = {
     "embed": "embed",
-    "export": "export",
-    "export-head": "export_head",
+    "export": "export.files",
+    "export-head": "export.head",
     "train-lm": "train_lm",
     "evaluate-lm": "evaluate_lm",
     "train-protvec": "encoders.train_protvec",

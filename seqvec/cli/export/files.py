@@ -39,7 +39,7 @@ examples:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from seqvec.cli.export_head import add_opset_argument
+    from seqvec.cli.export.head import add_opset_argument
     from seqvec.embeddings.options import EXPORT_FORMATS as FORMATS
 
     p.add_argument("h5", type=Path, help="embedding file (any layout) or shard folder; or, for .onnx, a head "
@@ -64,6 +64,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _export_head(args: argparse.Namespace) -> int:
-    from seqvec.cli.export_head import export_onnx
+    from seqvec.cli.export.head import export_onnx
 
     return export_onnx(str(args.h5), args.output, opset=args.opset, overwrite=args.overwrite)
