@@ -133,8 +133,8 @@ def plot_projection(projections: Sequence[Projection], labels: Sequence[str], pa
 
 def marker_size(n: int) -> float:
     """Scatter marker area (pt²) for ``n`` points: large enough that the marker shapes stay legible
-    (about 3 pt across even for thousands of points), smaller as the cloud gets denser."""
-    return float(np.clip(900 / np.sqrt(max(n, 1)), 9, 36))
+    (about 3 pt across even for tens of thousands of points), smaller as the cloud gets denser."""
+    return float(np.clip(600 / np.sqrt(max(n, 1)), 8, 36))
 
 
 def write_coordinates(path: str | os.PathLike, ids: Sequence[str], labels: Sequence[str],
