@@ -171,6 +171,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--fasta", type=Path, help="rank filters by mean activation on these proteins "
                                                "(default: by weight norm)")
     p.add_argument("--top", type=int, default=8, help="number of filters")
+    p.add_argument("--widths", type=_widths, help="only filters of these widths, e.g. '1,21' (default: all)")
     p.add_argument("--style", choices=("both", "logo", "heatmap"), default="both", help="what to draw per filter")
     p.add_argument("--engine", choices=("auto", "logomaker", "matplotlib"), default="auto",
                    help="logo drawing: logomaker (extra 'plots') or own glyphs; auto = logomaker if installed")
@@ -202,6 +203,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p = parsers["curves"]
     p.add_argument("log", type=Path, help="run or head directory (history.json), a history .json/.csv, or bundled:NAME")
     p.add_argument("--title", help="figure title (default: the head and its tasks)")
+
+
+def _widths(text: str) -> list[int]:
+    try:
+        widths = [int(w) for w in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected filter widths such as '1,21', got {text!r}") from None
+    if any(w < 1 for w in widths):
+        raise argparse.ArgumentTypeError(f"filter widths are >= 1, got {text!r}")
+    return widths
 
 
 def _caption(args, default: str) -> str:
@@ -296,6 +307,12 @@ def _filters(args):
     table = encoder.embed_batch([ALPHABET])[0][0].numpy()  # (A, D): each letter's encoding
     activation = mean_activations(checkpoint.head, encoder, read_fasta(args.fasta).values()) if args.fasta else None
     filters = filter_scores(checkpoint.head, table, "activation" if args.fasta else "weight_norm", activation)
+    if args.widths:
+        have = sorted({f.width for f in filters})
+        if not set(args.widths) & set(have):
+            raise UsageError(f"--widths {','.join(map(str, args.widths))}: the head's filters have widths "
+                             f"{', '.join(map(str, have))}", option="--widths")
+        filters = [f for f in filters if f.width in args.widths]
     data = f"; activations on {args.fasta.name}" if args.fasta else ""
     plot_filters(filters, ALPHABET, args.output, style=args.style, top=args.top,
                  order_label="mean activation" if args.fasta else "weight norm", engine=args.engine, dpi=args.dpi,
