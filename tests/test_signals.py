@@ -211,3 +211,73 @@ def test_per_class_options_need_per_class(multiloc_head, tmp_path, capsys):
     assert main(["plot", "attention", "--signals", "--head", str(multiloc_head),
                  "--fasta", str(DATA / "multiloc_signals.fasta"), "-o", str(tmp_path / "a.png")]) != 0
     assert "add --per-class" in capsys.readouterr().err
+
+
+# --- first-layer filters against known motifs -------------------------------------------------------
+
+
+def _hydrophobic_detector():
+    """A one-hot convlstm head whose width-1 filter 0 scores each residue by its Kyte-Doolittle value
+    and whose filter 1 detects K; the other filters are zero."""
+    import torch
+
+    from seqvec.classifiers.evaluation.filters import KYTE_DOOLITTLE
+    from seqvec.classifiers.heads.registry import head_class
+    from seqvec.embeddings.encoders import ALPHABET
+
+    head = head_class("convlstm")(21, {"localization": 2}, n_filters=2, kernel_sizes=[1, 3], conv2_filters=2,
+                                  lstm_hidden=2, attention_hidden=2, dense_hidden=2)
+    with torch.no_grad():
+        for conv in head.convs:
+            conv.weight.zero_()
+            conv.bias.zero_()
+        for a, value in KYTE_DOOLITTLE.items():
+            head.convs[0].weight[0, ALPHABET.index(a), 0] = value
+        head.convs[0].weight[1, ALPHABET.index("K"), 0] = 1.0
+    return head.eval()
+
+
+def test_filters_on_signals_find_the_hydrophobic_core_and_the_lysine():
+    from seqvec.classifiers.evaluation.filters import hydropathy_correlation, signal_filters, signal_filters_table
+    from seqvec.embeddings.encoders import ALPHABET, ENCODERS
+
+    head = _hydrophobic_detector()
+    encoder = ENCODERS["onehot"]()
+    table = encoder.embed_batch([ALPHABET])[0][0].numpy()
+    sequences = {f"sp{i}": "MKLLLAVLLAIVLS" + "DEKSTNQDEKSTNQ" * 3 for i in range(4)}   # signal: residues 1-14
+    sequences.update({f"none{i}": "MSDEKSTNQDEKSTNQ" * 3 + "VLI" for i in range(4)})
+    sequences.update({f"px{i}": "MDEKSTNQDEKSTNQ" * 3 + "SKL" for i in range(2)})
+    signals = {f"sp{i}": SortingSignal("SP", 1, 14) for i in range(4)}
+    signals.update({f"px{i}": pts1_signal(sequences[f"px{i}"]) for i in range(2)})
+    result = signal_filters(head, encoder, table, ALPHABET, sequences, signals)
+    sp = result["SP"]
+    assert sp["n"] == 4 and sp["n_control"] == 4 and sp["control_span"] == [1, 14, False]
+    best = sp["filters"][0]
+    assert (best.width, best.index) == (1, 0) and best.enrichment > 3 and best.hydropathy_r == pytest.approx(1.0)
+    pts1 = result["PTS1"]
+    assert pts1["control_span"] == [1, 3, True]
+    assert (pts1["filters"][0].width, pts1["filters"][0].index) == (1, 1)  # K of SKL; the controls end in VLI
+    text = signal_filters_table(result)
+    assert "SP: 4 proteins" in text and "width  1, filter  0" in text
+    scores = np.zeros((21, 1))
+    scores[[ALPHABET.index(a) for a in "AVLIMFWC"], 0] = 1
+    assert hydropathy_correlation(scores, ALPHABET) > 0.5
+
+
+def test_plot_filters_with_signals_prints_and_ranks(multiloc_head, tmp_path, capsys):
+    import json
+
+    from seqvec.cli.main import main
+
+    out, export = tmp_path / "filters.png", tmp_path / "filters.json"
+    assert main(["plot", "-q", "filters", "--head", str(multiloc_head), "--fasta", str(DATA / "multiloc_signals.fasta"),
+                 "--signals", "--rank", "SP", "--widths", "1,21", "--top", "3", "-o", str(out),
+                 "--export", str(export)]) == 0
+    printed = capsys.readouterr().out
+    assert "SP: 2 proteins, control residues 1-22 of 2" in printed and "PTS1: 1 proteins" in printed
+    numbers = json.loads(export.read_text())
+    assert set(numbers) == {"SP", "SA", "cTP", "mTP", "PTS1"} and len(numbers["SP"]["filters"]) == 3 * 3
+    assert out.stat().st_size > 1000
+    assert main(["plot", "filters", "--head", str(multiloc_head), "--fasta", str(DATA / "multiloc_signals.fasta"),
+                 "--signals", "--rank", "NLS", "-o", str(tmp_path / "b.png")]) != 0
+    assert "--rank NLS" in capsys.readouterr().err

@@ -172,6 +172,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                "(default: by weight norm)")
     p.add_argument("--top", type=int, default=8, help="number of filters")
     p.add_argument("--widths", type=_widths, help="only filters of these widths, e.g. '1,21' (default: all)")
+    p.add_argument("--signals", action="store_true",
+                   help="compare the filters with known motifs: read MultiLoc sorting-signal annotations from the "
+                        "--fasta headers (SP, SA, mTP, cTP; PTS1 from a C-terminal [SAC][KRH][LM]) and print, per "
+                        "signal type, the filters most active on the signals against the same positions of "
+                        "proteins without one, with their preference for hydrophobic residues")
+    p.add_argument("--rank", metavar="SIGNAL", help="with --signals: rank the drawn filters by their enrichment on "
+                                                     "this signal type (e.g. SP or PTS1) instead of mean activation")
+    p.add_argument("--export", type=Path, metavar="JSON", help="with --signals: also write every filter's numbers")
     p.add_argument("--style", choices=("both", "logo", "heatmap"), default="both", help="what to draw per filter")
     p.add_argument("--engine", choices=("auto", "logomaker", "matplotlib"), default="auto",
                    help="logo drawing: logomaker (extra 'plots') or own glyphs; auto = logomaker if installed")
@@ -293,10 +301,11 @@ def _attention_per_class(args, checkpoint, chosen: dict[str, str]) -> None:
 
 
 def _filters(args):
+    from seqvec.classifiers.evaluation.filters import filter_scores, mean_activations
     from seqvec.classifiers.heads.checkpoint import load_head
     from seqvec.embeddings.encoders import ALPHABET, ENCODERS, LETTER_TABLES
     from seqvec.io.fasta import read_fasta
-    from seqvec.viz.filters import filter_scores, mean_activations, plot_filters
+    from seqvec.viz.filters import plot_filters
 
     checkpoint = load_head(args.head)
     encoder_name = checkpoint.embeddings.get("encoder")
@@ -305,7 +314,15 @@ def _filters(args):
                         f"filter logos need a convlstm head on {' or '.join(LETTER_TABLES)}", head=checkpoint.name)
     encoder = ENCODERS[encoder_name]()
     table = encoder.embed_batch([ALPHABET])[0][0].numpy()  # (A, D): each letter's encoding
-    activation = mean_activations(checkpoint.head, encoder, read_fasta(args.fasta).values()) if args.fasta else None
+    if (args.signals or args.rank or args.export) and not args.fasta:
+        raise UsageError("--signals, --rank and --export read the proteins of --fasta: add --fasta", option="--fasta")
+    if (args.rank or args.export) and not args.signals:
+        raise UsageError("--rank and --export need the signal annotations: add --signals", option="--signals")
+    sequences = read_fasta(args.fasta) if args.fasta else {}
+    activation = mean_activations(checkpoint.head, encoder, sequences.values()) if args.fasta else None
+    label, notes = "mean activation" if args.fasta else "weight norm", None
+    if args.signals:
+        activation, label, notes = _filter_motifs(args, checkpoint.head, encoder, table, sequences, activation)
     filters = filter_scores(checkpoint.head, table, "activation" if args.fasta else "weight_norm", activation)
     if args.widths:
         have = sorted({f.width for f in filters})
@@ -314,9 +331,36 @@ def _filters(args):
                              f"{', '.join(map(str, have))}", option="--widths")
         filters = [f for f in filters if f.width in args.widths]
     data = f"; activations on {args.fasta.name}" if args.fasta else ""
-    plot_filters(filters, ALPHABET, args.output, style=args.style, top=args.top,
-                 order_label="mean activation" if args.fasta else "weight norm", engine=args.engine, dpi=args.dpi,
+    plot_filters(filters, ALPHABET, args.output, style=args.style, top=args.top, order_label=label,
+                 engine=args.engine, dpi=args.dpi, notes=notes,
                  caption=_caption(args, _head_caption(checkpoint, args.head) + data))
+
+
+def _filter_motifs(args, head, encoder, table, sequences, activation):
+    """Print (and --export) the filters against the signals; the ranking values, their name and notes."""
+    import json
+
+    from seqvec.classifiers.evaluation.filters import channels, signal_filters, signal_filters_table
+    from seqvec.classifiers.labels.signals import read_signals
+    from seqvec.embeddings.encoders import ALPHABET
+    from seqvec.io.output import atomic_open
+
+    signals = read_signals(args.fasta)[1]
+    result = signal_filters(head, encoder, table, ALPHABET, sequences, signals)
+    if args.rank and args.rank not in result:
+        raise UsageError(f"--rank {args.rank}: the proteins of {args.fasta} carry {', '.join(result) or 'no signals'}",
+                         option="--rank")
+    print(signal_filters_table(result))
+    if args.export:
+        with atomic_open(args.export, "w") as handle:  # run() checked and locked it
+            handle.write(json.dumps({k: {**v, "filters": [f.to_dict() for f in v["filters"]]}
+                                     for k, v in result.items()}, indent=1) + "\n")
+    if not args.rank:
+        return activation, "mean activation", None
+    by_channel = {(f.width, f.index): f for f in result[args.rank]["filters"]}
+    values = [by_channel[c].enrichment for c in channels(head)]
+    notes = {c: f"{args.rank} {f.enrichment:.2f}x, KD r {f.hydropathy_r:+.2f}" for c, f in by_channel.items()}
+    return values, f"enrichment on {args.rank}", notes
 
 
 def _projection(args):

@@ -10,20 +10,20 @@ than the average residue does: the positive part of the centred scores (scores m
 mean over residues), each letter as tall as its score, the largest on top; letters shorter
 than a tenth of the tallest column are left out, so that wide filters stay readable.
 
-Filters are ranked by ``weight_norm`` (the L2 norm of ``W``, no data needed) or, when
-activations on real proteins are given, by ``activation`` (mean ReLU output over the
-residues of those proteins).
+The scores and the rankings (by ``weight_norm``, the L2 norm of ``W``; by ``activation``,
+the mean ReLU output over the residues of real proteins; by enrichment inside sorting
+signals) come from :mod:`seqvec.classifiers.evaluation.filters`.
 """
 from __future__ import annotations
 
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from seqvec.classifiers.evaluation.filters import FilterScores, filter_scores, mean_activations  # noqa: F401
 from seqvec.viz.common import DEFAULT_DPI, DIVERGING, add_caption, check_output, new_figure, save_figure, styled
 
 logger = logging.getLogger(__name__)
@@ -36,70 +36,6 @@ RESIDUE_CLASSES = (  # (name, letters, colour): the legend of every logo
 COLOURS = {letter: colour for _, letters, colour in RESIDUE_CLASSES for letter in letters}
 MIN_LETTER = 0.1  # letters below this share of the tallest column are left out of a logo (the heatmap has all)
 MIN_COLUMNS = 5   # a filter narrower than this is drawn in a panel this many offsets wide (no stretched glyphs)
-
-
-@dataclass
-class FilterScores:
-    """Residue scores of one first-layer filter."""
-
-    width: int
-    index: int  # filter number within its width
-    scores: np.ndarray  # [A, width]: response to each residue at each offset
-    rank_value: float  # the value the filters were ranked by
-
-
-def mean_activations(head, encoder, sequences) -> np.ndarray:
-    """Mean ReLU output of each first-layer channel over all residues of ``sequences``.
-
-    ``head`` declares ``has_filters``; ``encoder`` is the table encoder it was trained on
-    (``embed_batch``); ``sequences`` is an iterable of residue strings. Channel order is
-    that of ``first_layer_activations`` (see :func:`filter_scores`).
-    """
-    import torch
-
-    if not getattr(head, "has_filters", False):
-        raise ValueError(f"{type(head).__name__} declares no first-layer filters (has_filters is False)")
-    sums, count = None, 0
-    for sequence in sequences:
-        x = encoder.embed_batch([sequence])[0]  # (1, L, D)
-        act = head.first_layer_activations(x, torch.ones(x.shape[:2], dtype=torch.bool))  # (1, L', F)
-        total = act[0].double().sum(0).numpy()
-        sums, count = (total if sums is None else sums + total), count + act.shape[1]
-    if sums is None:
-        raise ValueError("no sequences to average the activations over")
-    return sums / max(count, 1)
-
-
-def filter_scores(head, table: np.ndarray, order: str = "weight_norm",
-                  activation: np.ndarray | None = None) -> list[FilterScores]:
-    """All first-layer filters of ``head`` as residue scores, best first.
-
-    Parameters
-    ----------
-    head : a head that declares ``has_filters`` (``ConvLSTMHead``).
-    table : ``[A, D]`` encoding of each letter of the alphabet (rows of an encoder table).
-    order : ``"weight_norm"`` or ``"activation"`` (needs ``activation``).
-    activation : ``[n_filters_total]`` mean activation per first-layer channel, channel
-        ``i * n_filters + j`` = filter ``j`` of width number ``i``.
-    """
-    if order not in ("weight_norm", "activation"):
-        raise ValueError(f"order must be 'weight_norm' or 'activation', got {order!r}")
-    if order == "activation" and activation is None:
-        raise ValueError("order='activation' needs the mean activations")
-    if order == "weight_norm":
-        activation = None
-    result = []
-    channel = 0
-    for width, weight in head.first_layer_filters():
-        w = weight.float().numpy()  # (F, D, k)
-        if w.shape[1] != table.shape[1]:
-            raise ValueError(f"filters read {w.shape[1]} features per residue but the table has {table.shape[1]}: "
-                             "logos need a one-hot or BLOSUM62 head")
-        for j in range(w.shape[0]):
-            value = float(np.linalg.norm(w[j])) if activation is None else float(activation[channel])
-            result.append(FilterScores(width, j, table @ w[j], value))
-            channel += 1
-    return sorted(result, key=lambda f: -f.rank_value)
 
 
 def _draw_letter(ax, letter: str, x: float, y: float, height: float, colour: str) -> None:
