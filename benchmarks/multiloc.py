@@ -32,8 +32,13 @@ wall time on the shared 2-core machine, 22 epochs before early stopping)::
 
     nice python benchmarks/multiloc.py --out /tmp/multiloc -v > /tmp/multiloc.log 2>&1 &
 
-It prints one JSON object (also written to ``OUT/result.json``); the trained head of
-the first test fold is saved to ``OUT/head_fold<k>`` (``seqvec.classifiers.heads.checkpoint``).
+It prints one JSON object (also written to ``OUT/result.json``, with per-class recall); the
+trained head of each test fold is saved to ``OUT/head_fold<k>`` (``seqvec.classifiers.heads.checkpoint``).
+``--resume`` continues an interrupted run in ``OUT``: finished folds are read back from
+``OUT/fold<k>.json`` and the running fold continues after its last finished epoch
+(``OUT/run_fold<k>/training_state.pt``, bit-identical to an uninterrupted run). ``--variant``
+runs the paper's ablations (``bilstm``, ``conv_bilstm``, ``full``) and a composition FNN floor
+(``fnn``); ``--precision bf16`` trains under bfloat16 autocast.
 """
 from __future__ import annotations
 
