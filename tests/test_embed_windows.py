@@ -1,10 +1,13 @@
 """Embedding into the columnar store window by window, holding a few bytes per record:
 the first pass (``scan_fasta``) checks as ``read_fasta_checked`` does, and any cut into
 windows gives the same store, resumable, with identical sequences embedded once."""
+import gzip
 import io
 import logging
+import os
 import random
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -98,6 +101,18 @@ def test_scan_reads_standard_input_twice(tmp_path, monkeypatch):
     assert scanned.name == "<stdin>"
     scanned.close()
     assert not list(tmp_path.iterdir())  # the copy of standard input is gone
+
+
+def test_scan_reads_a_pipe_twice(tmp_path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_bytes(gzip.compress(b">a\nMKV\n>b\nWWWK\n")))
+    writer.start()
+    scanned = scan_fasta(fifo, spool=tmp_path)
+    writer.join()
+    assert [s for _, _, s in scanned.records()] == ["MKV", "WWWK"] == [s for _, _, s in scanned.records()]
+    scanned.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo"]
 
 
 def test_window_plan_covers_each_row_to_embed_once():

@@ -6,8 +6,8 @@ record only numpy arrays: its length (int32, 4 bytes) and the md5 of its sequenc
 bytes), plus, while it reads, 8 bytes of a hash of every id for the duplicate check. The
 ids go to an anonymous temporary file, read back in chunks (:meth:`ScannedFasta.id_chunks`).
 :meth:`ScannedFasta.records` reads the file again and yields the valid records in order,
-one at a time, so a caller holds only the window it works on. Standard input, which
-cannot be read twice, is first copied to an anonymous temporary file.
+one at a time, so a caller holds only the window it works on. Standard input and pipes,
+which cannot be read twice, are first copied to a hidden temporary file.
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import hashlib
 import logging
 import os
 import shutil
+import stat
 import sys
 import tempfile
 from array import array
@@ -101,10 +102,30 @@ class ScannedFasta:
         self._ids = self._copy = None
 
 
-def _copy_stdin(folder: Path) -> IO[bytes]:
-    handle = tempfile.NamedTemporaryFile(dir=folder, prefix=".seqvec-stdin-")
-    shutil.copyfileobj(sys.stdin.buffer, handle)
-    handle.flush()
+def _readable_twice(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a regular file (not ``-``, a pipe or ``/dev/stdin``); a missing one
+    counts as readable, for the reader to name it."""
+    if str(path) == STDIN:
+        return False
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return True
+
+
+def _copy_input(path: str | os.PathLike, folder: Path) -> IO[bytes]:
+    """A hidden temporary copy of standard input or a pipe, as read (gzip stays gzip)."""
+    handle = tempfile.NamedTemporaryFile(dir=folder, prefix=".seqvec-input-")
+    try:
+        if str(path) == STDIN:
+            shutil.copyfileobj(sys.stdin.buffer, handle)
+        else:
+            with open(path, "rb") as source:
+                shutil.copyfileobj(source, handle)
+        handle.flush()
+    except BaseException:
+        handle.close()
+        raise
     return handle
 
 
@@ -132,7 +153,7 @@ def scan_fasta(path: str | os.PathLike, *, id_field: int | None = None, split_ch
     :func:`~seqvec.io.fasta.read_fasta_checked` raises, for the same inputs.
     """
     name = display_name(path)
-    copy = _copy_stdin(spool or Path(tempfile.gettempdir())) if str(path) == STDIN else None
+    copy = None if _readable_twice(path) else _copy_input(path, spool or Path(tempfile.gettempdir()))
     source = copy.name if copy is not None else os.fspath(path)
     ids = tempfile.TemporaryFile(dir=spool, prefix=".seqvec-ids-")  # every id, for the duplicate check
     valid_ids = tempfile.TemporaryFile(dir=spool, prefix=".seqvec-ids-")  # the rows' ids
