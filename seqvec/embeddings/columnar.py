@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 FORMAT = "seqvec-columnar"
 FORMAT_VERSION = 1
 MATRICES = ("per_protein", "per_residue")
-_MAX_FIXED_ID = 256  # bytes; longer ids are stored as variable-length strings
+MAX_FIXED_ID = 256  # bytes; longer ids are stored as variable-length strings
 ID_CHUNK = 65536  # records table rows per chunk (written and compressed a chunk at a time)
 
 
@@ -89,7 +89,7 @@ def write_records(f: h5py.File | h5py.Group, ids: list[str] | IdChunks, lengths:
         ids = IdChunks(len(ids), max((len(i.encode("utf-8")) for i in ids), default=1), [list(ids)])
     n = ids.n
     gz = {"compression": "gzip", "shuffle": True, "chunks": (min(n, ID_CHUNK),)} if n else {}
-    fixed = ids.width <= _MAX_FIXED_ID
+    fixed = ids.width <= MAX_FIXED_ID
     dtype = h5py.string_dtype("utf-8", max(ids.width, 1)) if fixed else h5py.string_dtype()
     table = f.create_dataset("records/id", shape=(n,), dtype=dtype, **gz)
     start = 0
