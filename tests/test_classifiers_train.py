@@ -155,3 +155,26 @@ def test_checkpoint_round_trip_and_errors(tmp_path):
     (tmp_path / "h" / "weights.pt").unlink()
     with pytest.raises(CheckpointError, match="weights.pt is missing"):
         load_head(tmp_path / "h")
+
+
+def test_save_head_interrupted_leaves_no_head_under_an_old_config(tmp_path, monkeypatch):
+    """A crash while the weights are written must not pair new weights with an old config,
+    nor leave a truncated weights file: the folder is simply not a head until a save completes."""
+    tasks = get_tasks("localization")
+    old = head_class("la")(40, {"localization": 10}, hidden_dim=8)
+    save_head(tmp_path / "h", old, tasks, training={"best_epoch": 1})
+    old_bytes = (tmp_path / "h" / "weights.pt").read_bytes()
+
+    def crash(state, handle):
+        handle.write(b"partial")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", crash)
+    with pytest.raises(KeyboardInterrupt):
+        save_head(tmp_path / "h", head_class("la")(40, {"localization": 10}, hidden_dim=8), tasks,
+                  training={"best_epoch": 2})
+    assert not (tmp_path / "h" / "config.json").exists()
+    assert (tmp_path / "h" / "weights.pt").read_bytes() == old_bytes  # never a partial file
+    assert sorted(p.name for p in (tmp_path / "h").iterdir()) == ["weights.pt"]  # no temporary left
+    with pytest.raises(CheckpointError, match="config.json is missing"):
+        load_head(tmp_path / "h")

@@ -29,6 +29,7 @@ from seqvec.classifiers.heads.base import Head
 from seqvec.classifiers.heads.registry import head_class, head_name
 from seqvec.classifiers.labels.tasks import TASKS, TaskKind, TaskSpec
 from seqvec.errors import CheckpointError, SeqVecError
+from seqvec.io.output import atomic_open
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +77,10 @@ def save_head(directory: str | os.PathLike, head: Head, tasks: dict[str, TaskSpe
     """Write ``config.json`` and ``weights.pt`` into ``directory`` (created if needed).
 
     ``half`` stores floating-point weights as float16 (half the size; loading casts back).
+    Each file is written under a temporary name and renamed; an older ``config.json`` is
+    removed first and the new one written last, so a crash in between leaves a folder
+    without a config (never read as a head, and retrained by a resumed run) instead of new
+    weights under an old config.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -91,8 +96,11 @@ def save_head(directory: str | os.PathLike, head: Head, tasks: dict[str, TaskSpe
     }
     state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous()
              for k, v in head.state_dict().items()}
-    torch.save(state, directory / WEIGHTS_FILE)
-    (directory / CONFIG_FILE).write_text(json.dumps(config, indent=1) + "\n")
+    (directory / CONFIG_FILE).unlink(missing_ok=True)
+    with atomic_open(directory / WEIGHTS_FILE, "wb", encoding=None) as handle:
+        torch.save(state, handle)
+    with atomic_open(directory / CONFIG_FILE) as handle:
+        handle.write(json.dumps(config, indent=1) + "\n")
     logger.debug("saved %s head for %s to %s", config["head"], ", ".join(tasks), directory)
     return directory
 
