@@ -112,7 +112,7 @@ def run_child(*argv: str) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--sizes", default="10000,100000,1000000", help="numbers of proteins (default: %(default)s)")
+    p.add_argument("--sizes", default="10000,100000,1000000", help="numbers of proteins (default: %(default)s; empty: only --lm)")
     p.add_argument("--old-max", type=int, default=100000, help="largest N run in the per-id layout (it is slow)")
     p.add_argument("--residue-max", type=int, default=100000, help="largest N run with per-residue embeddings")
     p.add_argument("--old-residue-max", type=int, default=10000,
@@ -144,10 +144,11 @@ def report(args: argparse.Namespace, tmp: Path) -> None:
     print("| N | encoder | view | layout | write s | ms/record | size MB | size / raw | read all per-protein s | "
           "1,000 random per-residue s | write peak RSS MB | peak RSS MB |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-    runs = [(int(s), "onehot", per_residue, layout) for s in args.sizes.split(",") for per_residue in (False, True)
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    runs = [(n, "onehot", per_residue, layout) for n in sizes for per_residue in (False, True)
             for layout in ("per-id", "columnar")
-            if not (per_residue and int(s) > args.residue_max)
-            and not (layout == "per-id" and int(s) > (args.old_residue_max if per_residue else args.old_max))]
+            if not (per_residue and n > args.residue_max)
+            and not (layout == "per-id" and n > (args.old_residue_max if per_residue else args.old_max))]
     if args.lm:
         runs += [(args.lm, "lm", True, layout) for layout in ("per-id", "columnar")
                  if layout == "columnar" or args.lm <= args.lm_old_max]
@@ -167,7 +168,7 @@ def report(args: argparse.Namespace, tmp: Path) -> None:
         fasta.unlink()
     print("\nThe store alone (per-protein float32 vectors already computed; no FASTA, no encoder):\n")
     print("| N | D | write s | ms/record | size / raw | peak RSS MB |\n|---|---|---|---|---|---|")
-    for n in (int(s) for s in args.sizes.split(",")):
+    for n in sizes:
         for dim in (21, 1024):
             if dim == 1024 and n > 100000:
                 continue
