@@ -193,3 +193,16 @@ def test_shards_with_small_windows_equal_one_run(tmp_path, monkeypatch):
     for k in (3, 1, 2):
         embed_fasta(fasta, tmp_path / "shards", encoder="onehot", max_residues=150, shard=f"{k}/3")
     assert_same_store(whole, tmp_path / "shards")
+
+
+def test_copies_find_identical_digests_also_when_8_bytes_collide():
+    rng = np.random.default_rng(0)
+    digests = rng.integers(0, 256, (300, 16), dtype=np.uint8)
+    digests[[40, 90, 299]] = digests[7]
+    digests[[120]] = digests[60]
+    for case in (digests, digests.copy()):
+        if case is not digests:
+            case[200, :8] = case[7, :8]  # the first 8 bytes of another sequence: compared in full
+        embed, repeats, first = pipeline._copies(case)
+        assert repeats.tolist() == [40, 90, 299, 120] and first.tolist() == [7, 7, 7, 60]
+        assert embed.sum() == 296 and not embed[[40, 90, 299, 120]].any() and embed[200]
