@@ -1,8 +1,8 @@
 """The one FASTA reader of seqvec, and the one protein-sequence policy.
 
 Input: a path, or ``-`` for standard input. Gzip is recognised by its content (the magic
-bytes), never by the file name, and every input is read exactly once from start to end,
-so pipes and ``/dev/stdin`` work. Text must be UTF-8; an error names the byte offset.
+bytes), never by the file name, and every read goes once from start to end, so pipes and
+``/dev/stdin`` work (:mod:`seqvec.io.scan`, which reads a file twice, copies those first). Text must be UTF-8; an error names the byte offset.
 
 Records: a header line starting with ``>`` and the sequence lines after it. Whitespace
 at the ends of a line is ignored (``\\r\\n`` line ends included); whitespace *inside* a
