@@ -251,10 +251,11 @@ def _run_inplace(model: Embedder, scanned: ScannedFasta, rows: tuple[int, int], 
                     names = [sequences[row][0] for row in batch]
                     embedded = embed_layers(model, names, {sequences[row][0]: sequences[row][1] for row in batch})
                     written, per_residue, per_protein = [], [], []
-                    for row, layers in zip(batch, embedded):
+                    low = np.searchsorted(repeat_of, batch).tolist()  # repeats[low:high]: the row's copies
+                    high = np.searchsorted(repeat_of, batch, "right").tolist()
+                    for row, layers, a, b in zip(batch, embedded, low, high):
                         arrays = _reduce(layers, view, settings)
-                        copies = repeats[np.searchsorted(repeat_of, row):np.searchsorted(repeat_of, row, "right")]
-                        for target in [row, *copies.tolist()]:
+                        for target in [row, *repeats[a:b].tolist()] if b > a else [row]:
                             written.append(target)
                             per_residue.append(arrays[0])
                             per_protein.append(arrays[1])
