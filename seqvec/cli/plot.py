@@ -55,8 +55,19 @@ its probability and, when the true class is known (DeepLoc headers in --fasta or
 convlstm head's max_length, the middle it does not read is shaded; the dotted line is
 uniform attention; labels mark the peaks (residue and position).
 
-example:
+With --per-class: every protein of --fasta (or --ids), summarised instead: per true class
+(--labels or DeepLoc headers), the mean attention relative to uniform at the first and last
+--terminal residues and in --bins bins of relative position (band: 95% of the mean). The
+terminal line says how much weight the first and last residue get. --signals also reads
+MultiLoc sorting-signal annotations from the headers (SP 14, SA 16 30, mTP 29, cTP 43;
+PTS1 from a C-terminal [SAC][KRH][LM]) and prints, per signal type, the attention mass
+inside the signal against the signal's share of the residues read (1.0x = uniform, with a
+95% bootstrap interval over proteins); --export writes all of it as JSON.
+
+examples:
   seqvec plot attention --head heads/la --fasta deeploc_test_set.fasta --ids Q9H400 P12345 -o attention.png
+  seqvec plot attention --per-class --signals --head heads/convlstm --fasta multiloc_test.fasta \
+      --labels multiloc_test_classes.tsv -o profiles.png --export signals.json
 """),
     "filters": ("first-layer conv filters as logos and heatmaps", """\
 Show what the first convolution of a conv + BiLSTM + attention head trained on one-hot or
@@ -142,12 +153,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                "headers when they carry labels)")
     p.add_argument("--model", help="language model for a head on LM embeddings (default: the one it was trained on)")
     add_download_argument(p)
+    p.add_argument("--per-class", action="store_true",
+                   help="instead of one panel per protein: the mean attention profile of each class over every "
+                        "protein of --fasta (or --ids), at the first and last --terminal residues and along the "
+                        "relative position; prints how much attention falls on the first and last residue")
+    p.add_argument("--signals", action="store_true",
+                   help="with --per-class: read MultiLoc sorting-signal annotations from the --fasta headers "
+                        "('SP 14', 'SA 16 30', 'mTP 29', 'cTP 43'; PTS1 from a C-terminal [SAC][KRH][LM]) and print "
+                        "the attention mass inside each signal type against its share of the residues")
+    p.add_argument("--terminal", type=int_in(1, 500), default=50, help="--per-class: residues shown at each end")
+    p.add_argument("--bins", type=int_in(1, 200), default=20, help="--per-class: bins of relative position")
+    p.add_argument("--export", type=Path, metavar="JSON",
+                   help="--per-class: also write the profiles, signal enrichment and edge numbers as JSON")
 
     p = parsers["filters"]
     p.add_argument("--head", type=Path, required=True, help="head directory (convlstm on onehot or blosum62)")
     p.add_argument("--fasta", type=Path, help="rank filters by mean activation on these proteins "
                                                "(default: by weight norm)")
     p.add_argument("--top", type=int, default=8, help="number of filters")
+    p.add_argument("--widths", type=_widths, help="only filters of these widths, e.g. '1,21' (default: all)")
+    p.add_argument("--signals", action="store_true",
+                   help="compare the filters with known motifs: read MultiLoc sorting-signal annotations from the "
+                        "--fasta headers (SP, SA, mTP, cTP; PTS1 from a C-terminal [SAC][KRH][LM]) and print, per "
+                        "signal type, the filters most active on the signals against the same positions of "
+                        "proteins without one, with their preference for hydrophobic residues")
+    p.add_argument("--rank", metavar="SIGNAL", help="with --signals: rank the drawn filters by their enrichment on "
+                                                     "this signal type (e.g. SP or PTS1) instead of mean activation")
+    p.add_argument("--export", type=Path, metavar="JSON", help="with --signals: also write every filter's numbers")
     p.add_argument("--style", choices=("both", "logo", "heatmap"), default="both", help="what to draw per filter")
     p.add_argument("--engine", choices=("auto", "logomaker", "matplotlib"), default="auto",
                    help="logo drawing: logomaker (extra 'plots') or own glyphs; auto = logomaker if installed")
@@ -181,6 +213,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--title", help="figure title (default: the head and its tasks)")
 
 
+def _widths(text: str) -> list[int]:
+    try:
+        widths = [int(w) for w in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected filter widths such as '1,21', got {text!r}") from None
+    if any(w < 1 for w in widths):
+        raise argparse.ArgumentTypeError(f"filter widths are >= 1, got {text!r}")
+    return widths
+
+
 def _caption(args, default: str) -> str:
     return default if args.caption is None else args.caption
 
@@ -193,11 +235,15 @@ def _head_caption(checkpoint, path: Path) -> str:
 def _attention(args):
     from seqvec.classifiers.heads.checkpoint import load_head
     from seqvec.classifiers.heads.predict import embedding_source
-    from seqvec.classifiers.labels.files import class_labels
     from seqvec.embeddings.pipeline import embed_sequences
     from seqvec.io.fasta import read_fasta
     from seqvec.viz.attention import attention_tracks, plot_attention
 
+    if args.signals and not args.per_class:
+        raise UsageError("--signals reports attention per signal type over many proteins: add --per-class",
+                         option="--signals")
+    if args.export and not args.per_class:
+        raise UsageError("--export writes the --per-class numbers: add --per-class", option="--export")
     checkpoint = load_head(args.head)
     if not checkpoint.head.has_attention:
         raise TaskError(f"{args.head} is a {checkpoint.name} head, which has no attention weights; "
@@ -206,31 +252,60 @@ def _attention(args):
         raise TaskError(f"{args.head} has no task {args.task!r} (it has {', '.join(checkpoint.tasks)})",
                         task=args.task, head=checkpoint.name)
     sequences = read_fasta(args.fasta)
-    ids = args.ids or list(sequences)[: args.n]
+    ids = args.ids or (list(sequences) if args.per_class else list(sequences)[: args.n])
     missing = [i for i in ids if i not in sequences]
     if missing:
         raise DataError(f"ids not in {args.fasta}: {', '.join(missing)}", ids=missing)
     chosen = {i: sequences[i] for i in ids}
+    if args.per_class:
+        return _attention_per_class(args, checkpoint, chosen)
     encoder, model, layers = embedding_source([checkpoint], args.model)
     embeddings = dict(embed_sequences(chosen, model, encoder=encoder, layers=layers))
-    if args.labels:
-        true = class_labels(args.labels, args.task)[0]
-    else:
-        try:
-            true = class_labels(args.fasta, args.task)[0]
-        except LabelFormatError:  # a plain FASTA: no true classes
-            true = {}
     classes = checkpoint.tasks[args.task].classes
-    tracks = attention_tracks(checkpoint.head, {i: embeddings[i] for i in ids}, chosen, classes, args.task, true)
+    tracks = attention_tracks(checkpoint.head, {i: embeddings[i] for i in ids}, chosen, classes, args.task,
+                              _true_classes(args))
     plot_attention(tracks, args.output, max_length=checkpoint.head.hparams.get("max_length"), dpi=args.dpi,
                    caption=_caption(args, f"{_head_caption(checkpoint, args.head)}; proteins: {args.fasta.name}"))
 
 
+def _true_classes(args) -> dict[str, str]:
+    from seqvec.classifiers.labels.files import class_labels
+
+    if args.labels:
+        return class_labels(args.labels, args.task)[0]
+    try:
+        return class_labels(args.fasta, args.task)[0]
+    except LabelFormatError:  # a plain FASTA: no true classes
+        return {}
+
+
+def _attention_per_class(args, checkpoint, chosen: dict[str, str]) -> None:
+    import json
+
+    from seqvec.classifiers.evaluation.attention_report import attention_report
+    from seqvec.classifiers.labels.signals import read_signals
+    from seqvec.io.output import atomic_open
+    from seqvec.viz.attention_profiles import plot_attention_profiles
+
+    signals = read_signals(args.fasta)[1] if args.signals else {}
+    report = attention_report(checkpoint, chosen, _true_classes(args), signals, args.task, args.model,
+                              args.terminal, args.bins, progress=not args.quiet, name=args.head.name)
+    accuracy = "" if report.accuracy is None else f", accuracy {report.accuracy:.3f}"
+    plot_attention_profiles(report.profiles, args.output, dpi=args.dpi, caption=_caption(
+        args, f"{_head_caption(checkpoint, args.head)}; {report.n} proteins of {args.fasta.name}{accuracy}"))
+    print(report.table() if signals else report.table().splitlines()[-1])
+    if args.export:
+        with atomic_open(args.export, "w") as handle:  # run() checked and locked it
+            handle.write(json.dumps(report.to_dict(), indent=1) + "\n")
+        print(f"wrote {args.export}")
+
+
 def _filters(args):
+    from seqvec.classifiers.evaluation.filters import filter_scores, mean_activations
     from seqvec.classifiers.heads.checkpoint import load_head
     from seqvec.embeddings.encoders import ALPHABET, ENCODERS, LETTER_TABLES
     from seqvec.io.fasta import read_fasta
-    from seqvec.viz.filters import filter_scores, mean_activations, plot_filters
+    from seqvec.viz.filters import plot_filters
 
     checkpoint = load_head(args.head)
     encoder_name = checkpoint.embeddings.get("encoder")
@@ -239,12 +314,53 @@ def _filters(args):
                         f"filter logos need a convlstm head on {' or '.join(LETTER_TABLES)}", head=checkpoint.name)
     encoder = ENCODERS[encoder_name]()
     table = encoder.embed_batch([ALPHABET])[0][0].numpy()  # (A, D): each letter's encoding
-    activation = mean_activations(checkpoint.head, encoder, read_fasta(args.fasta).values()) if args.fasta else None
+    if (args.signals or args.rank or args.export) and not args.fasta:
+        raise UsageError("--signals, --rank and --export read the proteins of --fasta: add --fasta", option="--fasta")
+    if (args.rank or args.export) and not args.signals:
+        raise UsageError("--rank and --export need the signal annotations: add --signals", option="--signals")
+    sequences = read_fasta(args.fasta) if args.fasta else {}
+    activation = mean_activations(checkpoint.head, encoder, sequences.values()) if args.fasta else None
+    label, notes = "mean activation" if args.fasta else "weight norm", None
+    if args.signals:
+        activation, label, notes = _filter_motifs(args, checkpoint.head, encoder, table, sequences, activation)
     filters = filter_scores(checkpoint.head, table, "activation" if args.fasta else "weight_norm", activation)
+    if args.widths:
+        have = sorted({f.width for f in filters})
+        if not set(args.widths) & set(have):
+            raise UsageError(f"--widths {','.join(map(str, args.widths))}: the head's filters have widths "
+                             f"{', '.join(map(str, have))}", option="--widths")
+        filters = [f for f in filters if f.width in args.widths]
     data = f"; activations on {args.fasta.name}" if args.fasta else ""
-    plot_filters(filters, ALPHABET, args.output, style=args.style, top=args.top,
-                 order_label="mean activation" if args.fasta else "weight norm", engine=args.engine, dpi=args.dpi,
+    plot_filters(filters, ALPHABET, args.output, style=args.style, top=args.top, order_label=label,
+                 engine=args.engine, dpi=args.dpi, notes=notes,
                  caption=_caption(args, _head_caption(checkpoint, args.head) + data))
+
+
+def _filter_motifs(args, head, encoder, table, sequences, activation):
+    """Print (and --export) the filters against the signals; the ranking values, their name and notes."""
+    import json
+
+    from seqvec.classifiers.evaluation.filters import channels, signal_filters, signal_filters_table
+    from seqvec.classifiers.labels.signals import read_signals
+    from seqvec.embeddings.encoders import ALPHABET
+    from seqvec.io.output import atomic_open
+
+    signals = read_signals(args.fasta)[1]
+    result = signal_filters(head, encoder, table, ALPHABET, sequences, signals)
+    if args.rank and args.rank not in result:
+        raise UsageError(f"--rank {args.rank}: the proteins of {args.fasta} carry {', '.join(result) or 'no signals'}",
+                         option="--rank")
+    print(signal_filters_table(result))
+    if args.export:
+        with atomic_open(args.export, "w") as handle:  # run() checked and locked it
+            handle.write(json.dumps({k: {**v, "filters": [f.to_dict() for f in v["filters"]]}
+                                     for k, v in result.items()}, indent=1) + "\n")
+    if not args.rank:
+        return activation, "mean activation", None
+    by_channel = {(f.width, f.index): f for f in result[args.rank]["filters"]}
+    values = [by_channel[c].enrichment for c in channels(head)]
+    notes = {c: f"{args.rank} {f.enrichment:.2f}x, KD r {f.hydropathy_r:+.2f}" for c, f in by_channel.items()}
+    return values, f"enrichment on {args.rank}", notes
 
 
 def _projection(args):

@@ -4,96 +4,38 @@ A filter's weights ``W [D, k]`` act on the encoding of residues. The response of
 filter to residue ``a`` at offset ``j`` is ``sum_d T[a, d] W[d, j]`` with ``T`` the
 encoder's table (the identity for one-hot, BLOSUM62 rows for BLOSUM62): that
 ``[A, k]`` residue score matrix is what the heatmap shows (orange raises the output,
-purple lowers it; the colour bar is labelled). The logo shows, at each offset, the residues that raise the output more than
-the average residue does: the positive part of the centred scores (scores minus their
-mean over residues), each letter as tall as its score, the largest on top.
+purple lowers it; the colour bar is labelled; residue letters are coloured by chemistry,
+with a legend). The logo shows, at each offset, the residues that raise the output more
+than the average residue does: the positive part of the centred scores (scores minus their
+mean over residues), each letter as tall as its score, the largest on top; letters shorter
+than a tenth of the tallest column are left out, so that wide filters stay readable.
 
-Filters are ranked by ``weight_norm`` (the L2 norm of ``W``, no data needed) or, when
-activations on real proteins are given, by ``activation`` (mean ReLU output over the
-residues of those proteins).
+The scores and the rankings (by ``weight_norm``, the L2 norm of ``W``; by ``activation``,
+the mean ReLU output over the residues of real proteins; by enrichment inside sorting
+signals) come from :mod:`seqvec.classifiers.evaluation.filters`.
 """
 from __future__ import annotations
 
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from seqvec.classifiers.evaluation.filters import FilterScores, filter_scores, mean_activations  # noqa: F401
 from seqvec.viz.common import DEFAULT_DPI, DIVERGING, add_caption, check_output, new_figure, save_figure, styled
 
 logger = logging.getLogger(__name__)
 
 # colours by chemistry, from the Okabe-Ito palette (the letters themselves carry the identity)
-COLOURS = {**dict.fromkeys("AVLIMFWC", "#000000"), **dict.fromkeys("KRH", "#0072B2"),
-           **dict.fromkeys("DE", "#D55E00"), **dict.fromkeys("STNQ", "#009E73"),
-           **dict.fromkeys("GP", "#E69F00"), "Y": "#CC79A7", "X": "#999999"}
-
-
-@dataclass
-class FilterScores:
-    """Residue scores of one first-layer filter."""
-
-    width: int
-    index: int  # filter number within its width
-    scores: np.ndarray  # [A, width]: response to each residue at each offset
-    rank_value: float  # the value the filters were ranked by
-
-
-def mean_activations(head, encoder, sequences) -> np.ndarray:
-    """Mean ReLU output of each first-layer channel over all residues of ``sequences``.
-
-    ``head`` declares ``has_filters``; ``encoder`` is the table encoder it was trained on
-    (``embed_batch``); ``sequences`` is an iterable of residue strings. Channel order is
-    that of ``first_layer_activations`` (see :func:`filter_scores`).
-    """
-    import torch
-
-    if not getattr(head, "has_filters", False):
-        raise ValueError(f"{type(head).__name__} declares no first-layer filters (has_filters is False)")
-    sums, count = None, 0
-    for sequence in sequences:
-        x = encoder.embed_batch([sequence])[0]  # (1, L, D)
-        act = head.first_layer_activations(x, torch.ones(x.shape[:2], dtype=torch.bool))  # (1, L', F)
-        total = act[0].double().sum(0).numpy()
-        sums, count = (total if sums is None else sums + total), count + act.shape[1]
-    if sums is None:
-        raise ValueError("no sequences to average the activations over")
-    return sums / max(count, 1)
-
-
-def filter_scores(head, table: np.ndarray, order: str = "weight_norm",
-                  activation: np.ndarray | None = None) -> list[FilterScores]:
-    """All first-layer filters of ``head`` as residue scores, best first.
-
-    Parameters
-    ----------
-    head : a head that declares ``has_filters`` (``ConvLSTMHead``).
-    table : ``[A, D]`` encoding of each letter of the alphabet (rows of an encoder table).
-    order : ``"weight_norm"`` or ``"activation"`` (needs ``activation``).
-    activation : ``[n_filters_total]`` mean activation per first-layer channel, channel
-        ``i * n_filters + j`` = filter ``j`` of width number ``i``.
-    """
-    if order not in ("weight_norm", "activation"):
-        raise ValueError(f"order must be 'weight_norm' or 'activation', got {order!r}")
-    if order == "activation" and activation is None:
-        raise ValueError("order='activation' needs the mean activations")
-    if order == "weight_norm":
-        activation = None
-    result = []
-    channel = 0
-    for width, weight in head.first_layer_filters():
-        w = weight.float().numpy()  # (F, D, k)
-        if w.shape[1] != table.shape[1]:
-            raise ValueError(f"filters read {w.shape[1]} features per residue but the table has {table.shape[1]}: "
-                             "logos need a one-hot or BLOSUM62 head")
-        for j in range(w.shape[0]):
-            value = float(np.linalg.norm(w[j])) if activation is None else float(activation[channel])
-            result.append(FilterScores(width, j, table @ w[j], value))
-            channel += 1
-    return sorted(result, key=lambda f: -f.rank_value)
+RESIDUE_CLASSES = (  # (name, letters, colour): the legend of every logo
+    ("hydrophobic", "AVLIMFWC", "#000000"), ("positive", "KRH", "#0072B2"), ("negative", "DE", "#D55E00"),
+    ("polar", "STNQ", "#009E73"), ("G, P (backbone)", "GP", "#E69F00"), ("Y (aromatic, polar)", "Y", "#CC79A7"),
+    ("X (unknown)", "X", "#999999"))
+COLOURS = {letter: colour for _, letters, colour in RESIDUE_CLASSES for letter in letters}
+MIN_LETTER = 0.1  # letters below this share of the tallest column are left out of a logo (the heatmap has all)
+MIN_COLUMNS = 5   # a filter narrower than this is drawn in a panel this many offsets wide (no stretched glyphs)
 
 
 def _draw_letter(ax, letter: str, x: float, y: float, height: float, colour: str) -> None:
@@ -119,33 +61,48 @@ def _logomaker():
     return logomaker, pd
 
 
+def logo_heights(scores: np.ndarray) -> np.ndarray:
+    """Letter heights ``[A, k]`` of a logo: the positive part of the centred scores (scores minus
+    their mean over residues), with letters below :data:`MIN_LETTER` of the tallest column set to 0."""
+    centred = np.clip(scores - scores.mean(0, keepdims=True), 0, None)
+    tallest = float(centred.sum(0).max())
+    return np.where(centred >= MIN_LETTER * tallest, centred, 0.0)
+
+
+def _logo_xlim(width: int) -> tuple[float, float]:
+    """x range of a logo panel: at least :data:`MIN_COLUMNS` offsets, so narrow filters keep glyph proportions."""
+    half = max(width, MIN_COLUMNS) / 2
+    centre = (width - 1) / 2
+    return centre - half, centre + half
+
+
 def draw_logo(ax, scores: np.ndarray, alphabet: str, engine: str = "auto") -> None:
-    """Logo of the positive part of the centred scores ``[A, k]`` on ``ax``.
+    """Logo of the scores ``[A, k]`` on ``ax`` (letter heights: :func:`logo_heights`).
 
     ``engine``: ``"logomaker"`` (the optional extra ``seqvec[plots]``), ``"matplotlib"``
     (own glyph drawing) or ``"auto"`` (logomaker when installed).
     """
     if engine not in ("auto", "logomaker", "matplotlib"):
         raise ValueError(f"engine must be auto, logomaker or matplotlib, got {engine!r}")
-    centred = np.clip(scores - scores.mean(0, keepdims=True), 0, None)
+    heights = logo_heights(scores)
     found = _logomaker() if engine != "matplotlib" else None
     if engine == "logomaker" and found is None:
         raise ImportError("logomaker is not installed (pip install 'seqvec[plots]')")
     if found is None:
-        for j in range(centred.shape[1]):
+        for j in range(heights.shape[1]):
             bottom = 0.0
-            for a in np.argsort(centred[:, j]):
-                v = float(centred[a, j])
+            for a in np.argsort(heights[:, j]):
+                v = float(heights[a, j])
                 if v > 1e-9:
                     _draw_letter(ax, alphabet[a], j, bottom, v, COLOURS.get(alphabet[a], "k"))
                     bottom += v
-        ax.set_xlim(-0.5, centred.shape[1] - 0.5)
-        ax.set_ylim(0, centred.sum(0).max() * 1.05 + 1e-6)
     else:
         logomaker, pd = found
-        frame = pd.DataFrame(centred.T, columns=list(alphabet))
+        frame = pd.DataFrame(heights.T, columns=list(alphabet))
         logomaker.Logo(frame, ax=ax, color_scheme=COLOURS)
-    _offset_ticks(ax, centred.shape[1])
+    ax.set_xlim(*_logo_xlim(heights.shape[1]))
+    ax.set_ylim(0, heights.sum(0).max() * 1.05 + 1e-6)
+    _offset_ticks(ax, heights.shape[1])
 
 
 def _offset_ticks(ax, width: int) -> None:
@@ -156,11 +113,60 @@ def _offset_ticks(ax, width: int) -> None:
     ax.set_xticklabels([str(j - width // 2) for j in ticks], fontsize=8)
 
 
+def _draw_heatmap(fig, ax, f: FilterScores, alphabet: str, title: str | None) -> None:
+    lim = float(np.abs(f.scores).max()) or 1.0
+    width = f.scores.shape[1]
+    im = ax.imshow(f.scores, aspect="auto", cmap=DIVERGING, vmin=-lim, vmax=lim)
+    ax.set_xlim(-0.5, width - 0.5)
+    ax.set_yticks(range(len(alphabet)))
+    ax.set_yticklabels(list(alphabet), fontsize=8, family="monospace")
+    for label in ax.get_yticklabels():
+        label.set_color(COLOURS.get(label.get_text(), "k"))
+    _offset_ticks(ax, width)
+    ax.set_xlabel("offset from centre", fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=8)
+    bar = fig.colorbar(im, ax=ax, fraction=0.08, pad=0.03, aspect=30)
+    bar.set_label("residue score", fontsize=8)
+    bar.ax.tick_params(labelsize=8)
+
+
+def _rows(filters: Sequence[FilterScores], budget: int = 56) -> list[list[FilterScores]]:
+    """Filters in rows of at most 4 whose widths (at least :data:`MIN_COLUMNS` each) add up to ``budget``."""
+    rows: list[list[FilterScores]] = [[]]
+    used = 0
+    for f in filters:
+        size = max(f.scores.shape[1], MIN_COLUMNS) + 2
+        if rows[-1] and (used + size > budget or len(rows[-1]) == 4):
+            rows.append([])
+            used = 0
+        rows[-1].append(f)
+        used += size
+    return rows
+
+
+def residue_legend(ax) -> None:
+    """The colours of the residue classes, in an axes of their own (under the panels)."""
+    from matplotlib.patches import Patch
+
+    handles = [Patch(color=colour, label=f"{name}: {letters}" if len(letters) > 1 else name)
+               for name, letters, colour in RESIDUE_CLASSES]
+    ax.axis("off")
+    ax.legend(handles=handles, loc="center", ncol=4, fontsize=8, frameon=False, title="letter colours",
+              title_fontsize=8)
+
+
 @styled
 def plot_filters(filters: Sequence[FilterScores], alphabet: str, path: str | os.PathLike,
                  style: str = "both", top: int = 8, order_label: str = "weight norm",
-                 engine: str = "auto", dpi: int = DEFAULT_DPI, caption: str | None = None) -> Path:
-    """The ``top`` filters as logos and/or heatmaps (``style``: logo, heatmap, both), best first."""
+                 engine: str = "auto", dpi: int = DEFAULT_DPI, caption: str | None = None,
+                 notes: dict[tuple[int, int], str] | None = None) -> Path:
+    """The ``top`` filters as logos and/or heatmaps (``style``: logo, heatmap, both), best first.
+
+    Each panel is as wide as its filter (at least :data:`MIN_COLUMNS` offsets), so a width-1
+    and a width-21 filter have letters of the same shape; a legend gives the letter colours.
+    ``notes`` adds a line to the title of filter ``(width, index)`` (e.g. its motif score).
+    """
     check_output(path)
     if style not in ("logo", "heatmap", "both"):
         raise ValueError(f"style must be logo, heatmap or both, got {style!r}")
@@ -168,35 +174,31 @@ def plot_filters(filters: Sequence[FilterScores], alphabet: str, path: str | os.
     if not chosen:
         raise ValueError("no filters to plot")
     kinds = ["logo", "heatmap"] if style == "both" else [style]
-    cols = min(4, len(chosen))
-    rows = -(-len(chosen) // cols)
-    heights = [1.0 if k == "logo" else 3.0 for k in kinds] * rows
-    fig = new_figure(3.6 * cols, sum(heights) * 1.25 + 0.8)
-    axes = fig.subplots(len(heights), cols, gridspec_kw={"height_ratios": heights}, squeeze=False)
-    for ax in axes.flat:
-        ax.set_visible(False)
-    for n, f in enumerate(chosen):
-        r, c = divmod(n, cols)
-        for k, kind in enumerate(kinds):
-            ax = axes[r * len(kinds) + k, c]
-            ax.set_visible(True)
-            if kind == "logo":
-                draw_logo(ax, f.scores, alphabet, engine)
-                ax.set_title(f"#{n + 1}: width {f.width}, filter {f.index}\n({order_label} {f.rank_value:.2f})",
-                             fontsize=8)
-                ax.set_ylabel("score above mean", fontsize=8)
-            else:
-                lim = float(np.abs(f.scores).max()) or 1.0
-                im = ax.imshow(f.scores, aspect="auto", cmap=DIVERGING, vmin=-lim, vmax=lim)
-                ax.set_yticks(range(len(alphabet)))
-                ax.set_yticklabels(list(alphabet), fontsize=8, family="monospace")
-                _offset_ticks(ax, f.scores.shape[1])
-                ax.set_xlabel("offset from centre", fontsize=8)
-                if style == "heatmap":
-                    ax.set_title(f"#{n + 1}: width {f.width}, filter {f.index}", fontsize=8)
-                bar = fig.colorbar(im, ax=ax, fraction=0.06, pad=0.03)
-                bar.set_label("residue score", fontsize=8)
-                bar.ax.tick_params(labelsize=8)
+    rows = _rows(chosen)
+    unit = {"logo": 1.3, "heatmap": 2.6}
+    heights = [sum(unit[k] for k in kinds) + 0.6 for _ in rows]
+    fig = new_figure(14, sum(heights) + 1.6)
+    outer = fig.add_gridspec(len(rows) + 1, 1, height_ratios=[*heights, 0.7])
+    n = 0
+    for r, row in enumerate(rows):
+        widths = [max(f.scores.shape[1], MIN_COLUMNS) + 2 for f in row]
+        widths.append(max(56 - sum(widths), 0.001))  # keep the scale of a column the same on every row
+        grid = outer[r].subgridspec(len(kinds), len(widths), width_ratios=widths,
+                                    height_ratios=[unit[k] for k in kinds])
+        for c, f in enumerate(row):
+            n += 1
+            note = (notes or {}).get((f.width, f.index))
+            title = f"#{n}: width {f.width}, filter {f.index}\n({order_label} {f.rank_value:.2f})" + (
+                f"\n{note}" if note else "")
+            for k, kind in enumerate(kinds):
+                ax = fig.add_subplot(grid[k, c])
+                if kind == "logo":
+                    draw_logo(ax, f.scores, alphabet, engine)
+                    ax.set_title(title, fontsize=8)
+                    ax.set_ylabel("score\nabove mean", fontsize=8)
+                else:
+                    _draw_heatmap(fig, ax, f, alphabet, title if style == "heatmap" else None)
     fig.suptitle(f"First-layer filters: residue scores, ranked by {order_label}")
+    residue_legend(fig.add_subplot(outer[-1]))
     add_caption(fig, caption)
     return save_figure(fig, path, dpi)
