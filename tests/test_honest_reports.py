@@ -83,6 +83,7 @@ def test_compare_warns_about_a_requested_task_without_labels(data_dir, tmp_path,
 
 
 def test_curves_are_titled_by_head_and_task_never_by_path(tmp_path):
+    from seqvec.classifiers.heads.checkpoint import resolve_head
     from seqvec.viz.curves import describe_log
 
     head = tmp_path / "some" / "deep" / "run"
@@ -94,6 +95,7 @@ def test_curves_are_titled_by_head_and_task_never_by_path(tmp_path):
     assert title == "la head: localization"
     assert caption == "la head on seqvec-mini-v2; trained on deeploc.fasta" and str(tmp_path) not in caption
     assert describe_log(tmp_path / "log.csv") == ("log.csv", "training log: log.csv")
+    assert describe_log(resolve_head("bundled:protein"))[0] == "bundled:protein (la head): localization, membrane"
 
 
 def _uniprot_file(path, ids):

@@ -48,8 +48,15 @@ def test_cli_writes_a_per_protein_fnn_head(data_dir, tmp_path, capsys):
     assert main(["train", "-q", "--labels", str(data_dir / "tasks" / "deeploc_pool_small.fasta"), "--task",
                  "localization", "--encoder", "onehot", "--embeddings", str(tmp_path / "p.h5"), "--head", "fnn",
                  "-o", str(head), "--epochs", "1"]) == 0
-    assert main(["export", str(head), "-o", str(tmp_path / "fnn.onnx")]) == 0
+    assert main(["export-head", str(head), "-o", str(tmp_path / "fnn.onnx")]) == 0
     assert "checked with onnxruntime" in capsys.readouterr().out
+    written = (tmp_path / "fnn.onnx").read_bytes()
+    assert main(["export-head", str(head), "-o", str(tmp_path / "fnn.onnx")]) != 0  # a result is kept ...
+    assert "--overwrite" in capsys.readouterr().err and (tmp_path / "fnn.onnx").read_bytes() == written
+    assert main(["export-head", str(head), "-o", str(head), "-q", "--overwrite"]) != 0  # never over the head
+    assert (head / "weights.pt").is_file()
+    assert main(["export", str(head), "-o", str(tmp_path / "fnn.onnx"), "--overwrite"]) == 0  # the older spelling
+    assert not list(tmp_path.glob(".fnn.onnx*"))
     session = onnxruntime.InferenceSession(str(tmp_path / "fnn.onnx"), providers=["CPUExecutionProvider"])
     assert [i.name for i in session.get_inputs()] == ["x"] and [o.name for o in session.get_outputs()] == ["localization"]
     assert compare_with_torch(tmp_path / "fnn.onnx", load_head(head), batch=7) < 1e-4

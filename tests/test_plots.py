@@ -400,3 +400,60 @@ def test_caption_stays_under_the_axis_labels_when_saved(tmp_path, monkeypatch):
                              caption="a caption naming the model and the data " * 4)
     caption, label = drawn[-1]
     assert caption.y1 < label.y0
+
+
+def drawn_figure(monkeypatch, module):
+    """Capture the figure a plot function of ``module`` saves (to look at its axes and legend)."""
+    figures = []
+    original = module.save_figure
+
+    def keep(fig, path, dpi=300):
+        figures.append(fig)
+        return original(fig, path, dpi)
+
+    monkeypatch.setattr(module, "save_figure", keep)
+    return figures
+
+
+@pytest.mark.parametrize("n_panels", [1, 2, 3])
+def test_confusion_panels_fill_the_figure_with_one_colour_bar(tmp_path, monkeypatch, n_panels):
+    from seqvec.viz import confusion
+
+    figures = drawn_figure(monkeypatch, confusion)
+    panels = [confusion.ConfusionPanel(f"task{i}", np.arange(1, (k * k) + 1).reshape(k, k), [f"c{j}" for j in range(k)])
+              for i, k in zip(range(n_panels), (3, 8, 2))]
+    confusion.plot_confusion(panels, tmp_path / "c.png", caption="head x on y")
+    assert_image(tmp_path / "c.png")
+    axes = figures[0].axes
+    heatmaps = [ax for ax in axes if ax.images]
+    colour_bars = [ax for ax in axes if not ax.images]
+    assert len(heatmaps) == n_panels and len(colour_bars) == 1  # nothing blank: no third empty panel
+    assert [ax.get_title().split("\n")[0] for ax in heatmaps] == [p.title for p in panels]
+    assert "share of the true class" in colour_bars[0].get_ylabel()
+
+
+def test_class_styles_tell_twelve_classes_apart_by_colour_and_by_marker():
+    from seqvec.viz.common import class_style
+
+    first = [class_style(k) for k in range(12)]
+    assert len({s["color"] for s in first}) == 12 and len({s["marker"] for s in first}) == 12
+    assert len({(s["color"], s["marker"]) for s in map(class_style, range(144))}) == 144
+
+
+def test_projection_of_eleven_classes_has_a_legend_entry_each_with_its_own_colour_and_marker(tmp_path, monkeypatch):
+    from matplotlib.colors import to_hex
+
+    from seqvec.viz import projection
+
+    figures = drawn_figure(monkeypatch, projection)
+    rng = np.random.default_rng(0)
+    labels = [f"class {k}" for k in range(11) for _ in range(30 + 10 * k)]
+    points = projection.compute_projections(rng.normal(size=(len(labels), 6)), ["pca"])
+    projection.plot_projection(points, labels, tmp_path / "p.png", label_name="location")
+    assert_image(tmp_path / "p.png")
+    legend = figures[0].axes[-1].get_legend()
+    entries = [t.get_text() for t in legend.get_texts()]
+    assert len(entries) == 11 and entries[0] == "class 10 (130)"  # largest class first, with its size
+    styles = {(to_hex(h.get_facecolor()[0]), h.get_paths()[0].vertices.tobytes()) for h in legend.legend_handles}
+    assert len({c for c, _ in styles}) == 11 and len({m for _, m in styles}) == 11
+    assert projection.marker_size(len(labels)) >= 8  # shapes legible in a dense cloud too

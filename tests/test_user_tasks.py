@@ -281,15 +281,43 @@ def test_multilabel_residue_head_trains_with_a_threshold_from_validation(user, t
     spec = config["tasks"]["binding"]
     assert spec["kind"] == "residue_multilabel" and 0.05 <= spec["threshold"] <= 0.95
     assert set(config["training"]["class_counts"]["binding"]) == {"metal", "nucleic", "small"}
-    assert main(["evaluate", "-q", "--head", str(out), *args, "--bootstrap", "10",
+    assert spec["label_map"] == {k: sorted(v, key=["metal", "nucleic", "small"].index)
+                                 for k, v in json.loads(BIND_MAP).items()}
+    # the head keeps its label map: evaluating it needs the label file only, not --label-map again
+    plain = [a for a in args if a not in ("--label-map", BIND_MAP, "--task-name", "binding")]
+    assert main(["evaluate", "-q", "--head", str(out), *plain, "--bootstrap", "10",
                  "-o", str(tmp_path / "e.json")]) == 0
     result = json.loads((tmp_path / "e.json").read_text())["tasks"]["binding"]
     assert set(result["per_label"]) == {"metal", "nucleic", "small"} and "macro_F1" in result["metrics"]
+    assert main(["evaluate", "-q", "--head", str(out), *args, "--bootstrap", "10",
+                 "-o", str(tmp_path / "e2.json")]) == 0
+    assert json.loads((tmp_path / "e2.json").read_text())["tasks"]["binding"]["metrics"] == result["metrics"]
     fasta = tmp_path / "q.fasta"
     fasta.write_text(">q\nMKTAYIAKQR\n")
     assert main(["predict", "-q", str(fasta), "--heads", str(out), "-o", str(tmp_path / "p.json")]) == 0
     residues = json.loads((tmp_path / "p.json").read_text())["predictions"]["q"]["binding"]
     assert len(residues) == 10 and all(set(r) <= {"metal", "nucleic", "small"} for r in residues)
+
+
+def test_a_head_saved_without_its_label_map_still_loads_and_asks_for_the_map(user, tmp_path, capsys):
+    out = tmp_path / "head"
+    args = ["--labels", str(user / "bind_labels.fasta"), "--sequences", str(user / "bind_sequences.fasta"),
+            "--embeddings", str(tmp_path / "e.h5")]
+    assert main(["train", "-q", *args, "--label-map", BIND_MAP, "--encoder", "onehot", "--epochs", "1",
+                 "-o", str(out)]) == 0
+    config = json.loads((out / "config.json").read_text())
+    del config["tasks"]["bind_labels"]["label_map"]  # as heads of older seqvec versions were written
+    (out / "config.json").write_text(json.dumps(config))
+    fasta = tmp_path / "q.fasta"
+    fasta.write_text(">q\nMKTAYIAKQR\n")
+    assert main(["predict", "-q", str(fasta), "--heads", str(out), "-o", str(tmp_path / "p.json")]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", "-q", "--head", str(out), *args, "--bootstrap", "10"]) != 0
+    err = capsys.readouterr().err
+    assert "--label-map" in err and "metal, nucleic, small" in err
+    assert main(["evaluate", "-q", "--head", str(out), *args, "--label-map", BIND_MAP, "--bootstrap", "10",
+                 "-o", str(tmp_path / "e.json")]) == 0
+    assert "macro_F1" in json.loads((tmp_path / "e.json").read_text())["tasks"]["bind_labels"]["metrics"]
 
 
 def test_value_head_on_residues_chezod_slice(user, tmp_path):

@@ -27,6 +27,8 @@ Records the files mark as test sets (SET=test, test2, ...) are scored, each set 
 own; without such marks every record (except SET=pred). A head for your own task reads
 the labels as that task (its name and kind). -o writes everything as JSON. If
 --embeddings does not exist, the label files' sequences are embedded into it first.
+Each set's metrics are also added to the head's MODEL_CARD.md (a section per label files
+and set, refreshed when scored again).
 
 --predictions scores the table of 'seqvec transfer' instead (queries with a label; those
 without a prediction count in the coverage, not the metrics) and adds the reliability
@@ -71,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace, out) -> int:
+    from seqvec.classifiers.evaluation.card import add_test_section
     from seqvec.classifiers.evaluation.evaluate import evaluate_head, test_sets
     from seqvec.classifiers.evaluation.metrics import format_result, is_percent
     from seqvec.classifiers.heads.checkpoint import load_head
@@ -90,6 +93,8 @@ def _evaluate(args: argparse.Namespace, out) -> int:
     if len(own) == 1:  # a head of the user's own task reads the labels as that task
         options["task_name"] = options["task_name"] or own[0].name
         options["kind"] = options["kind"] or own[0].kind.value
+        if options["label_map"] is None and own[0].label_map is not None:  # kept with the head at training
+            options["label_map"] = own[0].label_map
     labels = read_labels(args.labels, args.label_format, **options)
     encoder = args.encoder or checkpoint.embeddings.get("encoder") or "lm"
     layers = args.layers or checkpoint.embeddings.get("layers") or "sum"
@@ -107,6 +112,9 @@ def _evaluate(args: argparse.Namespace, out) -> int:
         print(f"head {args.head} ({checkpoint.name}) on {', '.join(map(str, args.labels))}{where}{note}")
         for result in reports[name]["tasks"].values():
             print(format_result(result))
+        files = ", ".join(Path(p).name for p in args.labels)
+        add_test_section(checkpoint, f"Test: {files}" + (f" (SET={name})" if name != "all" else " (every record)"),
+                         reports[name], labels=args.labels, embeddings=embeddings)
     report = next(iter(reports.values())) if len(reports) == 1 else {"sets": reports}
     if out is not None:
         out.write_json(report)

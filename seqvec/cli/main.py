@@ -20,7 +20,8 @@ from seqvec.errors import SeqVecError
 # subcommand -> module under seqvec.cli, in the order --help lists them
 COMMANDS = {
     "embed": "embed",
-    "export": "export",
+    "export": "export.files",
+    "export-head": "export.head",
     "train-lm": "train_lm",
     "evaluate-lm": "evaluate_lm",
     "train-protvec": "encoders.train_protvec",
@@ -40,7 +41,7 @@ COMMANDS = {
 # commands that compute (embed, train, evaluate, predict): each takes --threads
 COMPUTING = ("embed", "train-lm", "evaluate-lm", "train", "evaluate", "predict", "compare", "index", "search",
              "transfer", "run", "info",
-             "export")  # plot: each kind takes it (seqvec/cli/plot.py)
+             "export", "export-head")  # plot: each kind takes it (seqvec/cli/plot.py)
 
 logger = logging.getLogger("seqvec")
 

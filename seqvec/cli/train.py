@@ -147,7 +147,7 @@ def _train(args: argparse.Namespace, config, output: Path) -> int:
     test = HeldOutSet()
     if validation.plan.cv and args.test_set:
         files: list = [Path(t) for t in args.test_set if Path(t).exists()]
-        test_labels = read_labels(files, args.label_format) if files else None
+        test_labels = read_labels(files, args.label_format, **options) if files else None
         test = held_out_set(labels, embeddings, tasks, head_class(head).input_level,
                         names=[t for t in args.test_set if not Path(t).exists()], files=test_labels,
                         files_embeddings=ensure_embeddings(test_labels, args.test_embeddings or embeddings, **embed)

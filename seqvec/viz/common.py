@@ -5,8 +5,9 @@ directly (never through ``pyplot``), so the caller's matplotlib backend and open
 are left alone, and writes it to a path whose suffix picks the format: ``.png`` (300 dpi
 by default), ``.pdf`` or ``.svg`` (vector, fonts kept as text).
 
-Style: Okabe-Ito colours (distinguishable with the common colour-vision deficiencies),
-each class also with its own marker, so no label depends on colour alone; every text
+Style: Okabe-Ito colours (distinguishable with the common colour-vision deficiencies; four
+more for classes nine to twelve), each class also with its own marker, so no label depends
+on colour alone; every text
 at least 8 pt; colour bars labelled; an optional caption line under the figure naming
 the model and the data.
 """
@@ -29,6 +30,9 @@ DEFAULT_DPI = 300  # PNG resolution, fit for print
 MAX_DPI = 1200  # a full-page figure at 1200 dpi is ~150 megapixels; more only exhausts memory
 # Okabe & Ito (2008), "Color Universal Design": black last, used for an eighth class only
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7", "#F0E442", "#000000")
+# classes beyond eight: four more colours from Paul Tol's palettes (wine, indigo, olive, grey), dark
+# enough on white; with the twelve markers every class of the first 144 has its own pair
+CLASS_COLOURS = (*OKABE_ITO, "#882255", "#332288", "#999933", "#888888")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p")
 SEQUENTIAL = "viridis"  # heatmaps with one sign (shares)
 DIVERGING = "PuOr_r"  # heatmaps with two signs (filter scores): colour-blind safe, white at 0
@@ -64,8 +68,21 @@ def new_figure(width: float, height: float):
 
 
 def class_style(k: int) -> dict:
-    """Colour and marker of the ``k``-th class: pairs never repeat within the first 24 classes."""
-    return {"color": OKABE_ITO[k % len(OKABE_ITO)], "marker": MARKERS[k % len(MARKERS)]}
+    """Colour and marker of the ``k``-th class: the first 12 classes differ in colour *and* in marker
+    (each alone tells them apart); no (colour, marker) pair repeats within the first 144."""
+    n = len(CLASS_COLOURS)
+    return {"color": CLASS_COLOURS[k % n], "marker": MARKERS[(k + k // n) % len(MARKERS)]}
+
+
+def head_label(path: str | os.PathLike) -> str:
+    """How a caption names a head: ``bundled:NAME`` for a bundled head, else its folder's name (never a path)."""
+    from seqvec.classifiers.heads.checkpoint import BUNDLED_HEADS, BUNDLED_PREFIX
+
+    path = Path(path)
+    if str(path).startswith(BUNDLED_PREFIX):
+        return str(path)
+    bundled = path.resolve().parent == BUNDLED_HEADS.resolve()
+    return f"{BUNDLED_PREFIX}{path.name}" if bundled else path.name
 
 
 def add_caption(fig, text: str | None) -> None:

@@ -10,7 +10,16 @@ from pathlib import Path
 import numpy as np
 
 from seqvec.errors import DataError, InputFileError
-from seqvec.viz.common import DEFAULT_DPI, SEQUENTIAL, add_caption, check_output, new_figure, save_figure, styled
+from seqvec.viz.common import (
+    DEFAULT_DPI,
+    SEQUENTIAL,
+    add_caption,
+    check_output,
+    head_label,
+    new_figure,
+    save_figure,
+    styled,
+)
 
 
 def confusion_from_labels(true: Sequence, predicted: Sequence, classes: Sequence[str] | None = None
@@ -82,7 +91,7 @@ def describe_evaluation(path: str | os.PathLike) -> str:
     parts = []
     if data.get("head"):
         kind = f" ({data['head_name']})" if data.get("head_name") else ""
-        parts.append(f"head {Path(data['head']).name}{kind}")
+        parts.append(f"head {head_label(data['head'])}{kind}")
     embeddings = data.get("embeddings") or {}
     if embeddings.get("model") or embeddings.get("encoder"):
         parts.append(f"embeddings: {embeddings.get('model') or embeddings.get('encoder')}")
@@ -96,34 +105,47 @@ def describe_evaluation(path: str | os.PathLike) -> str:
 @styled
 def plot_confusion(panels: Sequence[ConfusionPanel], path: str | os.PathLike, dpi: int = DEFAULT_DPI,
                    caption: str | None = None) -> Path:
-    """One heatmap per panel: each row divided by its true-class count.
+    """One heatmap per panel, each row divided by its true-class count, one shared colour bar.
 
     Cells show the row share (text colour chosen for contrast); the tick labels carry the
-    class sizes in the panel's unit (proteins or residues); the colour bar is labelled.
+    class sizes in the panel's unit (proteins or residues). Panels are as wide as their
+    classes need (a cell is at least 0.45 inch), side by side with nothing left blank.
     """
     check_output(path)
-    sizes = [max(4.0, 0.55 * len(p.classes) + 2.8) for p in panels]
-    fig = new_figure(sum(sizes) + 0.8, max(sizes))
-    axes = fig.subplots(1, len(panels), squeeze=False)
-    for ax, panel in zip(axes[0], panels):
-        counts = np.asarray(panel.counts, dtype=float)
-        rows = counts.sum(1, keepdims=True)
-        share = np.divide(counts, rows, out=np.zeros_like(counts), where=rows > 0)
-        im = ax.imshow(share, cmap=SEQUENTIAL, vmin=0, vmax=1)
-        k = len(panel.classes)
-        for i in range(k):
-            for j in range(k):
-                if counts[i, j]:
-                    ax.text(j, i, f"{share[i, j]:.2f}", ha="center", va="center", fontsize=8 if k > 6 else 9,
-                            color="black" if share[i, j] > 0.6 else "white")
-        ax.set_xticks(range(k))
-        ax.set_xticklabels(panel.classes, rotation=45, ha="right")
-        ax.set_yticks(range(k))
-        ax.set_yticklabels([f"{c} ({int(n):,})" for c, n in zip(panel.classes, rows[:, 0])])
-        ax.set_xlabel("predicted class")
-        ax.set_ylabel(f"true class ({panel.unit})")
-        accuracy = np.trace(counts) / max(counts.sum(), 1)
-        ax.set_title(f"{panel.title}: accuracy {accuracy:.3f}, n = {int(counts.sum()):,} {panel.unit}")
-        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label=f"share of the true class's {panel.unit}")
+    if not panels:
+        raise DataError("no confusion matrix to draw")
+    widths = [max(0.45 * len(p.classes), 2.4) for p in panels]  # inches of each heatmap
+    fig = new_figure(sum(widths) + 1.5 * len(panels) + 1.1, max(widths) + 2.1)
+    axes = fig.subplots(1, len(panels), squeeze=False, gridspec_kw={"width_ratios": widths})[0]
+    image = None
+    for ax, panel in zip(axes, panels):
+        image = _heatmap(ax, panel)
+    units = {p.unit for p in panels}
+    fig.colorbar(image, ax=list(axes), fraction=0.04 if len(panels) > 1 else 0.046, pad=0.02, aspect=20, shrink=0.8,
+                 label=f"share of the true class's {units.pop()}" if len(units) == 1 else "share of the true class")
     add_caption(fig, caption)
     return save_figure(fig, path, dpi)
+
+
+def _heatmap(ax, panel: ConfusionPanel):
+    """Draw one row-normalised matrix on ``ax``; returns the image (for the colour bar)."""
+    counts = np.asarray(panel.counts, dtype=float)
+    rows = counts.sum(1, keepdims=True)
+    share = np.divide(counts, rows, out=np.zeros_like(counts), where=rows > 0)
+    image = ax.imshow(share, cmap=SEQUENTIAL, vmin=0, vmax=1)
+    k = len(panel.classes)
+    for i in range(k):
+        for j in range(k):
+            if counts[i, j]:
+                ax.text(j, i, f"{share[i, j]:.2f}", ha="center", va="center", fontsize=8 if k > 6 else 9,
+                        color="black" if share[i, j] > 0.6 else "white")
+    ax.set_xticks(range(k))
+    ax.set_xticklabels(panel.classes, rotation=45 if max(map(len, panel.classes)) > 2 else 0, ha="right"
+                       if max(map(len, panel.classes)) > 2 else "center")
+    ax.set_yticks(range(k))
+    ax.set_yticklabels([f"{c} ({int(n):,})" for c, n in zip(panel.classes, rows[:, 0])])
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel(f"true class ({panel.unit})")
+    accuracy = np.trace(counts) / max(counts.sum(), 1)
+    ax.set_title(f"{panel.title}\naccuracy {accuracy:.3f}, n = {int(counts.sum()):,} {panel.unit}")
+    return image

@@ -8,7 +8,16 @@ import os
 from pathlib import Path
 
 from seqvec.errors import InputFileError
-from seqvec.viz.common import DEFAULT_DPI, add_caption, check_output, class_style, new_figure, save_figure, styled
+from seqvec.viz.common import (
+    DEFAULT_DPI,
+    add_caption,
+    check_output,
+    class_style,
+    head_label,
+    new_figure,
+    save_figure,
+    styled,
+)
 
 
 def read_history(path: str | os.PathLike) -> list[dict[str, float]]:
@@ -47,7 +56,9 @@ def describe_log(path: str | os.PathLike) -> tuple[str, str]:
     source = embeddings.get("model") or embeddings.get("encoder") or "unrecorded embeddings"
     labels = ", ".join(Path(p).name for p in (config.get("training") or {}).get("labels", []))
     caption = f"{config.get('head', 'head')} head on {source}" + (f"; trained on {labels}" if labels else "")
-    return f"{config.get('head', 'head')} head: {tasks}", caption
+    head = f"{config.get('head', 'head')} head"
+    label = head_label(folder)
+    return f"{label} ({head}): {tasks}" if label.startswith("bundled:") else f"{head}: {tasks}", caption
 
 
 @styled

@@ -103,26 +103,38 @@ def plot_projection(projections: Sequence[Projection], labels: Sequence[str], pa
     if any(len(p.xy) != len(label_array) for p in projections):
         raise DataError(f"{len(projections[0].xy)} embeddings but {len(label_array)} labels")
     classes, counts = _classes(list(labels))
-    fig = new_figure(3.8 * len(projections) + 2.3, 4.1)
+    columns = 1 if len(classes) <= 14 else 2  # a legend that fits beside the panels
+    longest = max(len(f"{c} ({counts[c]})") for c in classes)
+    legend_width = columns * (0.45 + 0.065 * min(longest, 40))  # inches, at 8 pt
+    fig = new_figure(3.8 * len(projections) + legend_width + 0.3, max(4.1, 0.2 * len(classes) / columns + 1.2))
     axes = fig.subplots(1, len(projections), squeeze=False)
-    size = 24 if len(label_array) < 300 else 5
+    size = marker_size(len(label_array))
     for ax, projection in zip(axes[0], projections):
-        for k, c in enumerate(classes):
+        for k, c in enumerate(classes):  # the largest class first: the smaller ones are drawn over it
             sel = label_array == c
-            ax.scatter(projection.xy[sel, 0], projection.xy[sel, 1], s=size, alpha=0.75, linewidths=0,
-                       label=f"{c} ({counts[c]})", **class_style(k))
+            ax.scatter(projection.xy[sel, 0], projection.xy[sel, 1], s=size, alpha=0.7,
+                       linewidths=0.5 if size >= 12 else 0.3, label=f"{c} ({counts[c]})", **class_style(k))
         ax.set_title(TITLES[projection.method])
         ax.set_xlabel(projection.axes[0])
         ax.set_ylabel(projection.axes[1])
         if projection.method != "pca":  # t-SNE/UMAP coordinates have no meaning of their own
             ax.set_xticks([])
             ax.set_yticks([])
-    axes[0, -1].legend(title=label_name, loc="center left", bbox_to_anchor=(1.02, 0.5), markerscale=1.6,
-                       frameon=False)
+    legend = axes[0, -1].legend(title=f"{label_name} (proteins)", loc="center left", bbox_to_anchor=(1.02, 0.5),
+                                markerscale=(40 / size) ** 0.5, frameon=False, ncols=columns)
+    for handle in legend.legend_handles:  # legend markers opaque, whatever the points' alpha
+        if handle is not None:
+            handle.set_alpha(1.0)
     if title:
         fig.suptitle(title)
     add_caption(fig, caption)
     return save_figure(fig, path, dpi)
+
+
+def marker_size(n: int) -> float:
+    """Scatter marker area (pt²) for ``n`` points: large enough that the marker shapes stay legible
+    (about 3 pt across even for tens of thousands of points), smaller as the cloud gets denser."""
+    return float(np.clip(600 / np.sqrt(max(n, 1)), 8, 36))
 
 
 def write_coordinates(path: str | os.PathLike, ids: Sequence[str], labels: Sequence[str],
@@ -148,8 +160,6 @@ def write_html(path: str | os.PathLike, ids: Sequence[str], labels: Sequence[str
     except ImportError:
         raise MissingDependencyError("interactive HTML output needs plotly: pip install 'seqvec[interactive]' "
                                      "(or write a .png/.pdf/.svg instead)", package="plotly") from None
-    from seqvec.viz.common import MARKERS, OKABE_ITO
-
     symbols = {"o": "circle", "s": "square", "^": "triangle-up", "D": "diamond", "v": "triangle-down",
                "P": "cross", "X": "x", "*": "star", "<": "triangle-left", ">": "triangle-right", "h": "hexagon",
                "p": "pentagon"}
@@ -163,7 +173,7 @@ def write_html(path: str | os.PathLike, ids: Sequence[str], labels: Sequence[str
                 x=projection.xy[sel, 0], y=projection.xy[sel, 1], mode="markers", name=f"{c} ({counts[c]})",
                 legendgroup=c, showlegend=col == 1, text=id_array[sel], customdata=label_array[sel],
                 hovertemplate=f"%{{text}}<br>{label_name}: %{{customdata}}<extra></extra>",
-                marker={"color": OKABE_ITO[k % len(OKABE_ITO)], "symbol": symbols[MARKERS[k % len(MARKERS)]],
+                marker={"color": class_style(k)["color"], "symbol": symbols[class_style(k)["marker"]],
                         "size": 7, "opacity": 0.8}), row=1, col=col)
         fig.update_xaxes(title_text=projection.axes[0], row=1, col=col)
         fig.update_yaxes(title_text=projection.axes[1], row=1, col=col)

@@ -118,6 +118,7 @@ def _test_names(config: PipelineConfig, inputs: Inputs) -> str:
 def evaluate_stage(config: PipelineConfig, inputs: Inputs, embedded: Stage, trained: Stage) -> Stage:
     """Test-set metrics of a head; without a test set, the out-of-fold metrics of cross-validation,
     or the validation proteins' metrics (optimistic: they chose the early-stopping epoch)."""
+    from seqvec.classifiers.evaluation.card import add_test_section
     from seqvec.classifiers.evaluation.evaluate import evaluate_head
     from seqvec.classifiers.heads.checkpoint import load_head
     from seqvec.classifiers.selection.compare import scored_on
@@ -145,9 +146,12 @@ def evaluate_stage(config: PipelineConfig, inputs: Inputs, embedded: Stage, trai
             folds, _ = read_split(trained.directory / SPLIT_FILE)
             labels = subset(inputs.labels, [i for i, fold in folds.items() if fold == "val"])
             h5, source = embedded.outputs()["train"], VALIDATION_SOURCE
-        result = evaluate_head(load_head(trained.directory), labels, h5, identity=file_identity(h5),
+        head = load_head(trained.directory)
+        result = evaluate_head(head, labels, h5, identity=file_identity(h5),
                                n_bootstrap=config.report.bootstrap, seed=config.training.seed)
         result["source"] = source
+        if inputs.test is not None:
+            add_test_section(head, f"Test: {source} (seqvec run)", result, labels=list(labels.sources), embeddings=h5)
     result["scored"] = scored_on(result["source"], result["tasks"])
     with atomic_open(stage.directory / "metrics.json") as handle:
         handle.write(json.dumps(result, indent=1) + "\n")

@@ -120,10 +120,22 @@ def _task_specs(stored: dict, path: Path) -> dict[str, TaskSpec]:
                                    base.description if base else name,
                                    value_mean=float(entry.get("value_mean", 0.0)),
                                    value_std=float(entry.get("value_std", 1.0)),
-                                   threshold=float(entry.get("threshold", 0.5)))
+                                   threshold=float(entry.get("threshold", 0.5)),
+                                   label_map=_label_map(entry.get("label_map"), name, path))
         except (ValueError, TypeError, SeqVecError) as err:
             raise CheckpointError(f"{path}: task {name!r}: {entry} is not a task ({err})") from None
     return specs
+
+
+def _label_map(stored: object, task: str, path: Path) -> dict[str, list[str]] | None:
+    """A task's label map from config.json (absent in heads trained before seqvec kept it: None)."""
+    if stored is None:
+        return None
+    if not isinstance(stored, dict) or not all(isinstance(v, list) and all(isinstance(n, str) for n in v)
+                                               for v in stored.values()):
+        raise CheckpointError(f"{path}: task {task!r}: label_map must map each class to a list of labels, "
+                              f"got {stored!r}")
+    return {str(k): list(v) for k, v in stored.items()}
 
 
 def load_head(directory: str | os.PathLike) -> HeadCheckpoint:

@@ -26,6 +26,7 @@ import torch
 
 from seqvec.classifiers.heads.checkpoint import HeadCheckpoint, load_head
 from seqvec.errors import CheckpointError, UsageError
+from seqvec.io.output import Output
 
 logger = logging.getLogger(__name__)
 
@@ -57,29 +58,36 @@ def _example(checkpoint: HeadCheckpoint, batch: int, length: int, seed: int) -> 
 
 
 def export_head(head: str | os.PathLike | HeadCheckpoint, output: str | os.PathLike, *, opset: int = OPSET,
-                verify: bool = True) -> Path:
+                verify: bool = True, overwrite: bool = False) -> Path:
     """Write ``head`` (a head directory, ``bundled:NAME`` or a loaded checkpoint) as ONNX to ``output``.
 
     With ``verify``, onnxruntime runs the file on inputs of another shape than the export's
     and every output must match PyTorch within :data:`TOLERANCE`; the file is only left in
-    place when it does. Returns the path.
+    place when it does. Written through :class:`seqvec.io.output.Output`: never into the
+    head's directory's files, over an existing file only with ``overwrite``. Returns the path.
     """
-    import onnx
-
     checkpoint = head if isinstance(head, HeadCheckpoint) else load_head(head)
     output = Path(output)
     if output.suffix.lower() != ".onnx":
         raise UsageError(f"the output of an ONNX export must end in .onnx, got {str(output)!r}", option="output")
-    tasks = list(checkpoint.tasks)
-    model = _Tupled(checkpoint.head.float(), tasks).eval()
     example = _example(checkpoint, 2, 24, seed=0)
     residue_input = len(example) == 2
     names = ["x", "mask"] if residue_input else ["x"]
     axes = {"x": {0: "batch", 1: "length"}, "mask": {0: "batch", 1: "length"}} if residue_input else {"x": {0: "batch"}}
     for task, spec in checkpoint.tasks.items():
         axes[task] = {0: "batch", 1: "length"} if spec.level == "residue" else {0: "batch"}
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(output.name + ".tmp")
+    with Output(output, inputs=[checkpoint.path], overwrite=overwrite) as out, out.temporary() as tmp:
+        _write(checkpoint, tmp, example, names, axes, opset, verify)
+    return output
+
+
+def _write(checkpoint: HeadCheckpoint, tmp: Path, example: tuple, names: list[str], axes: dict, opset: int,
+           verify: bool) -> None:
+    """Export, add the metadata, check the graph and (``verify``) compare it with PyTorch."""
+    import onnx
+
+    tasks = list(checkpoint.tasks)
+    model = _Tupled(checkpoint.head.float(), tasks).eval()
     with warnings.catch_warnings():  # the TorchScript exporter's deprecation and tracer notes
         warnings.simplefilter("ignore")
         torch.onnx.export(model, example, str(tmp), input_names=names, output_names=tasks, dynamic_axes=axes,
@@ -94,12 +102,9 @@ def export_head(head: str | os.PathLike | HeadCheckpoint, output: str | os.PathL
     if verify:
         difference = compare_with_torch(tmp, checkpoint)
         if difference > TOLERANCE:
-            tmp.unlink()
             raise CheckpointError(f"the ONNX export of {checkpoint.path} differs from the PyTorch head by "
                                   f"{difference:.2g} (more than {TOLERANCE}); nothing written")
         logger.info("onnxruntime matches the PyTorch head (largest difference %.2g)", difference)
-    tmp.replace(output)
-    return output
 
 
 def compare_with_torch(path: str | os.PathLike, checkpoint: HeadCheckpoint, batch: int = 3, length: int = 57) -> float:

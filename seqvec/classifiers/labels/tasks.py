@@ -24,7 +24,7 @@ presets of the class kinds; a user's own labels make a task of any kind
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from seqvec.errors import TaskError, UsageError
 
@@ -106,6 +106,9 @@ class TaskSpec:
     value_mean: float = 0.0  # value tasks: training targets are (value - mean) / std
     value_std: float = 1.0
     threshold: float = 0.5  # multi-label tasks: a label is predicted when its probability >= this
+    # multi-label tasks read through a label map: the label file's class -> its labels, kept with the head so
+    # that evaluating it reads the same file without the map again (None: the labels are in the file)
+    label_map: dict[str, list[str]] | None = field(default=None, compare=False)
 
     def __post_init__(self):
         kind = self.kind
@@ -136,6 +139,8 @@ class TaskSpec:
             entry.update(value_mean=self.value_mean, value_std=self.value_std)
         if self.kind.target == "multilabel":
             entry["threshold"] = self.threshold
+        if self.label_map is not None:
+            entry["label_map"] = {k: list(v) for k, v in self.label_map.items()}
         return entry
 
 

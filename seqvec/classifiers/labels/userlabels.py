@@ -392,7 +392,8 @@ def build_label_set(records: list[RawRecord], path: str | os.PathLike, *, kind: 
         classes, targets = _class_targets(path, labelled, task_kind, groups, lengths)
         _warn_test_only(path, name, task_kind, classes, labelled, targets)
     out.labels[name] = targets
-    spec = TaskSpec(name, task_kind, classes, description=f"{task_kind.value} from {Path(path).name}")
+    spec = TaskSpec(name, task_kind, classes, description=f"{task_kind.value} from {Path(path).name}",
+                    label_map={k: list(v) for k, v in groups.items()} if groups is not None else None)
     out.specs[name] = spec
     counts = Counter(r.set or "unmarked" for r in records)
     logger.info("%s: task %r (%s%s), %d records: %s", path, name, task_kind.value,
@@ -542,6 +543,11 @@ def align_classes(labels: LabelSet, task: str, spec: TaskSpec) -> LabelSet:
                                f"predicts {spec.kind.value} (give `kind` {spec.kind.value})")
     unknown = [c for c in mine.classes if c not in spec.classes]
     old = labels.labels[task]
+    if unknown and spec.kind.target == "multilabel" and not set(mine.classes) & set(spec.classes):
+        raise LabelFormatError(f"{', '.join(labels.sources)}: task {task!r} holds {', '.join(mine.classes)}; the "
+                               f"head predicts the labels {', '.join(spec.classes)}. If a label map turned the "
+                               "file's classes into these labels in training, give it again (`label_map`): this "
+                               "head was saved without its map (heads trained by newer seqvec keep it)")
     if unknown:
         position = mine.classes.index(unknown[0])
         rid = next(i for i, v in old.items() if _has_class(v, position, mine.kind))

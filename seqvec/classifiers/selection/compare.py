@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from seqvec.classifiers.evaluation.card import add_test_section
 from seqvec.classifiers.evaluation.evaluate import evaluate_head
 from seqvec.classifiers.evaluation.metrics import is_percent
 from seqvec.classifiers.heads.checkpoint import CONFIG_FILE, HeadCheckpoint, load_head
@@ -166,13 +167,14 @@ def run_comparison(train: LabelSet, test: LabelSet | None, tasks: dict[str, Task
             report = evaluate_head(checkpoint, test if test is not None else train, test_h5,
                                    identity=file_identity(test_h5), n_bootstrap=n_bootstrap, seed=config.seed,
                                    ids=test_ids, device=device)
+            add_test_section(checkpoint, f"Test: {_test_title(train, test)} (seqvec compare)", report,
+                             labels=(test or train).sources, embeddings=test_h5)
             runs.append({"encoder": encoding.encoder, "key": encoding.key, "model": identity.get("model", encoding.key),
                          "name": encoding.title or identity.get("model", encoding.key), "head": head,
                          "head_dir": str(run_dir), "best_epoch": checkpoint.training.get("best_epoch"),
                          "n_train": checkpoint.training.get("n_train"), "n_val": checkpoint.training.get("n_val"),
                          "seconds": round(time.perf_counter() - start, 1), "tasks": report["tasks"]})
-    names = (", ".join(Path(p).name for p in test.sources) if test is not None
-             else f"SET=test records of {', '.join(Path(p).name for p in train.sources)}")
+    names = _test_title(train, test)
     for run in runs:
         run["scored"] = scored_on(f"test set ({names})", run["tasks"])
     results = {"tasks": {t: {"metric": s.metric, "level": s.level} for t, s in tasks.items()},
@@ -180,6 +182,13 @@ def run_comparison(train: LabelSet, test: LabelSet | None, tasks: dict[str, Task
                "test": sorted({run["scored"] for run in runs})}
     write_reports(results, out_dir)
     return results
+
+
+def _test_title(train: LabelSet, test: LabelSet | None) -> str:
+    """``a.fasta`` (a test file) or ``SET=test records of b.fasta``."""
+    if test is not None:
+        return ", ".join(Path(p).name for p in test.sources)
+    return f"SET=test records of {', '.join(Path(p).name for p in train.sources)}"
 
 
 def scored_on(source: str, tasks: dict[str, dict]) -> str:

@@ -15,8 +15,9 @@ from collections.abc import Sequence, Set
 from dataclasses import dataclass
 from pathlib import Path
 
+from seqvec.classifiers.evaluation.card import CARD_FILE, add_test_section, write_card
 from seqvec.classifiers.evaluation.metrics import N_BOOTSTRAP
-from seqvec.classifiers.heads.checkpoint import HeadCheckpoint
+from seqvec.classifiers.heads.checkpoint import CONFIG_FILE, HeadCheckpoint, load_head
 from seqvec.classifiers.heads.registry import head_class
 from seqvec.classifiers.labels.readers import LabelSet
 from seqvec.classifiers.labels.tasks import TaskSpec
@@ -94,6 +95,7 @@ def train_by_plan(spec: HeadSpec, labels: LabelSet, embeddings: str | os.PathLik
                                 ids=trainable_ids(labels, spec.tasks, test.ids))
         report = cross_validate(spec, labels, dataset, plan, output, test=test.dataset, test_ids=test.ids,
                                 settings=settings, n_bootstrap=n_bootstrap)
+        fold_cards(report, dataset, labels, embeddings, n_bootstrap)
         return Trained(cv=report)
     if validation.labels is not None:
         train, val = datasets(labels, embeddings, spec.tasks, input_level, val_labels=validation.labels,
@@ -103,7 +105,76 @@ def train_by_plan(spec: HeadSpec, labels: LabelSet, embeddings: str | os.PathLik
     else:
         train, val = holdout_datasets(labels, embeddings, spec.tasks, input_level, plan, output)
     checkpoint, result = train_searched(spec, train, val, output)
+    val_files = list(validation.labels.sources) if validation.labels is not None else []
+    files: dict[str, list] = {"training labels": list(labels.sources), "embeddings": [embeddings],
+             **({"validation labels": val_files} if val_files else {}),
+             **({"validation embeddings": [validation.embeddings]} if val_files and validation.embeddings else {})}
+    write_card(checkpoint, train, val, files=files, protocol=protocol(validation, labels, train, val, checkpoint),
+               sequences={**labels.sequences, **(validation.labels.sequences if validation.labels else {})},
+               n_bootstrap=n_bootstrap, seed=plan.seed)
     return Trained(checkpoint, result)
+
+
+def fold_cards(report: dict, dataset: TaskDataset, labels: LabelSet, embeddings: str | os.PathLike,
+               n_bootstrap: int) -> None:
+    """A model card for each fold head of a cross-validation (kept when the head was reused), with its
+    held-out fold and the test set as test sections."""
+    k = report["cv"]
+    for repeat in report["repeats"]:
+        for entry in repeat["folds"]:
+            head = load_head(entry["head"])
+            card = Path(entry["head"]) / CARD_FILE
+            if card.is_file() and card.stat().st_mtime >= (Path(entry["head"]) / CONFIG_FILE).stat().st_mtime:
+                continue
+            lines = [f"fold {entry['fold'] + 1} of a {k}-fold cross-validation (repeat {entry['repeat']}, seed "
+                     f"{repeat['seed']}; {report['split']}): trained on {entry['n_train']:,} proteins of the other "
+                     f"folds, early-stopping epoch chosen on {entry['n_val']:,} of them (a seeded inner split)",
+                     f"its own fold ({entry['n_held_out']:,} proteins) was held out and is scored below; "
+                     "cv.md beside the fold folders pools every fold"]
+            write_card(head, dataset, None, files={"training labels": list(labels.sources), "embeddings": [embeddings]},
+                       protocol=lines, sequences=labels.sequences, n_bootstrap=n_bootstrap,
+                       no_validation=f"Not scored apart: the {entry['n_val']:,} inner validation proteins chose "
+                                     "the epoch; the held-out fold below is this head's honest estimate.")
+            report_of = {"n_bootstrap": n_bootstrap}
+            add_test_section(head, f"Held-out fold {entry['fold'] + 1} of {k} (cross-validation)",
+                             {**report_of, "tasks": entry["held_out"]}, labels=labels.sources, embeddings=embeddings)
+            if entry.get("test"):
+                add_test_section(head, "Test set kept out of the cross-validation", {**report_of, "tasks": entry["test"]},
+                                 labels=labels.sources, embeddings=embeddings)
+
+
+def protocol(validation: Validation, labels: LabelSet, train: TaskDataset, val: TaskDataset,
+             checkpoint: HeadCheckpoint) -> list[str]:
+    """How a holdout head was trained and validated, in sentences for its model card."""
+    plan = validation.plan
+    if validation.labels is not None:
+        how = f"separate validation files ({', '.join(Path(p).name for p in validation.labels.sources)})"
+    elif validation.ids is not None:
+        how = "a split made before this training (the same validation proteins as the other heads of the run)"
+    elif plan.split_file is not None:
+        how = f"the split file {plan.split_file.name} (reused)"
+    elif plan.identity is not None or plan.groups_file is not None:
+        clusters = (f"MMseqs2 clusters at {plan.identity:.0%} sequence identity" if plan.identity is not None
+                    else f"the clusters of {plan.groups_file.name}")  # type: ignore[union-attr]
+        how = f"a seeded {plan.fraction:.0%} split of {clusters} (seed {plan.seed}), each cluster on one side"
+    elif plan.val_fraction is None and any(p == "validation" for p in labels.partition.values()):
+        how = "the proteins the label files mark as validation (SET=val, VALIDATION=True)"
+    else:
+        how = f"a seeded {plan.fraction:.0%} random split (seed {plan.seed}), stratified by class where there are classes"
+    fit, search = checkpoint.training.get("fit", {}), checkpoint.training.get("search")
+    chose = ("the early-stopping epoch" + (f" and the searched values {search['chosen']} (grid {search['grid']})"
+                                           if search else ""))
+    test_sets = sorted({p for p in labels.partition.values() if p.startswith("test")})
+    held = sum(1 for p in labels.partition.values() if p.startswith("test"))
+    lines = [f"training: {len(train):,} proteins; validation: {len(val):,} proteins, {how}",
+             f"the validation proteins chose {chose} (monitor: validation {fit.get('monitor', 'loss')}, "
+             f"patience {fit.get('patience')} epochs); no cross-validation",
+             (f"{held:,} proteins the label files put in test sets ({', '.join(test_sets)}) were not trained or "
+              "validated on" if held else "the label files mark no test proteins") +
+             "; `seqvec evaluate` on a test set adds its metrics below"]
+    if plan.split_file is None and validation.labels is None and validation.ids is None:
+        lines.append("the split is written to split.tsv beside this card (id, cluster, fold)")
+    return lines
 
 
 def held_out_set(labels: LabelSet, embeddings: str | os.PathLike, tasks: dict[str, TaskSpec], input_level: str,

@@ -27,25 +27,26 @@ at real residues) for la, cnn and convlstm heads, or 'x' [batch, D] for fnn; one
 of logits per task, named after it; batch and length dynamic. Class names, value scaling
 and the embeddings the inputs must come from are in its metadata (seqvec_tasks,
 seqvec_embeddings). The file is kept only after onnxruntime, run on inputs of another
-size, matched the PyTorch head within 1e-4. Needs: pip install 'seqvec[onnx]'.
+size, matched the PyTorch head within 1e-4 ('seqvec export-head --help' says more; it
+does the same). Needs: pip install 'seqvec[onnx]'.
 
 examples:
   seqvec export proteins.h5 -o proteins.csv
   seqvec export proteins.h5 -o per-protein.h5 --format uniprot
   seqvec export shards/ -o residues.h5 --format biotrainer --view per_residue
-  seqvec export heads/location -o location.onnx
-  seqvec export bundled:residue -o residue.onnx
+  seqvec export-head heads/location -o location.onnx     (or: seqvec export heads/location -o location.onnx)
 """
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from seqvec.cli.export.head import add_opset_argument
     from seqvec.embeddings.options import EXPORT_FORMATS as FORMATS
 
     p.add_argument("h5", type=Path, help="embedding file (any layout) or shard folder; or, for .onnx, a head "
                    "directory or bundled:NAME")
     p.add_argument("-o", "--output", type=Path, required=True, help="output file (.onnx: the head as ONNX)")
     p.add_argument("--format", choices=FORMATS, help="output format (default: from the suffix of -o)")
-    p.add_argument("--opset", type=int, default=17, help="ONNX opset version of a head's export (default: 17)")
+    add_opset_argument(p)
     p.add_argument("--view", choices=("per_protein", "per_residue"), default="per_protein",
                    help="which embeddings to export (default: per_protein; csv and parquet take per_protein only)")
     from seqvec.cli.common import add_overwrite_argument
@@ -63,17 +64,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _export_head(args: argparse.Namespace) -> int:
-    from seqvec.errors import UsageError
+    from seqvec.cli.export.head import export_onnx
 
-    try:
-        import onnx  # noqa: F401
-        import onnxruntime  # noqa: F401
-    except ImportError as err:
-        raise UsageError(f"writing ONNX needs onnx and onnxruntime ({err.name} is missing): "
-                         "pip install 'seqvec[onnx]'", option="output") from None
-    from seqvec.classifiers.heads.onnx_export import export_head
-
-    written = export_head(args.h5, args.output, opset=args.opset)
-    print(f"wrote {written} (checked with onnxruntime against the PyTorch head)")
-    return 0
-
+    return export_onnx(str(args.h5), args.output, opset=args.opset, overwrite=args.overwrite)
