@@ -74,6 +74,11 @@ EXCEPTIONS = {
         "identity clusters of the full MultiLoc set; tests/test_crossval.py runs --split-by-identity on a slice",
     ("docs/performance.md", r"^python benchmarks/"): "a benchmark on full-size SeqVec weights, run by hand",
     ("docs/heads.md", r"^mmseqs easy-cluster IN.fasta"): "the MMseqs2 command seqvec runs itself (shown, not run)",
+    ("docs/convlstm.md", r"^(nice )?python benchmarks/multiloc"): "trains on / splits the full MultiLoc set, run by "
+                                                                   "hand; tests/test_signals.py runs the commands below "
+                                                                   "on a MultiLoc slice",
+    ("docs/convlstm.md", r"--head multiloc_run/head_fold0"): "reads the head benchmarks/multiloc.py trains by hand; "
+                                                              "tests/test_signals.py runs the same options on a slice",
     ("docs/tasks.md", r"^python chezod_to_biotrainer.py CheZOD1174"): None,  # runs: the script is the block below
 }
 # untagged blocks that name commands without being command lines: (document, first words) -> why
