@@ -76,6 +76,11 @@ EXCEPTIONS = {
     ("docs/convlstm.md", r"^(nice )?python benchmarks/multiloc.py"): "hours of training on the full MultiLoc set, "
                                                                       "run by hand; tests/test_train_resume.py resumes",
     ("docs/heads.md", r"^mmseqs easy-cluster IN.fasta"): "the MMseqs2 command seqvec runs itself (shown, not run)",
+    ("docs/convlstm.md", r"^(nice )?python benchmarks/multiloc"): "trains on / splits the full MultiLoc set, run by "
+                                                                   "hand; tests/test_signals.py runs the commands below "
+                                                                   "on a MultiLoc slice",
+    ("docs/convlstm.md", r"--head multiloc_run/head_fold0"): "reads the head benchmarks/multiloc.py trains by hand; "
+                                                              "tests/test_signals.py runs the same options on a slice",
     ("docs/tasks.md", r"^python chezod_to_biotrainer.py CheZOD1174"): None,  # runs: the script is the block below
 }
 # untagged blocks that name commands without being command lines: (document, first words) -> why

@@ -113,3 +113,20 @@ def test_invariant_products_keep_every_row(kernel, add_kind, monkeypatch, one_th
     for rows in (1, 2, 3, 5, 7, 16, 33, PROBE_FULL):
         part = add if add is None or add.dim() == 1 else add[:rows]
         assert torch.equal(product(a[:rows], part), full[:rows]), rows
+
+
+@pytest.mark.skipif("onednn" not in available_kernels(torch.bfloat16, torch.device("cpu")),
+                    reason="the choice it checks exists only where oneDNN runs bfloat16 products")
+def test_bf16_batches_stay_exact_when_the_timing_prefers_torch_linear(model, monkeypatch):
+    """Timing on a busy machine may find the "mkl" kernel (torch's bfloat16 linear) fastest; its
+    algorithm changes with the row count on rare inputs, so batched products keep oneDNN's."""
+    from seqvec.lm.kernels import CACHE
+
+    monkeypatch.setattr(CACHE, "choose", lambda shape, candidates, remeasure=False: "mkl")
+    model.set_precision("bf16")
+    seqs = _proteins(5, 30, 250)
+    whole = _embed(model, seqs, refill=True, rows=8)
+    for part in (seqs[3:9], seqs[10:12]):  # each holds a protein whose bits changed before the fix
+        for s, x in zip(part, _embed(model, part, refill=True, rows=8)):
+            assert torch.equal(x, whole[seqs.index(s)])
+    model.set_precision("float32")

@@ -189,7 +189,7 @@ def test_plot_attention_per_class_with_signals(multiloc_head, tmp_path, capsys):
     assert "SP: signal peptide" in printed and "PTS1" in printed and "first residue" in printed
     assert out.stat().st_size > 1000
     report = json.loads(export.read_text())
-    assert report["n"] == 9 and set(report["enrichment"]) == {"SP", "SA", "cTP", "mTP", "PTS1"}
+    assert report["n"] == 9 and list(report["enrichment"]) == ["SP", "SA", "mTP", "cTP", "PTS1"]
     # max_length 100: P42857's anchor (83-103 of 186) lies in the unread middle, so one SA protein counts
     assert report["enrichment"]["SA"]["n"] == 1 and report["enrichment"]["SP"]["n"] == 2
     assert [p["name"] for p in report["profiles"]] == ["ER", "Golgi", "chloroplast", "cytoplasmic",
@@ -258,7 +258,7 @@ def test_filters_on_signals_find_the_hydrophobic_core_and_the_lysine():
     assert pts1["control_span"] == [1, 3, True]
     assert (pts1["filters"][0].width, pts1["filters"][0].index) == (1, 1)  # K of SKL; the controls end in VLI
     text = signal_filters_table(result)
-    assert "SP: 4 proteins" in text and "width  1, filter  0" in text
+    assert "SP: 4 protein(s)" in text and "width  1, filter  0" in text
     scores = np.zeros((21, 1))
     scores[[ALPHABET.index(a) for a in "AVLIMFWC"], 0] = 1
     assert hydropathy_correlation(scores, ALPHABET) > 0.5
@@ -274,10 +274,52 @@ def test_plot_filters_with_signals_prints_and_ranks(multiloc_head, tmp_path, cap
                  "--signals", "--rank", "SP", "--widths", "1,21", "--top", "3", "-o", str(out),
                  "--export", str(export)]) == 0
     printed = capsys.readouterr().out
-    assert "SP: 2 proteins, control residues 1-22 of 2" in printed and "PTS1: 1 proteins" in printed
+    assert "SP: 2 protein(s), control residues 1-22 of 2" in printed and "PTS1: 1 protein(s)" in printed
     numbers = json.loads(export.read_text())
     assert set(numbers) == {"SP", "SA", "cTP", "mTP", "PTS1"} and len(numbers["SP"]["filters"]) == 3 * 3
     assert out.stat().st_size > 1000
     assert main(["plot", "filters", "--head", str(multiloc_head), "--fasta", str(DATA / "multiloc_signals.fasta"),
                  "--signals", "--rank", "NLS", "-o", str(tmp_path / "b.png")]) != 0
     assert "--rank NLS" in capsys.readouterr().err
+
+
+# --- the attention at residues 1 and L is learned, not made by padding or masking -------------------
+
+
+@pytest.mark.parametrize("name, options", [
+    ("convlstm", dict(n_filters=4, conv2_filters=8, lstm_hidden=8, attention_hidden=8, dense_hidden=8)),
+    ("la", dict(hidden_dim=8)),
+])
+def test_untrained_heads_put_no_extra_weight_on_the_first_and_last_residue(name, options):
+    """Zero padding at the ends, the masked softmax and the LSTMs' start states give the edges no
+    weight of their own: before training, residues 1 and L get about the uniform weight, alone or
+    padded in a batch. (Trained heads do weigh the N-terminus: docs/convlstm.md, 'residues 1 and L'.)"""
+    import torch
+
+    from seqvec.classifiers.heads.registry import head_class
+    from seqvec.embeddings.encoders import ENCODERS
+
+    sequences, _ = read_signals(DATA / "multiloc_signals.fasta")
+    encoder = ENCODERS["blosum62"]()
+    x = {i: encoder.embed_batch([s])[0] for i, s in sequences.items()}
+    first, last = [], []
+    for seed in range(5):
+        torch.manual_seed(seed)
+        head = head_class(name)(21, {"localization": 11}, **options).eval()
+        for xi in x.values():
+            with torch.no_grad():
+                weights = head.attention_weights(xi, torch.ones(xi.shape[:2], dtype=torch.bool))[1][0]
+            first.append(float(weights[0] * len(weights)))
+            last.append(float(weights[-1] * len(weights)))
+        # the same proteins padded into one batch: the same weights (padding gets exactly 0)
+        lengths = [v.shape[1] for v in x.values()]
+        batch = torch.zeros(len(x), max(lengths), 21)
+        mask = torch.zeros(len(x), max(lengths), dtype=torch.bool)
+        for k, (xi, n) in enumerate(zip(x.values(), lengths)):
+            batch[k, :n], mask[k, :n] = xi[0], True
+        with torch.no_grad():
+            padded = head.attention_weights(batch, mask)[1]
+            alone = head.attention_weights(x[next(iter(x))], torch.ones(1, lengths[0], dtype=torch.bool))[1][0]
+        assert float(padded[~mask].abs().max()) == 0.0
+        assert padded[0, :lengths[0]].numpy() == pytest.approx(alone.numpy(), abs=1e-6)
+    assert 0.7 < np.mean(first) < 1.3 and 0.7 < np.mean(last) < 1.3

@@ -166,7 +166,12 @@ def main(argv: list[str] | None = None) -> int:
 
             if args.model in REGISTRY:
                 download_model(args.model, progress=not args.quiet)
-        return int(args._run(args) or 0)
+        status = int(args._run(args) or 0)
+        sys.stdout.flush()  # a reader that went away shows here, not as a traceback at exit
+        return status
+    except BrokenPipeError:  # `seqvec search ... | head`: stop quietly, as Unix tools do
+        _drop_stdout()
+        return 141  # 128 + SIGPIPE, the status of a tool the signal stopped
     except SeqVecError as err:
         from seqvec.cli.common import for_command_line
 
@@ -175,6 +180,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         logger.error("interrupted")
         return 130
+
+
+def _drop_stdout() -> None:
+    """Point standard output at /dev/null: Python flushes it at exit, and the pipe is closed."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pass  # not a real file (a test's capture): nothing is flushed to a closed pipe at exit
 
 
 if __name__ == "__main__":

@@ -359,8 +359,8 @@ def _filter_motifs(args, head, encoder, table, sequences, activation):
         return activation, "mean activation", None
     by_channel = {(f.width, f.index): f for f in result[args.rank]["filters"]}
     values = [by_channel[c].enrichment for c in channels(head)]
-    notes = {c: f"{args.rank} {f.enrichment:.2f}x, KD r {f.hydropathy_r:+.2f}" for c, f in by_channel.items()}
-    return values, f"enrichment on {args.rank}", notes
+    notes = {c: f"hydrophobic preference (KD r) {f.hydropathy_r:+.2f}" for c, f in by_channel.items()}
+    return values, f"{args.rank} enrichment", notes
 
 
 def _projection(args):

@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +36,8 @@ logger = logging.getLogger(__name__)
 FORMAT = "seqvec-columnar"
 FORMAT_VERSION = 1
 MATRICES = ("per_protein", "per_residue")
-_MAX_FIXED_ID = 256  # bytes; longer ids are stored as variable-length strings
+MAX_FIXED_ID = 256  # bytes; longer ids are stored as variable-length strings
+ID_CHUNK = 65536  # records table rows per chunk (written and compressed a chunk at a time)
 
 
 def sequence_digest(sequence: str) -> str:
@@ -61,28 +63,54 @@ def _contiguous() -> h5py.h5p.PropDCID:
     return dcpl
 
 
-def write_records(f: h5py.File | h5py.Group, ids: list[str], lengths: np.ndarray, digests: list[str]) -> None:
-    """The records table and ``offsets`` of ``ids`` (gzip: it is small and written once)."""
-    encoded = [i.encode("utf-8") for i in ids]
-    width = max((len(e) for e in encoded), default=1)
-    gz = {"compression": "gzip", "shuffle": True} if ids else {}
-    if not ids:
-        f.create_dataset("records/id", shape=(0,), dtype=h5py.string_dtype("utf-8", 1))
-    elif width <= _MAX_FIXED_ID:
-        f.create_dataset("records/id", data=np.array(encoded, dtype=h5py.string_dtype("utf-8", width)), **gz)
-    else:
-        f.create_dataset("records/id", data=ids, dtype=h5py.string_dtype(), **gz)
+@dataclass(frozen=True)
+class IdChunks:
+    """``n`` ids given in chunks (lists of str, in order), the longest ``width`` UTF-8 bytes:
+    the records table of an input too large to hold its ids in memory."""
+
+    n: int
+    width: int
+    chunks: Iterable[list[str]]
+
+
+def _hex(digests: list[str] | np.ndarray) -> np.ndarray:
+    """[N] S32 hex digests, from hex strings or from [N, 16] uint8 md5 digests."""
+    if isinstance(digests, np.ndarray) and digests.dtype == np.uint8:
+        return np.frombuffer(digests.tobytes().hex().encode("ascii"), dtype="S32")
+    return np.array(digests, dtype="S32").reshape(-1)
+
+
+def write_records(f: h5py.File | h5py.Group, ids: list[str] | IdChunks, lengths: np.ndarray,
+                  digests: list[str] | np.ndarray) -> None:
+    """The records table and ``offsets`` (gzip: it is small and written once); ``digests`` as
+    32-character md5 hex strings or [N, 16] uint8. Ids given as :class:`IdChunks` are
+    written chunk by chunk; everything else here is an [N] array already."""
+    if not isinstance(ids, IdChunks):
+        ids = IdChunks(len(ids), max((len(i.encode("utf-8")) for i in ids), default=1), [list(ids)])
+    n = ids.n
+    gz = {"compression": "gzip", "shuffle": True, "chunks": (min(n, ID_CHUNK),)} if n else {}
+    fixed = ids.width <= MAX_FIXED_ID
+    dtype = h5py.string_dtype("utf-8", max(ids.width, 1)) if fixed else h5py.string_dtype()
+    table = f.create_dataset("records/id", shape=(n,), dtype=dtype, **gz)
+    start = 0
+    for chunk in ids.chunks:
+        table[start:start + len(chunk)] = np.array([i.encode("utf-8") for i in chunk] if fixed else chunk, dtype=dtype)
+        start += len(chunk)
+    if start != n:
+        raise ValueError(f"{start} ids for {n} records")
     f.create_dataset("records/length", data=np.asarray(lengths, dtype=np.int64), **gz)
-    f.create_dataset("records/digest", data=np.array(digests, dtype="S32").reshape(-1), **gz)
-    offsets = np.zeros(len(ids) + 1, dtype=np.int64)
+    table = f.create_dataset("records/digest", shape=(n,), dtype="S32", **gz)
+    for start in range(0, n, ID_CHUNK):
+        table[start:start + ID_CHUNK] = _hex(digests[start:start + ID_CHUNK])
+    offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    f.create_dataset("offsets", data=offsets, **gz)
+    f.create_dataset("offsets", data=offsets, **{**gz, "chunks": (min(n + 1, ID_CHUNK),)})
 
 
-def create_columnar(path: Path, ids: list[str], lengths: np.ndarray, digests: list[str], shapes: Shapes,
-                    attrs: dict) -> None:
-    """Make an empty columnar file: records, offsets, attrs, and allocated matrices."""
-    n, residues = len(ids), int(np.sum(lengths))
+def create_columnar(path: Path, ids: list[str] | IdChunks, lengths: np.ndarray, digests: list[str] | np.ndarray,
+                    shapes: Shapes, attrs: dict) -> None:
+    """Make an empty columnar file: records, offsets, attrs, and allocated matrices (:func:`write_records`)."""
+    n, residues = len(lengths), int(np.sum(lengths, dtype=np.int64))
     with h5py.File(path, "w") as f:
         f.attrs.update(attrs)
         f.attrs["format"] = FORMAT
@@ -115,24 +143,32 @@ class ColumnarWriter:
     """Writes proteins' rows in place into a file made by :func:`create_columnar`.
 
     The file must not be open in h5py meanwhile. Rows go through memory maps; :meth:`flush`
-    makes them durable (msync), after which a journal may record them as done.
+    makes them durable (msync), after which a journal may record them as done, and unmaps
+    them: pages mapped for writing count in the process's resident size, so they are
+    mapped again at the next write and the resident size stays that of one commit's rows.
     """
 
     def __init__(self, path: Path, offsets: np.ndarray):
         self.offsets = offsets  # [N+1] per-residue row offsets
+        self.path = path
+        self._layout = {view: found for view, found in matrix_offsets(path).items()
+                        if found[0] is not None and np.prod(found[1]) > 0}
         self._maps: dict[str, np.memmap] = {}
-        for view, (byte_offset, shape, dtype) in matrix_offsets(path).items():
-            if byte_offset is not None and np.prod(shape) > 0:
-                self._maps[view] = np.memmap(path, dtype=np.dtype(dtype), mode="r+", offset=byte_offset,
-                                             shape=shape)
+
+    def _map(self, view: str) -> np.memmap | None:
+        if view not in self._maps and view in self._layout:
+            byte_offset, shape, dtype = self._layout[view]
+            self._maps[view] = np.memmap(self.path, dtype=np.dtype(dtype), mode="r+", offset=int(byte_offset or 0),
+                                         shape=shape)
+        return self._maps.get(view)
 
     def write(self, rows: list[int], per_residue: list[np.ndarray | None],
               per_protein: list[np.ndarray | None]) -> None:
         """Store row ``rows[k]``'s arrays (per-residue ``[L, D]`` or ``[n_layers, L, D]``; per-protein ``[D]``)."""
-        vectors = self._maps.get("per_protein")
+        vectors = self._map("per_protein")
         if vectors is not None and rows:
             vectors[np.asarray(rows)] = np.stack([v for v in per_protein if v is not None])  # [k, D]
-        residues = self._maps.get("per_residue")
+        residues = self._map("per_residue")
         if residues is None:
             return
         for row, array in zip(rows, per_residue):
@@ -143,11 +179,11 @@ class ColumnarWriter:
                 residues[start:end] = array  # [L, D]
 
     def flush(self) -> None:
-        """Make every row written so far durable."""
+        """Make every row written so far durable, and unmap."""
         for m in self._maps.values():
             m.flush()
+        self._maps.clear()
 
     def close(self) -> None:
         """Flush and unmap."""
         self.flush()
-        self._maps.clear()

@@ -27,7 +27,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from seqvec.embeddings.columnar import ColumnarWriter, Shapes, create_columnar, sequence_digest
+from seqvec.embeddings.columnar import ColumnarWriter, IdChunks, Shapes, create_columnar, sequence_digest
 from seqvec.embeddings.files import durable_replace, writing
 from seqvec.embeddings.layouts import id_to_key
 from seqvec.embeddings.parts import PartialRun
@@ -67,7 +67,8 @@ class InPlaceRun:
                     found.update(int(w) for w in line.split())
         return found
 
-    def create(self, ids: list[str], lengths: np.ndarray, digests: list[str], shapes: Shapes, attrs: dict) -> None:
+    def create(self, ids: list[str] | IdChunks, lengths: np.ndarray, digests: list[str] | np.ndarray, shapes: Shapes,
+               attrs: dict) -> None:
         """Make ``store.h5`` unless one of this fingerprint is there (rank 0; journals of an older
         store are dropped with it)."""
         if self.store.is_file() and _fingerprint(self.store) == attrs["fingerprint"]:

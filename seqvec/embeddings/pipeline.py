@@ -12,15 +12,17 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
+from functools import partial as partial_function
+from itertools import groupby
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from seqvec.embeddings.columnar import Shapes, sequence_digest
+from seqvec.embeddings.columnar import IdChunks, Shapes
 from seqvec.embeddings.embedder import Embedder, StatefulEmbedder
 from seqvec.embeddings.encoders import ENCODERS, WithTable, stacked_sha256
 from seqvec.embeddings.files import durable_replace, write_file, writing
@@ -41,9 +43,11 @@ from seqvec.errors import (
 )
 from seqvec.io import STDIN, World, assign_to_ranks, make_batches, make_sequential_chunks
 from seqvec.io.arguments import path_argument
+from seqvec.io.batching import WINDOW_RECORDS, WINDOW_RESIDUES, window_ends, window_plan
 from seqvec.io.fasta import CheckedSequences, normalize_sequences, read_fasta_checked, sequences_digest
 from seqvec.io.lock import OutputLock
 from seqvec.io.output import check_not_input
+from seqvec.io.scan import ScannedFasta, scan_fasta
 from seqvec.lm.kernels import CACHE as KERNEL_CHOICES
 from seqvec.progress import progress_bar
 
@@ -170,16 +174,31 @@ def _shapes(model: Embedder, view: LayerView, settings: EmbedSettings) -> Shapes
                   tail if settings.per_residue else None, settings.dtype)
 
 
-def _distinct(ids: list[str], digests: list[str]) -> dict[int, list[int]]:
-    """``{first row of a sequence: every row with that sequence}``, in input order."""
-    first: dict[str, int] = {}
-    copies: dict[int, list[int]] = {}
-    for row, digest in enumerate(digests):
-        copies.setdefault(first.setdefault(digest, row), []).append(row)
-    if len(copies) < len(ids):
+def _copies(digests: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Identical sequences, from their md5 digests ``[n, 16]`` uint8: ``(embed [n] bool, true at the
+    first row of each distinct sequence; the other rows [r] sorted by the first row of their
+    sequence; that first row [r])``. Sorts 8 bytes of each digest (all 16 where 8 are shared by
+    different sequences): about 40 bytes per record for a moment."""
+    n = len(digests)
+    key = np.ascontiguousarray(digests[:, :8]).view(np.uint64).ravel()  # [n]
+    order = np.argsort(key, kind="stable")  # equal keys in row order
+    same = key[order[1:]] == key[order[:-1]]  # [n-1]: sorted position i+1 repeats position i
+    del key
+    later, earlier = order[1:][same], order[:-1][same]
+    if not np.array_equal(digests[later], digests[earlier]):  # 8 bytes shared by two sequences: sort all 16
+        _, order = np.unique(np.ascontiguousarray(digests).view("V16").ravel(), return_inverse=True)
+        order = np.argsort(order.ravel(), kind="stable")
+        same = np.all(digests[order[1:]] == digests[order[:-1]], axis=1)
+        later = order[1:][same]
+    run_start = np.maximum.accumulate(np.where(np.concatenate([[True], ~same]), np.arange(n), 0))  # [n]
+    first = order[run_start[1:][same]]  # the first row of each repeat's sequence
+    embed = np.ones(n, dtype=bool)
+    embed[later] = False
+    sort = np.argsort(first, kind="stable")
+    if len(later):
         logger.info("%d records repeat the sequence of an earlier one: %d distinct sequences are embedded "
-                    "for %d records", len(ids) - len(copies), len(copies), len(ids))
-    return copies
+                    "for %d records", len(later), n - len(later), n)
+    return embed, later[sort], first[sort]
 
 
 def _same_as(sequences: dict[str, str]) -> dict[str, str]:
@@ -193,55 +212,93 @@ def _same_as(sequences: dict[str, str]) -> dict[str, str]:
     return repeats
 
 
-def _run_inplace(model: Embedder, sequences: dict[str, str], settings: EmbedSettings, view: LayerView,
-                 partial: PartialRun, attrs: dict, world: World, progress: bool) -> None:
-    """Embed into a columnar file written in place (:mod:`seqvec.embeddings.inplace`):
-    each distinct sequence once, this rank's share of the batch plan, skipping journalled batches."""
-    ids = list(sequences)
-    lengths = np.array([len(sequences[i]) for i in ids], dtype=np.int64)
-    digests = [sequence_digest(sequences[i]) for i in ids]
-    copies = _distinct(ids, digests)
-    distinct = {ids[row]: int(lengths[row]) for row in copies}
-    plan = make_batches(distinct, settings.max_residues)  # the same in every rank and every rerun
+def _run_inplace(model: Embedder, scanned: ScannedFasta, rows: tuple[int, int], settings: EmbedSettings,
+                 view: LayerView, partial: PartialRun, attrs: dict, world: World, progress: bool) -> None:
+    """Embed rows ``start:end`` of the input into a columnar file written in place
+    (:mod:`seqvec.embeddings.inplace`): each distinct sequence once, this rank's share of the
+    batch plan, skipping journalled batches. The input is read again window by window
+    (:func:`~seqvec.io.batching.window_plan`), so memory holds one window's sequences and
+    about 40 bytes per record of numpy arrays (lengths, offsets, the plan)."""
+    start, end = rows
+    lengths = scanned.lengths[start:end]  # [n] int32
+    embed, repeats, repeat_of = _copies(scanned.digests[start:end])
+    ends = window_ends(lengths, WINDOW_RESIDUES, WINDOW_RECORDS)
+    plan, starts, first_batch = window_plan(lengths, embed, settings.max_residues, ends)  # same in every rank and rerun
+    del embed
     run = InPlaceRun(partial, world.rank)
     if world.is_main:
-        run.create(ids, lengths, digests, _shapes(model, view, settings), attrs)
+        ids = IdChunks(end - start, scanned.id_width, scanned.id_chunks(start, end))
+        run.create(ids, lengths, scanned.digests[start:end], _shapes(model, view, settings), attrs)
     world.barrier()
     done = run.done()
     if done and uses_lm(settings.encoder):  # the rest with the kernels the journalled batches used
         KERNEL_CHOICES.pin(partial.kernel_choices())
-    share = assign_to_ranks([len(b) * distinct[b[0]] for b in plan], world.size)[world.rank]
+    sizes = np.diff(starts)  # [n_batches] records per batch
+    costs = sizes * lengths[plan[starts[:-1]]] if len(plan) else sizes  # padded residues (longest first)
+    share = assign_to_ranks(costs.tolist(), world.size)[world.rank]
     todo = [k for k in share if k not in done]
-    logger.info("%d batches to embed (%d of %d batches already done)", len(todo), len(done), len(plan))
-    row_of = {ids[row]: row for row in copies}
-    run.open(np.concatenate([[0], np.cumsum(lengths)]))
+    logger.info("%d batches to embed (%d of %d batches already done)", len(todo), len(done), len(sizes))
+    residues = np.add.reduceat(lengths[plan], starts[:-1]) if len(plan) else np.zeros(0, np.int64)  # [n_batches]
+    run.open(np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)]))
+    records = scanned.records(stop=end)
     recorded: dict[str, str] = {}
     try:
-        with _progress(sum(distinct[i] for k in todo for i in plan[k]), progress and world.is_main) as bar:
-            for k in todo:
-                rows, per_residue, per_protein = [], [], []
-                for record_id, layers in zip(plan[k], embed_layers(model, plan[k], sequences)):
-                    residues, vector = _reduce(layers, view, settings)
-                    for row in copies[row_of[record_id]]:
-                        rows.append(row)
-                        per_residue.append(residues)
-                        per_protein.append(vector)
-                run.write(k, rows, per_residue, per_protein)
-                if uses_lm(settings.encoder) and KERNEL_CHOICES.used() != recorded:
-                    recorded = KERNEL_CHOICES.used()
-                    partial.record_kernels(world.rank, recorded)
-                bar.update(sum(distinct[i] for i in plan[k]))
+        with _progress(int(residues[todo].sum()), progress and world.is_main) as bar:
+            for window in _windows(todo, first_batch):
+                sequences = _read_window(records, start, window, plan, starts)
+                for k in window:
+                    batch = plan[starts[k]:starts[k + 1]].tolist()  # rows, longest first
+                    names = [sequences[row][0] for row in batch]
+                    embedded = embed_layers(model, names, {sequences[row][0]: sequences[row][1] for row in batch})
+                    written, per_residue, per_protein = [], [], []
+                    low = np.searchsorted(repeat_of, batch).tolist()  # repeats[low:high]: the row's copies
+                    high = np.searchsorted(repeat_of, batch, "right").tolist()
+                    for row, layers, a, b in zip(batch, embedded, low, high):
+                        arrays = _reduce(layers, view, settings)
+                        for target in [row, *repeats[a:b].tolist()] if b > a else [row]:
+                            written.append(target)
+                            per_residue.append(arrays[0])
+                            per_protein.append(arrays[1])
+                    run.write(k, written, per_residue, per_protein)
+                    if uses_lm(settings.encoder) and KERNEL_CHOICES.used() != recorded:
+                        recorded = KERNEL_CHOICES.used()
+                        partial.record_kernels(world.rank, recorded)
+                    bar.update(int(residues[k]))
     finally:
+        records.close()
         run.close()
     world.barrier()
     if world.is_main:
-        missing = set(range(len(plan))) - run.done()
+        missing = set(range(len(sizes))) - run.done()
         if missing:
             raise OutputMismatchError(f"{partial.dir}: {len(missing)} batches are not journalled after every rank "
                                       "finished; run the same command again", path=partial.dir)
         run.finish(partial.output)
         partial.remove()
-        logger.info("wrote %s (%d records)", partial.output, len(ids))
+        logger.info("wrote %s (%d records)", partial.output, end - start)
+
+
+def _windows(todo: list[int], first_batch: np.ndarray) -> Iterator[list[int]]:
+    """The batches of ``todo`` (increasing) grouped by window (``first_batch`` [n_windows+1])."""
+    of = np.searchsorted(first_batch, np.asarray(todo, dtype=np.int64), side="right") - 1
+    for _, group in groupby(zip(todo, of.tolist()), key=lambda pair: pair[1]):
+        yield [k for k, _ in group]
+
+
+def _read_window(records: Generator[tuple[int, str, str], None, None], start: int, batches: list[int], plan: np.ndarray,
+                 starts: np.ndarray) -> dict[int, tuple[str, str]]:
+    """``{row: (id, sequence)}`` of the rows of ``batches`` (rows relative to ``start``), read on
+    from ``records`` up to the last of them."""
+    need = set(np.concatenate([plan[starts[k]:starts[k + 1]] for k in batches]).tolist())
+    last = max(need)
+    found: dict[int, tuple[str, str]] = {}
+    for row, record_id, sequence in records:
+        row -= start
+        if row in need:
+            found[row] = (record_id, sequence)
+        if row >= last:
+            break
+    return found
 
 
 def _pack_state(state: list) -> list[np.ndarray]:
@@ -420,10 +477,17 @@ def embed_fasta(fasta: str | os.PathLike, output: str | os.PathLike, model: Embe
     joined = world.start()
     try:
         with _output_lock(output, world):
-            checked = read_fasta_checked(fasta, id_field=settings.id_field, split_char=settings.split_char,
-                                         strip_gaps=settings.strip_gaps, skip_invalid=settings.skip_invalid)
-            _embed_locked(fasta, output, model, checked, settings, options_file, weights_file,
-                          device, overwrite, progress, command, options, world)
+            reader = (partial_function(scan_fasta, spool=output.parent)
+                      if settings.layout == "columnar" and not settings.carry_state else read_fasta_checked)
+            source: CheckedSequences | ScannedFasta = reader(
+                fasta, id_field=settings.id_field, split_char=settings.split_char, strip_gaps=settings.strip_gaps,
+                skip_invalid=settings.skip_invalid)
+            try:
+                _embed_locked(fasta, output, model, source, settings, options_file, weights_file,
+                              device, overwrite, progress, command, options, world)
+            finally:
+                if isinstance(source, ScannedFasta):
+                    source.close()
     finally:
         if joined:
             world.stop()
@@ -466,28 +530,31 @@ def _shard_folder(output: Path, settings: EmbedSettings, world: World) -> Path |
     return output
 
 
-def _shard_of(sequences: dict[str, str], shard: str) -> dict[str, str]:
-    """The records of shard ``"K/N"`` (:func:`~seqvec.embeddings.shards.shard_ranges`)."""
-    k, n = parse_shard(shard)
-    ids = list(sequences)
-    start, end = shard_ranges([len(sequences[i]) for i in ids], n)[k - 1]
-    logger.info("shard %d of %d: records %d to %d of %d", k, n, start + 1, end, len(ids))
-    return {i: sequences[i] for i in ids[start:end]}
-
-
 def _embed_locked(fasta: str | os.PathLike, output: Path, model: Embedder | str | os.PathLike | None,
-                  checked: CheckedSequences, settings: EmbedSettings, options_file: str | os.PathLike | None,
-                  weights_file: str | os.PathLike | None, device: str, overwrite: bool, progress: bool,
-                  command: str | None, options: dict, world: World) -> None:
-    """The work of :func:`embed_fasta` once the output is locked and the input read."""
-    sequences = checked.sequences
-    input_sha256 = sequences_digest(sequences)  # of the whole input, in every shard
-    if settings.shard is not None:
-        sequences = _shard_of(sequences, settings.shard)
+                  source: CheckedSequences | ScannedFasta, settings: EmbedSettings,
+                  options_file: str | os.PathLike | None, weights_file: str | os.PathLike | None, device: str,
+                  overwrite: bool, progress: bool, command: str | None, options: dict, world: World) -> None:
+    """The work of :func:`embed_fasta` once the output is locked and the input read: a
+    :class:`ScannedFasta` for the columnar layout (written in place, window by window), the
+    sequences in memory for the others and the carried state."""
+    if isinstance(source, ScannedFasta):
+        input_sha256 = source.sha256  # of the whole input, in every shard
+        rows = (0, len(source))
+        if settings.shard is not None:
+            k, n = parse_shard(settings.shard)
+            rows = shard_ranges(source.lengths, n)[k - 1]
+            logger.info("shard %d of %d: records %d to %d of %d", k, n, rows[0] + 1, rows[1], len(source))
+        n_records = rows[1] - rows[0]
+    else:
+        sequences = source.sequences
+        input_sha256 = sequences_digest(sequences)
+        n_records = len(sequences)
     spec = model_spec(model, settings.encoder, options_file=options_file, weights_file=weights_file,
                       device=device, precision=settings.precision)
     view = get_view(settings.layers, spec.n_output_layers, spec.name)
     fingerprint, batching = _fingerprints(replace(settings, precision=spec.precision), spec, input_sha256)
+    if isinstance(source, ScannedFasta):  # the windows cut the batch plan
+        batching["windows"] = [WINDOW_RESIDUES, WINDOW_RECORDS]
     partial = PartialRun(output)
     if _output_complete(output, partial, fingerprint, batching, overwrite):
         if world.is_main:
@@ -504,10 +571,10 @@ def _embed_locked(fasta: str | os.PathLike, output: Path, model: Embedder | str 
         args = [repr(str(fasta)), repr(str(output)), f"model={spec.name!r}",
                 *(f"{k}={v!r}" for k, v in options.items())]
         command = f"embed_fasta({', '.join(args)})"
-    attrs = root_attributes(settings, view, spec.name, fingerprint, len(sequences), command)
+    attrs = root_attributes(settings, view, spec.name, fingerprint, n_records, command)
     attrs["max_residues"] = settings.max_residues
-    if settings.layout == "columnar" and not settings.carry_state:
-        _run_inplace(loaded, sequences, settings, view, partial, attrs, world, progress)
+    if isinstance(source, ScannedFasta):
+        _run_inplace(loaded, source, rows, settings, view, partial, attrs, world, progress)
     else:
         done = partial.scan()
         if done and uses_lm(settings.encoder):  # compute the rest with the kernels the finished parts used
@@ -528,7 +595,7 @@ def _embed_locked(fasta: str | os.PathLike, output: Path, model: Embedder | str 
                 partial.merge(list(sequences), attrs, settings.layout, same_as)
             partial.remove()
     if world.is_main and settings.skip_invalid:
-        _write_skipped(output, checked.skipped)
+        _write_skipped(output, source.skipped)
 
 
 def embed_sequences(sequences: dict[str, str], model: Embedder | str | os.PathLike | None = None, *, encoder: str = "lm", layers: str = "sum",

@@ -21,12 +21,13 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-from seqvec.embeddings.columnar import FORMAT, FORMAT_VERSION, MATRICES, write_records
+from seqvec.embeddings.columnar import FORMAT, FORMAT_VERSION, ID_CHUNK, MATRICES, MAX_FIXED_ID, IdChunks, write_records
 from seqvec.embeddings.files import durable_replace
 from seqvec.errors import EmbeddingFileError
 
@@ -88,6 +89,20 @@ def _virtual(sources: list[tuple[Path, h5py.Dataset]], axis: int) -> h5py.Virtua
     return layout
 
 
+def _id_width(ids: h5py.Dataset) -> int:
+    """The width of a fixed-width id table, or one past the fixed limit for variable-length ids."""
+    info = h5py.check_string_dtype(ids.dtype)
+    return info.length if info is not None and info.length is not None else MAX_FIXED_ID + 1
+
+
+def _id_chunks(files: list[h5py.File]) -> Iterator[list[str]]:
+    """The shards' ids in order, ID_CHUNK at a time (the index never holds them all)."""
+    for f in files:
+        table = f["records/id"]
+        for start in range(0, len(table), ID_CHUNK):
+            yield table.asstr("utf-8")[start:start + ID_CHUNK].tolist()
+
+
 def write_index(folder: Path, n: int) -> Path | None:
     """Write ``folder/index.h5`` over shards 1..n if all are finished (else return None)."""
     shards = finished_shards(folder).get(n, {})
@@ -102,13 +117,13 @@ def write_index(folder: Path, n: int) -> Path | None:
         if len(fingerprints) > 1:
             raise EmbeddingFileError(f"the shards in {folder} were made with different settings or inputs; "
                                      "rerun the odd ones with `overwrite`", path=folder)
-        ids = [i for f in files for i in f["records/id"].asstr("utf-8")[()].tolist()]
-        lengths = np.concatenate([f["records/length"][()] for f in files])
-        digests = [d.decode() for f in files for d in f["records/digest"][()].tolist()]
+        lengths = np.concatenate([f["records/length"][()] for f in files])  # [N] int64
+        digests = np.concatenate([f["records/digest"][()] for f in files])  # [N] S32
+        ids = IdChunks(len(lengths), max(_id_width(f["records/id"]) for f in files), _id_chunks(files))
         tmp = folder / f"{INDEX_NAME}.tmp"
         with h5py.File(tmp, "w") as out:
             out.attrs.update({k: v for k, v in files[0].attrs.items() if k not in ("command",)})
-            out.attrs.update({"format": FORMAT, "format_version": FORMAT_VERSION, "n_records": len(ids),
+            out.attrs.update({"format": FORMAT, "format_version": FORMAT_VERSION, "n_records": len(lengths),
                               "n_residues": int(lengths.sum()), "fingerprint": fingerprints.pop(),
                               "shards": json.dumps([p.name for p in paths])})
             write_records(out, ids, lengths, digests)
@@ -121,7 +136,7 @@ def write_index(folder: Path, n: int) -> Path | None:
         for f in files:
             f.close()
     durable_replace(tmp, folder / INDEX_NAME)
-    logger.info("wrote the index %s over %d shards (%d records)", folder / INDEX_NAME, n, len(ids))
+    logger.info("wrote the index %s over %d shards (%d records)", folder / INDEX_NAME, n, len(lengths))
     return folder / INDEX_NAME
 
 

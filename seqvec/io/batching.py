@@ -14,6 +14,8 @@ from __future__ import annotations
 import heapq
 from collections.abc import Mapping, Sequence
 
+import numpy as np
+
 
 def longest_first(lengths: Sequence[int]) -> list[int]:
     """Indices sorted by length, longest first; ties keep their input order."""
@@ -90,3 +92,43 @@ def assign_to_ranks(costs: Sequence[int], world_size: int) -> list[list[int]]:
         shares[rank].append(index)
         heapq.heappush(heap, (load + costs[index], rank))
     return [sorted(share) for share in shares]
+
+
+WINDOW_RESIDUES = 1 << 22  # a window of the input holds about this many residues (4 M) ...
+WINDOW_RECORDS = 1 << 16  # ... and at most this many records
+
+
+def window_ends(lengths: np.ndarray, residues: int = WINDOW_RESIDUES, records: int = WINDOW_RECORDS) -> np.ndarray:
+    """Cut rows (in input order) into consecutive windows: the end row of each (exclusive).
+
+    A window ends where the running residue count passes a multiple of ``residues`` or the
+    row number a multiple of ``records``; it depends only on the lengths ``[N]``.
+    """
+    n = len(lengths)
+    totals = np.cumsum(lengths, dtype=np.int64)
+    total = int(totals[-1]) if n else 0
+    cuts = np.searchsorted(totals, np.arange(residues, total, residues, dtype=np.int64), side="left") + 1
+    cuts = np.union1d(cuts, np.arange(records, n, records, dtype=np.int64))
+    return np.append(cuts[(cuts > 0) & (cuts < n)], n).astype(np.int64)
+
+
+def window_plan(lengths: np.ndarray, embed: np.ndarray, max_residues: int, ends: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`budget_batches` within each window, over the rows where ``embed`` [N] (bool) is true.
+
+    Returns ``(rows, starts, first_batch)``: the rows in plan order [n_embed] (longest first
+    within a window), batch b is ``rows[starts[b]:starts[b + 1]]``, and window w holds
+    batches ``first_batch[w]:first_batch[w + 1]``. All int64; about 8 bytes per row embedded.
+    """
+    rows, starts, first_batch = [np.zeros(0, np.int64)], [0], [0]
+    begin, done = 0, 0
+    for end in ends.tolist():
+        window = np.flatnonzero(embed[begin:end]) + begin
+        window = window[np.argsort(-lengths[window], kind="stable")]  # longest first, ties in input order
+        sizes = [len(b) for b in budget_batches(lengths[window].tolist(), max_residues, order=range(len(window)))]
+        rows.append(window)
+        starts.extend((done + np.cumsum(sizes)).tolist())
+        done += len(window)
+        first_batch.append(len(starts) - 1)
+        begin = end
+    return np.concatenate(rows), np.array(starts, np.int64), np.array(first_batch, np.int64)

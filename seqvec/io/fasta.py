@@ -1,8 +1,8 @@
 """The one FASTA reader of seqvec, and the one protein-sequence policy.
 
 Input: a path, or ``-`` for standard input. Gzip is recognised by its content (the magic
-bytes), never by the file name, and every input is read exactly once from start to end,
-so pipes and ``/dev/stdin`` work. Text must be UTF-8; an error names the byte offset.
+bytes), never by the file name, and every read goes once from start to end, so pipes and
+``/dev/stdin`` work (:mod:`seqvec.io.scan`, which reads a file twice, copies those first). Text must be UTF-8; an error names the byte offset.
 
 Records: a header line starting with ``>`` and the sequence lines after it. Whitespace
 at the ends of a line is ignored (``\\r\\n`` line ends included); whitespace *inside* a
@@ -207,6 +207,32 @@ def _sequence_problem(sequence: str) -> str | None:
             f"({n_bad} invalid in total; only letters A-Z are allowed)")
 
 
+def normalize_record(sequence: str, strip_gaps: bool = False) -> tuple[str, str | None, tuple[bool, bool, bool]]:
+    """One sequence under the policy: (the sequence to embed, the problem that makes it invalid or
+    None, whether (gaps were removed, a terminal '*' dropped, lower case upper-cased))."""
+    gapped = stopped = False
+    if strip_gaps:
+        stripped = _GAPS.sub("", sequence)
+        gapped, sequence = stripped != sequence, stripped
+    if sequence.endswith("*"):
+        sequence, stopped = sequence[:-1], True
+    problem = _sequence_problem(sequence)
+    if problem is not None:
+        return sequence, problem, (gapped, stopped, False)
+    upper = sequence.upper()
+    return upper, None, (gapped, stopped, upper != sequence)
+
+
+def log_changes(gapped: int, stopped: int, lowered: int) -> None:
+    """The policy's warnings: how many records lost gaps, a terminal '*', or lower case."""
+    if gapped:
+        logger.warning("removed gaps ('-', '.') from %d record%s", gapped, "s" * (gapped != 1))
+    if lowered:
+        logger.warning("upper-cased lower-case residues in %d record%s", lowered, "s" * (lowered != 1))
+    if stopped:
+        logger.warning("dropped a terminal '*' from %d record%s", stopped, "s" * (stopped != 1))
+
+
 def check_sequences(records: Iterable[tuple[str, str]], *, strip_gaps: bool = False,
                     skip_invalid: bool = False) -> CheckedSequences:
     """Apply the sequence policy to ``(id, sequence)`` pairs (see the module docstring).
@@ -215,29 +241,16 @@ def check_sequences(records: Iterable[tuple[str, str]], *, strip_gaps: bool = Fa
     then they are left out and listed in ``skipped``. Ids are not checked for duplicates.
     """
     out = CheckedSequences()
-    lowered = stopped = gapped = 0
+    changed = [0, 0, 0]  # gapped, stopped, lowered
     problems: list[tuple[str, str]] = []
     for record_id, sequence in records:
-        if strip_gaps:
-            stripped = _GAPS.sub("", sequence)
-            gapped += stripped != sequence
-            sequence = stripped
-        if sequence.endswith("*"):
-            sequence = sequence[:-1]
-            stopped += 1
-        problem = _sequence_problem(sequence)
+        sequence, problem, flags = normalize_record(sequence, strip_gaps)
+        changed = [n + f for n, f in zip(changed, flags)]
         if problem is not None:
             problems.append((record_id, problem))
             continue
-        upper = sequence.upper()
-        lowered += upper != sequence
-        out.records.append((record_id, upper))
-    if gapped:
-        logger.warning("removed gaps ('-', '.') from %d record%s", gapped, "s" * (gapped != 1))
-    if lowered:
-        logger.warning("upper-cased lower-case residues in %d record%s", lowered, "s" * (lowered != 1))
-    if stopped:
-        logger.warning("dropped a terminal '*' from %d record%s", stopped, "s" * (stopped != 1))
+        out.records.append((record_id, sequence))
+    log_changes(*changed)
     if problems and not skip_invalid:
         raise InvalidSequenceError(problems[0][0], problems[0][1], problems=problems)
     if problems:
@@ -254,6 +267,22 @@ def normalize_sequences(sequences: dict[str, str], *, strip_gaps: bool = False) 
     return check_sequences(sequences.items(), strip_gaps=strip_gaps).sequences
 
 
+def header_id(header: str, id_field: int | None = None, split_char: str | None = None) -> str:
+    """:func:`parse_id` of a header that must not hold control characters (FastaFormatError)."""
+    control = _CONTROL.search(header)
+    if control:
+        raise FastaFormatError(f"header {header!r} holds the control character {control.group()!r}")
+    return parse_id(header, id_field, split_char)
+
+
+def bad_headers_error(name: str, bad: list[str], first: int | None) -> FastaFormatError:
+    """One error naming every bad header (``bad``: "record N: why"; the first 20 in full)."""
+    more = f"\n  ... and {len(bad) - 20} more bad headers" if len(bad) > 20 else ""
+    shown = "\n  ".join(bad[:20])
+    text = f"{name}, {shown}" if len(bad) == 1 else f"{name}: {len(bad)} bad headers:\n  {shown}{more}"
+    return FastaFormatError(text, path=name, record=first)
+
+
 def read_records(path: str | os.PathLike, *, id_field: int | None = None,
                  split_char: str | None = None) -> list[tuple[str, str]]:
     """``(record id, sequence as written)`` per record, in file order, with checked headers.
@@ -266,19 +295,13 @@ def read_records(path: str | os.PathLike, *, id_field: int | None = None,
     bad: list[str] = []
     first: int | None = None
     for number, (header, sequence) in enumerate(iter_records(path), 1):
-        control = _CONTROL.search(header)
         try:
-            if control:
-                raise FastaFormatError(f"header {header!r} holds the control character {control.group()!r}")
-            pairs.append((parse_id(header, id_field, split_char), sequence))
+            pairs.append((header_id(header, id_field, split_char), sequence))
         except FastaFormatError as err:
             bad.append(f"record {number}: {err}")
             first = first or number
     if bad:
-        more = f"\n  ... and {len(bad) - 20} more bad headers" if len(bad) > 20 else ""
-        shown = "\n  ".join(bad[:20])
-        text = f"{name}, {shown}" if len(bad) == 1 else f"{name}: {len(bad)} bad headers:\n  {shown}{more}"
-        raise FastaFormatError(text, path=name, record=first)
+        raise bad_headers_error(name, bad, first)
     counts = Counter(record_id for record_id, _ in pairs)
     duplicates = [record_id for record_id, n in counts.items() if n > 1]
     if duplicates:

@@ -16,7 +16,8 @@ last bits would depend on which proteins shared its time steps. So the products 
 several proteins (here and in a padded batch, :class:`~seqvec.lm.bilstm.ProjectedLSTM`):
 
 - use one kernel for every row count: the one measured (or cached) fastest at the rows the
-  product mostly runs at;
+  product mostly runs at; in bfloat16, oneDNN's packed product wherever oneDNN runs it (torch's
+  bfloat16 ``linear`` changes its algorithm with the row count on rare inputs);
 - pad fewer rows than the kernel's *floor* with zero rows up to it. The floor is found by
   a probe when the product is built: the least row count from which every probed count
   (up to 64, and rows moved to other positions) gives the bits of the 64-row product. A
@@ -102,6 +103,12 @@ class InvariantProduct:
         k, n = weight.shape
         choice = self._choose(rows_hint, add_kind)
         order = [choice] + [name for name in self.product.available if name != choice]
+        if dtype == torch.bfloat16 and "onednn" in order and not self.product.forced:
+            # torch's bfloat16 ``linear`` (the "mkl" kernel) picks its own algorithm by shape; on an
+            # AMD EPYC (torch 2.13) 1-4 rows sum some products in another order than 5 or more, on
+            # rare inputs that random probes do not meet (a refilled protein's bits then changed
+            # with its batch). oneDNN's packed product is one algorithm for every row count.
+            order = ["onednn"]
         self.kernel, self.floor = choice, None
         for name in order:
             if self.product.forced and name != self.product.forced:

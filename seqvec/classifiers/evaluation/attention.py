@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from seqvec.classifiers.labels.signals import SortingSignal
+from seqvec.classifiers.labels.signals import SortingSignal, signal_order
 
 logger = logging.getLogger(__name__)
 
@@ -105,11 +105,13 @@ def signal_masses(attention: Mapping[str, np.ndarray], signals: Mapping[str, Sor
 def signal_enrichment(attention: Mapping[str, np.ndarray], signals: Mapping[str, SortingSignal],
                       max_length: int | None = None, n_bootstrap: int = 1000, seed: int = 0
                       ) -> dict[str, Enrichment]:
-    """Enrichment of attention inside each signal type (see the module docstring), types in
-    order of first appearance in ``signals``."""
+    """Enrichment of attention inside each signal type (see the module docstring), types in the
+    order of :data:`~seqvec.classifiers.labels.signals.SIGNAL_TYPES` (others after them)."""
     result = {}
     rng = np.random.default_rng(seed)
-    for kind, rows in signal_masses(attention, signals, max_length).items():
+    masses = signal_masses(attention, signals, max_length)
+    for kind in sorted(masses, key=signal_order):
+        rows = masses[kind]
         mass = np.array([r[1] for r in rows])
         share = np.array([r[2] for r in rows])
         draws = rng.integers(0, len(rows), size=(n_bootstrap, len(rows)))

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from seqvec.classifiers.labels.signals import SortingSignal
+from seqvec.classifiers.labels.signals import SortingSignal, signal_order
 
 logger = logging.getLogger(__name__)
 MIN_CONTROL = 1e-3  # a filter silent on the control positions counts as this active there (no division by 0)
@@ -165,7 +165,7 @@ def signal_filters(head, encoder, table: np.ndarray, alphabet: str, sequences: M
         activations[record_id] = full
     controls = [i for i in activations if i not in signals]
     result = {}
-    for kind in dict.fromkeys(s.kind for i, s in signals.items() if i in activations):
+    for kind in sorted({s.kind for i, s in signals.items() if i in activations}, key=signal_order):
         members = {i: s for i, s in signals.items() if s.kind == kind and i in activations}
         inside = np.concatenate([activations[i][s.span()] for i, s in members.items()])   # (residues, F)
         start, end, from_c = _control_span(kind, list(members.values()))
@@ -192,7 +192,7 @@ def signal_filters_table(result: Mapping[str, dict], top: int = 3) -> str:
         span = f"last {end} residues" if from_c else f"residues {start}-{end}"
         enrichments = np.array([f.enrichment for f in filters])
         r = np.array([f.hydropathy_r for f in filters])
-        lines.append(f"{kind}: {entry['n']} proteins, control {span} of {entry['n_control']}; all {len(filters)} "
+        lines.append(f"{kind}: {entry['n']} protein(s), control {span} of {entry['n_control']}; all {len(filters)} "
                      f"filters: enrichment median {np.median(enrichments):.2f}x, KD r median {np.median(r):+.2f}")
         for f in filters[:top]:
             lines.append(f"  width {f.width:>2}, filter {f.index:>2}: {f.enrichment:5.2f}x  "

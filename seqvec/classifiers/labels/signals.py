@@ -40,6 +40,11 @@ N_TERMINAL = ("SP", "mTP", "cTP")  # written as 'TYPE END': residues 1..END
 PTS1_CONSENSUS = re.compile(r"[SAC][KRH][LM]")
 
 
+def signal_order(kind: str) -> tuple[int, str]:
+    """Sort key: the types in the order of :data:`SIGNAL_TYPES`, unknown ones after them."""
+    return (list(SIGNAL_TYPES).index(kind) if kind in SIGNAL_TYPES else len(SIGNAL_TYPES), kind)
+
+
 @dataclass(frozen=True)
 class SortingSignal:
     """One annotated signal: its type (a key of :data:`SIGNAL_TYPES`) and residues ``start..end``."""
