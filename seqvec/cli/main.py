@@ -41,7 +41,7 @@ COMMANDS = {
 # commands that compute (embed, train, evaluate, predict): each takes --threads
 COMPUTING = ("embed", "train-lm", "evaluate-lm", "train", "evaluate", "predict", "compare", "index", "search",
              "transfer", "run", "info",
-             "export", "export-head")  # plot: each kind takes it (seqvec/cli/plot.py)
+             "export", "export-head")  # plot: each kind takes it (seqvec/cli/plot/)
 
 logger = logging.getLogger("seqvec")
 
