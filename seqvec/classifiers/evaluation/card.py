@@ -21,7 +21,7 @@ import numpy as np
 
 from seqvec import __version__
 from seqvec.classifiers.evaluation.evaluate import evaluate_dataset
-from seqvec.classifiers.evaluation.metrics import N_BOOTSTRAP, is_percent
+from seqvec.classifiers.evaluation.metrics import N_BOOTSTRAP, metric_text
 from seqvec.classifiers.heads.checkpoint import BUNDLED_HEADS, HeadCheckpoint
 from seqvec.classifiers.labels.tasks import TaskSpec
 from seqvec.classifiers.training.data import TaskDataset
@@ -98,11 +98,7 @@ def metric_rows(tasks: dict[str, dict]) -> list[str]:
         unit = "residues" if result.get("level") == "residue" else "proteins"
         n = f"{result['n_proteins']:,} proteins" + (f", {result['n_scored']:,} {unit}" if unit == "residues" else "")
         for metric, m in result["metrics"].items():
-            lo, hi = m["ci95"]
-            if is_percent(metric):
-                rows.append(f"| {name} | {metric} (%) | {100 * m['value']:.2f} | [{100 * lo:.2f}, {100 * hi:.2f}] | {n} |")
-            else:
-                rows.append(f"| {name} | {metric} | {m['value']:.4f} | [{lo:.4f}, {hi:.4f}] | {n} |")
+            rows.append("| " + " | ".join((name, *metric_text(metric, m), n)) + " |")
     return rows
 
 

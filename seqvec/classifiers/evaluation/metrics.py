@@ -300,6 +300,15 @@ def is_percent(metric: str) -> bool:
     return metric.startswith("Q") or metric.split("_per_protein")[0] in PERCENT
 
 
+def metric_text(metric: str, m: dict) -> tuple[str, str, str]:
+    """A metric as printed: its name (``" (%)"`` added where shown in percent), its value and its
+    95% interval, e.g. ``("Q10 (%)", "58.90", "[57.20, 60.70]")``."""
+    lo, hi = m["ci95"]
+    if is_percent(metric):
+        return f"{metric} (%)", f"{100 * m['value']:.2f}", f"[{100 * lo:.2f}, {100 * hi:.2f}]"
+    return metric, f"{m['value']:.4f}", f"[{lo:.4f}, {hi:.4f}]"
+
+
 def chance_level(result: dict, metric: str) -> tuple[float, str] | None:
     """The score a predictor without information reaches on this evaluation, as a fraction
     (None where there is no such level, e.g. RMSE): always the majority class for accuracies,
@@ -323,11 +332,8 @@ def format_result(result: dict) -> str:
              f"{result['n_scored']:,} scored {unit}",
              f"  {'metric':<26} {'value':>7}  95% CI"]
     for name, m in result["metrics"].items():
-        lo, hi = m["ci95"]
-        if is_percent(name):
-            lines.append(f"  {name + ' (%)':<26} {100 * m['value']:7.2f}  [{100 * lo:.2f}, {100 * hi:.2f}]")
-        else:
-            lines.append(f"  {name:<26} {m['value']:7.4f}  [{lo:.4f}, {hi:.4f}]")
+        label, value, interval = metric_text(name, m)
+        lines.append(f"  {label:<26} {value:>7}  {interval}")
     if result.get("per_class_mcc"):
         mccs = ", ".join(f"{c} {m['value']:.2f}" for c, m in result["per_class_mcc"].items())
         lines.append(f"  per-class MCC: {mccs}")
