@@ -101,14 +101,15 @@ class InvariantProduct:
     def __init__(self, weight: torch.Tensor, dtype: torch.dtype, rows_hint: int, add_kind: str | None):
         self.product = MatrixProduct(weight, dtype)
         k, n = weight.shape
-        choice = self._choose(rows_hint, add_kind)
-        order = [choice] + [name for name in self.product.available if name != choice]
-        if dtype == torch.bfloat16 and "onednn" in order and not self.product.forced:
-            # torch's bfloat16 ``linear`` (the "mkl" kernel) picks its own algorithm by shape; on an
-            # AMD EPYC (torch 2.13) 1-4 rows sum some products in another order than 5 or more, on
-            # rare inputs that random probes do not meet (a refilled protein's bits then changed
-            # with its batch). oneDNN's packed product is one algorithm for every row count.
-            order = ["onednn"]
+        # torch's bfloat16 ``linear`` (the "mkl" kernel) picks its own algorithm by shape; on an AMD
+        # EPYC (torch 2.13) 1-4 rows sum some products in another order than 5 or more, on rare
+        # inputs that random probes do not meet (a refilled protein's bits then changed with its
+        # batch). oneDNN's packed product is one algorithm for every row count: no timing needed.
+        if dtype == torch.bfloat16 and "onednn" in self.product.available and not self.product.forced:
+            choice, order = "onednn", ["onednn"]
+        else:
+            choice = self._choose(rows_hint, add_kind)
+            order = [choice] + [name for name in self.product.available if name != choice]
         self.kernel, self.floor = choice, None
         for name in order:
             if self.product.forced and name != self.product.forced:
