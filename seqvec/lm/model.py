@@ -157,7 +157,8 @@ class SeqVecLM(nn.Module):
         mask = torch.arange(types.shape[1], device=device)[None, :] < lengths[:, None]
         x = self.token_vectors(types[mask])  # (N, P), each protein from <S> to </S>
         flat = x.new_empty(self.n_output_layers, x.shape[0], self.output_dim)
-        flat[0] = torch.cat([x, x], dim=1)
+        flat[0, :, :x.shape[1]] = x
+        flat[0, :, x.shape[1]:] = x
         run_stack(self.lstm, x, lengths.tolist(), out=flat[1:])
         flat = flat.float().cpu()
         starts = torch.cumsum(lengths, 0).tolist()

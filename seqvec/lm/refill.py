@@ -42,11 +42,13 @@ from seqvec.lm.kernels import CACHE, MatrixProduct, Product, Shape
 logger = logging.getLogger(__name__)
 
 # Time steps whose input products are one GEMM, by the dtype of the products. Measured on
-# the full SeqVec shape (benchmarks/embed_speed.py, 2 cores): float32 runs best with long
-# chunks (fewer, larger GEMMs; 64-256 within noise), bfloat16 with short ones (32 was ~8%
-# faster than 128, 16 another ~4% faster than 32 in 8 paired runs: a small chunk output
-# stays in cache beside the packed recurrent weights).
-TIME_CHUNK = {torch.float32: 128, torch.bfloat16: 16}
+# the full SeqVec shape (benchmarks/embed_speed.py, 2 cores): float32 ran at 64-256 within
+# noise on an Intel Xeon, and 32 within 3% of 128 on an AMD EPYC (Zen 5) while its chunk
+# buffer (rows x chunk x 64 KiB) takes 300 MiB less at 32 rows, memory that a larger batch
+# budget turns into fuller rows; bfloat16 runs best with short chunks (32 was ~8% faster than
+# 128, 16 another ~4% faster than 32 in 8 paired runs: a small chunk output stays in cache
+# beside the packed recurrent weights).
+TIME_CHUNK = {torch.float32: 32, torch.bfloat16: 16}
 
 PROBE_ROWS = (*range(1, 17), 24, 31, 33, 48, 63)
 PROBE_FULL = 64
@@ -191,30 +193,56 @@ def reversed_index(spans: list[tuple[int, int]], device: torch.device) -> torch.
 
 
 class _Rows:
-    """The proteins in the rows of one layer's run: flat offset of step 0 and the step each ends at."""
+    """The proteins in the rows of one layer's run: flat offset of step 0 and the step each ends at.
 
-    def __init__(self, layer: RecurrentLayer, x: torch.Tensor):
+    The recurrent state ``h``, ``c`` holds one row per running protein, compacted when proteins
+    end (a few KiB per row). The chunk buffer of input products (``rows x chunk x 4D``, hundreds
+    of MiB in float32) is never moved: row ``r`` reads its slot ``slot[r]``, and a slot freed by
+    a protein that ended is taken by the next one.
+    """
+
+    def __init__(self, layer: RecurrentLayer, x: torch.Tensor, proteins: int):
         self.base: list[int] = []  # flat index of the row's token at step t is base + t
         self.end: list[int] = []  # the step at which the row's protein has ended
+        self.slot: list[int] = []  # the row's slot in the chunk buffer
         self.h = x.new_zeros(0, layer.proj_dim)
         self.c = x.new_zeros(0, layer.cell_dim)
-        self.buf = x.new_zeros(0, TIME_CHUNK[layer.compute_dtype], 4 * layer.cell_dim)
+        slots = min(layer.rows, proteins)
+        self.buf = x.new_zeros(slots, TIME_CHUNK[layer.compute_dtype], 4 * layer.cell_dim)
+        self.free = list(range(slots))
+        self._slots: torch.Tensor | None = None  # slot as a tensor; None: rows 0..n-1 sit in slots 0..n-1
 
     def __len__(self) -> int:
         return len(self.end)
 
     def keep(self, rows: list[int]) -> None:
         index = torch.tensor(rows, dtype=torch.long, device=self.h.device)
-        self.h, self.c, self.buf = self.h[index], self.c[index], self.buf[index]
+        self.h, self.c = self.h[index], self.c[index]
+        kept = set(rows)
+        self.free += [s for r, s in enumerate(self.slot) if r not in kept]
         self.base = [self.base[r] for r in rows]
         self.end = [self.end[r] for r in rows]
+        self._set_slots([self.slot[r] for r in rows])
 
     def grow(self, n: int) -> None:
         self.h = torch.cat([self.h, self.h.new_zeros(n, self.h.shape[1])])
         self.c = torch.cat([self.c, self.c.new_zeros(n, self.c.shape[1])])
-        self.buf = torch.cat([self.buf, self.buf.new_zeros(n, *self.buf.shape[1:])])
+        self.free.sort()
+        taken, self.free = self.free[:n], self.free[n:]
         self.base += [0] * n
         self.end += [0] * n
+        self._set_slots(self.slot + taken)
+
+    def _set_slots(self, slots: list[int]) -> None:
+        self.slot = slots
+        identity = slots == list(range(len(slots)))
+        self._slots = None if identity else torch.tensor(slots, dtype=torch.long, device=self.h.device)
+
+    def inputs(self, step: int) -> torch.Tensor:
+        """The input products of every row at chunk step ``step``, ``(rows, 4D)``."""
+        if self._slots is None:
+            return self.buf[:len(self.slot), step]
+        return self.buf[self._slots, step]
 
 
 def run_layer(layer: RecurrentLayer, x: torch.Tensor, spans: list[tuple[int, int]]) -> torch.Tensor:
@@ -229,7 +257,7 @@ def run_layer(layer: RecurrentLayer, x: torch.Tensor, spans: list[tuple[int, int
     chunk = TIME_CHUNK[layer.compute_dtype]
     out = x.new_zeros(x.shape[0], layer.proj_dim)
     queue = deque(spans)
-    state = _Rows(layer, x)
+    state = _Rows(layer, x, len(spans))
     t = t0 = 0
     while True:
         finished = [r for r, end in enumerate(state.end) if end <= t]
@@ -258,7 +286,7 @@ def run_layer(layer: RecurrentLayer, x: torch.Tensor, spans: list[tuple[int, int
             _input_products(state, list(range(len(state))), x, w_in, bias, t, t0 + chunk, t0)
         elif fresh:  # the rest of this chunk for the proteins that just entered
             _input_products(state, fresh, x, w_in, bias, t, t0 + chunk, t0)
-        state.h, state.c = layer._step(state.buf[:, t - t0], state.h, state.c, w_rec, w_proj)
+        state.h, state.c = layer._step(state.inputs(t - t0), state.h, state.c, w_rec, w_proj)
         out.index_copy_(0, torch.tensor(state.base, dtype=torch.long, device=x.device) + t, state.h)
         t += 1
 
@@ -273,7 +301,8 @@ def _input_products(state: _Rows, rows: list[int], x: torch.Tensor, w_in, bias: 
     base = torch.tensor([state.base[r] for r in rows], device=device)
     tokens = (base[:, None] + ta + steps[None, :])[valid]
     chunk = state.buf.shape[1]
-    slots = (torch.tensor(rows, device=device)[:, None] * chunk + (ta - t0) + steps[None, :])[valid]
+    slots = (torch.tensor([state.slot[r] for r in rows], device=device)[:, None] * chunk + (ta - t0)
+             + steps[None, :])[valid]
     state.buf.view(-1, state.buf.shape[2]).index_copy_(0, slots, w_in(x[tokens], bias))
 
 
@@ -297,7 +326,11 @@ def run_stack(stack: Any, x: torch.Tensor, lengths: list[int], out: torch.Tensor
         for li, layer in enumerate(layers):
             o = run_layer(layer, inp, ordered)
             if li > 0:
-                o = o + inp  # skip connection; the recurrent state stays without it
-            result[li, :, d * p:(d + 1) * p] = o if d == 0 else o[back]
+                o += inp  # skip connection; the recurrent state stays without it
+            target = result[li, :, d * p:(d + 1) * p]
+            if d == 0:
+                target.copy_(o)
+            else:
+                target.index_copy_(0, back, o)  # back is its own inverse
             inp = o
     return result
