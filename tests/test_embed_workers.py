@@ -131,3 +131,21 @@ def test_workers_refuse_what_cannot_be_shared(tmp_path, tiny_model_dir, capsys):
     assert "--workers" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(_embed(fasta, tmp_path / "o.h5", tiny_model_dir, "--workers", "999"))
+
+
+def test_workers_share_the_default_batch_budget(tmp_path, tiny_model_dir, monkeypatch):
+    """N workers get 1/N of the default budget each (their peak memory adds up); a budget given is kept."""
+    from seqvec.embeddings.options import DEFAULT_MAX_RESIDUES
+
+    launched = []
+    monkeypatch.setattr("seqvec.io.workers.launch", lambda words, plan: launched.append((words, plan)) or 0)
+    monkeypatch.setattr("seqvec.lm.tuning.prepare_worker_kernels", lambda *args: None)
+    monkeypatch.setattr("os.cpu_count", lambda: 4)
+    fasta = _fasta(tmp_path / "in.fasta", 3, 20)
+    words = ["embed", str(fasta), "-o", str(tmp_path / "o.h5"), "--model", str(tiny_model_dir), "-q"]
+    assert main([*words, "--workers", "4", "--threads", "1"]) == 0
+    assert main([*words, "--workers", "2", "--max-residues", "500"]) == 0
+    (first, plan), (second, _) = launched
+    assert plan == WorkerPlan(4, 1) and "--workers" not in first and "--threads" not in first
+    assert first[first.index("--max-residues") + 1] == str(DEFAULT_MAX_RESIDUES // 4)
+    assert second.count("--max-residues") == 1 and second[second.index("--max-residues") + 1] == "500"

@@ -20,7 +20,9 @@ TABLE_ENCODERS = ("onehot", "blosum62", "protvec")  # encoders.ENCODERS
 # lm = the language model; lm+TABLE = the language model with the table's rows appended (encoders.WithTable)
 ENCODER_CHOICES = ("lm", *TABLE_ENCODERS, *(f"lm+{t}" for t in TABLE_ENCODERS))
 PRECISION_CHOICES = ("float32", "bf16")  # SeqVecLM.set_precision
-DEFAULT_MAX_RESIDUES = 16000  # padded residues per batch (benchmarks/embed_speed.py: the CPU optimum)
+# padded residues per batch; --workers N gives each worker 1/N of it. More residues per batch keep
+# more proteins in the rows of the recurrent products (benchmarks/embed_speed.py --compare-refill)
+DEFAULT_MAX_RESIDUES = 64000
 
 
 def uses_lm(encoder: str) -> bool:
