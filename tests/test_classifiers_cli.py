@@ -268,11 +268,36 @@ def test_bundled_heads_by_name_from_any_folder(tmp_path, monkeypatch, capsys):
     assert main(["plot", "curves", "bundled:protein", "-o", "curves.png"]) == 0
     assert main(["plot", "attention", "--head", "bundled:protein", "--fasta", str(fasta), "-o", "att.png"]) == 0
     assert main(["predict", "-q", str(fasta), "-o", "x.json", "--heads", "bundled:nope"]) == 2
-    assert "no bundled head 'nope'; the bundled heads are bundled:protein, bundled:residue" in capsys.readouterr().err
+    assert ("no bundled head 'nope'; the bundled heads are bundled:protein, bundled:residue, bundled:multiloc"
+            in capsys.readouterr().err)
     assert main(["models"]) == 0
     listed = capsys.readouterr().out
     assert "bundled:protein" in listed and "la head on seqvec-mini-v2: localization, membrane" in listed
     assert "bundled:residue" in listed and "cnn head on seqvec-mini-v2: ss3, ss8, disorder" in listed
+    assert "bundled:multiloc   convlstm head on blosum62: localization (by name only)" in listed
+
+
+def test_bundled_multiloc_head_by_name_only(tmp_path, capsys):
+    """The Sønderby ConvLSTM on BLOSUM62 is bundled by name: not in the default set, its own encoder and scores."""
+    from seqvec.classifiers.heads.checkpoint import bundled_heads
+    from seqvec.classifiers.heads.predict import load_heads
+
+    assert "multiloc" not in {h.path.name for h in load_heads()} and "multiloc" in bundled_heads()
+    fasta = tmp_path / "in.fasta"  # human serum albumin (P02768, signal peptide and all): secreted
+    fasta.write_text(">alb\nMKWVTFISLLFLFSSAYSRGVFRRDAHKSEVAHRFKDLGEENFKALVLIAFAQYLQQCPFEDHVKLVNEVTEFAKTCVADESAENCDKSLHTLFGDKLCTV"
+                     "ATLRETYGEMADCCAKQEPERNECFLQHKDDNPNLPRLVRPEVDVMCTAFHDNEETFLKKYLYEIARRHPYFYAPELLFFAKRYKAAFTECCQAA\n"
+                     ">short\nMSDNGPQ\n")
+    out = tmp_path / "p.json"
+    assert main(["predict", "-q", str(fasta), "-o", str(out), "--heads", "bundled:multiloc"]) == 0
+    printed = capsys.readouterr().out
+    assert "localization: Q11 74.6% [95% CI 72.1%-76.8%] on the MultiLoc random fold 0 (1,192 proteins)" in printed
+    document = json.loads(out.read_text())
+    assert document["provenance"]["model"] == "blosum62"
+    predictions = document["predictions"]
+    assert predictions["alb"]["location"] == "extracellular"
+    assert set(predictions["short"]["location_probabilities"]) == {
+        "ER", "Golgi", "chloroplast", "cytoplasmic", "extracellular", "lysosomal", "mitochondrial", "nuclear",
+        "peroxisomal", "plasma_membrane", "vacuolar"}
 
 
 def test_evaluate_takes_a_bundled_head_by_name(tasks_dir, tmp_path, capsys):

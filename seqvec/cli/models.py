@@ -88,13 +88,14 @@ def run(args: argparse.Namespace) -> int:
 
 def _list_heads() -> None:
     """The bundled heads, by the name that --head/--heads take."""
-    from seqvec.classifiers.heads.checkpoint import BUNDLED_PREFIX, bundled_heads, load_head
+    from seqvec.classifiers.heads.checkpoint import BUNDLED_PREFIX, NAMED_HEADS, bundled_heads, load_head
 
     print("\nbundled heads (--heads/--head bundled:NAME; trained on the embeddings named):")
     for name, directory in bundled_heads().items():
         head = load_head(directory)
         source = head.embeddings.get("model") or head.embeddings.get("encoder")
-        print(f"  {BUNDLED_PREFIX + name:18s} {head.name} head on {source}: {', '.join(head.tasks)}")
+        named = " (by name only)" if directory.parent == NAMED_HEADS else ""
+        print(f"  {BUNDLED_PREFIX + name:18s} {head.name} head on {source}: {', '.join(head.tasks)}{named}")
 
 
 def _status(name: str, bundled: bool) -> str:

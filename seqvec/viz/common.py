@@ -76,13 +76,12 @@ def class_style(k: int) -> dict:
 
 def head_label(path: str | os.PathLike) -> str:
     """How a caption names a head: ``bundled:NAME`` for a bundled head, else its folder's name (never a path)."""
-    from seqvec.classifiers.heads.checkpoint import BUNDLED_HEADS, BUNDLED_PREFIX
+    from seqvec.classifiers.heads.checkpoint import BUNDLED_PREFIX, is_bundled
 
     path = Path(path)
     if str(path).startswith(BUNDLED_PREFIX):
         return str(path)
-    bundled = path.resolve().parent == BUNDLED_HEADS.resolve()
-    return f"{BUNDLED_PREFIX}{path.name}" if bundled else path.name
+    return f"{BUNDLED_PREFIX}{path.name}" if is_bundled(path) else path.name
 
 
 def add_caption(fig, text: str | None) -> None:

@@ -22,7 +22,7 @@ import numpy as np
 from seqvec import __version__
 from seqvec.classifiers.evaluation.evaluate import evaluate_dataset
 from seqvec.classifiers.evaluation.metrics import N_BOOTSTRAP, metric_text
-from seqvec.classifiers.heads.checkpoint import BUNDLED_HEADS, HeadCheckpoint
+from seqvec.classifiers.heads.checkpoint import HeadCheckpoint, is_bundled
 from seqvec.classifiers.labels.tasks import TaskSpec
 from seqvec.classifiers.training.data import TaskDataset
 from seqvec.errors import OutputWriteError
@@ -175,7 +175,7 @@ def add_test_section(head: HeadCheckpoint, title: str, report: dict, *, labels: 
     """Add (or refresh) the test section ``title`` of a head's card with the metrics of ``report``
     (:func:`~seqvec.classifiers.evaluation.evaluate.evaluate_head`). No card (a head trained
     before cards, a bundled head): nothing is written and None is returned."""
-    if head.path is None or head.path.resolve().is_relative_to(BUNDLED_HEADS.resolve()):
+    if head.path is None or is_bundled(head.path):
         return None
     path = head.path / CARD_FILE
     if not path.is_file():

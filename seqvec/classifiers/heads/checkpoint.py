@@ -36,13 +36,22 @@ logger = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.pt"
-BUNDLED_HEADS = Path(__file__).resolve().parents[2] / "data" / "heads"  # seqvec/data/heads
-BUNDLED_PREFIX = "bundled:"  # bundled:protein, bundled:residue; "bundled" alone: all of them
+BUNDLED_HEADS = Path(__file__).resolve().parents[2] / "data" / "heads"  # seqvec/data/heads: the default set
+NAMED_HEADS = BUNDLED_HEADS / "named"  # bundled heads taken by name only (other inputs than the default set's)
+BUNDLED_PREFIX = "bundled:"  # bundled:protein, bundled:residue, bundled:multiloc; "bundled" alone: the default set
 
 
 def bundled_heads() -> dict[str, Path]:
-    """The heads shipped with seqvec: ``{name: directory}`` (``protein``, ``residue``)."""
-    return {p.name: p for p in sorted(BUNDLED_HEADS.iterdir()) if (p / CONFIG_FILE).is_file()}
+    """The heads shipped with seqvec: ``{name: directory}``. The default set (``protein``,
+    ``residue``: what ``bundled`` and ``seqvec predict`` without ``--heads`` apply) first, then
+    the heads taken by name only (``multiloc``: the Sønderby ConvLSTM on BLOSUM62)."""
+    return {p.name: p for folder in (BUNDLED_HEADS, NAMED_HEADS) if folder.is_dir()
+            for p in sorted(folder.iterdir()) if (p / CONFIG_FILE).is_file()}
+
+
+def is_bundled(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is the directory of a bundled head."""
+    return Path(path).resolve().parent in (BUNDLED_HEADS.resolve(), NAMED_HEADS.resolve())
 
 
 def resolve_head(location: str | os.PathLike) -> Path:
