@@ -106,15 +106,19 @@ class SeqVecLM(nn.Module):
 
     def token_vectors(self, types: torch.Tensor) -> torch.Tensor:
         """Token encoder output for token types ``(B, T)`` -> ``(B, T, P)``."""
+        return self.token_table()[types]
+
+    def token_table(self) -> torch.Tensor:
+        """Token encoder output for every token type, ``(types, P)``; in inference cached until a
+        char-CNN parameter changes."""
         if torch.is_grad_enabled():
-            return self.char_cnn.token_table()[types]
-        # inference: the table is cached until a char-CNN parameter changes
+            return self.char_cnn.token_table()
         key = tuple((id(p), p._version, p.device, p.dtype) for p in self.char_cnn.parameters())
         table = self._table
         if table is None or key != self._table_key:
             table = self._table = self.char_cnn.token_table()
             self._table_key = key
-        return table[types]
+        return table
 
     def forward(self, types: torch.Tensor, lengths: torch.Tensor, state: StackState | None = None
                 ) -> tuple[torch.Tensor, StackState]:
@@ -155,11 +159,13 @@ class SeqVecLM(nn.Module):
         # continuous batching over the proteins laid out one after another (no padding)
         types, lengths = types.to(device), lengths.to(device)
         mask = torch.arange(types.shape[1], device=device)[None, :] < lengths[:, None]
-        x = self.token_vectors(types[mask])  # (N, P), each protein from <S> to </S>
+        flat_types = types[mask]  # (N,), each protein from <S> to </S>
+        x = self.token_vectors(flat_types)  # (N, P)
         flat = x.new_empty(self.n_output_layers, x.shape[0], self.output_dim)
         flat[0, :, :x.shape[1]] = x
         flat[0, :, x.shape[1]:] = x
-        run_stack(self.lstm, x, lengths.tolist(), out=flat[1:])
+        run_stack(self.lstm, x, lengths.tolist(), out=flat[1:], types=flat_types,
+                  vectors=self.token_table())
         flat = flat.float().cpu()
         starts = torch.cumsum(lengths, 0).tolist()
         return [flat[:, end - len(s) - 1: end - 1] for end, s in zip(starts, sequences)]
