@@ -123,6 +123,7 @@ def test_auto_measurement_runs_real_processes(seqvec_home):
 
     rate = measure_split(WorkerPlan(1, 1), (16, 64, 16), "float32", 4)
     assert rate > 0
+    assert measure_split(WorkerPlan(2, 1), (16, 64, 16), "float32", 4) > 0  # both wait for each other, then time
 
 
 def test_workers_refuse_what_cannot_be_shared(tmp_path, tiny_model_dir, capsys):

@@ -13,6 +13,7 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -107,7 +108,7 @@ def _order(entry: dict) -> tuple:
 # ``seqvec embed --workers auto``: which split of the CPUs into worker processes x threads runs
 # LSTM time steps fastest here; cached in workers.json in the seqvec cache directory, keyed by
 # CPU model, torch version, core count and the model's shape (delete it to measure again).
-MEASURE_STEPS = 40
+MEASURE_STEPS = 150  # long enough for the workers' timings to overlap well (0.3-1 s at the full shape)
 
 
 def _host_key(shape: tuple[int, int, int], precision: str) -> str:
@@ -119,9 +120,12 @@ def _cache_path() -> Path:
     return host.cache_dir() / "workers.json"
 
 
-def step_rate(shape: tuple[int, int, int], precision: str, rows: int, threads: int, steps: int = MEASURE_STEPS
-              ) -> float:
-    """Rows per second of LSTM time steps (recurrent product, gates, projection) in this process."""
+def step_rate(shape: tuple[int, int, int], precision: str, rows: int, threads: int, steps: int = MEASURE_STEPS,
+              ready: Callable[[], None] | None = None) -> float:
+    """Rows per second of LSTM time steps (recurrent product, gates, projection) in this process.
+
+    ``ready`` is called once everything is built and warm, just before the timing starts (the
+    workers of :func:`measure_split` wait there for each other)."""
     from seqvec.lm.bilstm import ProjectedLSTM
 
     torch.set_num_threads(threads)
@@ -132,6 +136,8 @@ def step_rate(shape: tuple[int, int, int], precision: str, rows: int, threads: i
         _, w_rec, w_proj = layer._products(rows)
         xin, h, c = torch.randn(rows, 4 * cell_dim), torch.zeros(rows, proj_dim), torch.zeros(rows, cell_dim)
         layer._step(xin, h, c, w_rec, w_proj)  # warm-up
+        if ready is not None:
+            ready()
         start = time.perf_counter()
         for _ in range(steps):
             h, c = layer._step(xin, h, c, w_rec, w_proj)
@@ -139,13 +145,29 @@ def step_rate(shape: tuple[int, int, int], precision: str, rows: int, threads: i
 
 
 def measure_split(plan: WorkerPlan, shape: tuple[int, int, int], precision: str, rows: int) -> float:
-    """Rows per second of ``plan.workers`` processes running time steps at once (the slowest one counts)."""
-    code = ("import sys, json; from seqvec.lm.tuning import step_rate; "
-            "print(step_rate(*json.loads(sys.argv[1])))")
+    """Rows per second of ``plan.workers`` processes running time steps at once (the slowest one counts).
+
+    Each process builds and warms its layer, says so, and waits until every one has: only then
+    do they all time their steps, so that the timings overlap (they compete for the caches and
+    memory bandwidth as real workers do) instead of each running alone while another is still
+    starting."""
+    code = ("import sys, json; from seqvec.lm.tuning import step_rate\n"
+            "def ready():\n    print('ready', flush=True)\n    sys.stdin.readline()\n"
+            "print(step_rate(*json.loads(sys.argv[1]), ready=ready))")
     argument = json.dumps([list(shape), precision, rows, plan.threads])
     env = {**os.environ, "OMP_NUM_THREADS": str(plan.threads)}
-    procs = [subprocess.Popen([sys.executable, "-c", code, argument], stdout=subprocess.PIPE, text=True, env=env)
-             for _ in range(plan.workers)]
+    procs = [subprocess.Popen([sys.executable, "-c", code, argument], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True, env=env) for _ in range(plan.workers)]
+    for proc in procs:  # every worker built and warm
+        assert proc.stdout is not None
+        proc.stdout.readline()
+    for proc in procs:  # go
+        assert proc.stdin is not None
+        try:
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        except BrokenPipeError:  # it failed while starting: its exit status says so below
+            pass
     rates = []
     for proc in procs:
         out, _ = proc.communicate()
