@@ -119,8 +119,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     run_group = p.add_argument_group("resources")
     run_group.add_argument("--max-residues", type=positive_int, default=DEFAULT_MAX_RESIDUES, metavar="N",
                            help="residue budget of one batch, padding included; longer proteins are embedded "
-                                "alone. Memory grows with it (the full SeqVec model on a CPU: about 1.4 GiB and 8 KiB "
-                                f"per residue of the budget). Default {DEFAULT_MAX_RESIDUES:,}, shared out among --workers")
+                                "alone. Memory grows with it (the full SeqVec model on a CPU: about 1.35 GiB and 14 KiB "
+                                f"per residue of a full batch). Default {DEFAULT_MAX_RESIDUES:,}, shared out among --workers")
     add_device_argument(run_group, "; under torchrun, cuda means cuda:LOCAL_RANK")
     run_group.add_argument("--precision", choices=PRECISION_CHOICES, default="float32",
                            help="LSTM matrix products in float32 (default; exact to allennlp) or bf16 "
