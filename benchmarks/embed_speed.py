@@ -19,7 +19,7 @@ of the summed layers, worst per-residue cosine).
 With --compare-kernels batched float32 and bf16 also run with each kernel forced
 (SEQVEC_KERNEL=mkl, onednn), to compare with the measured choice in the same run.
 With --compare-refill batched float32 also runs as padded batches (continuous batching
-off: rows empty out as proteins end), with 16 and 64 rows, and with 4 times the batch
+off: rows empty out as proteins end), with 32 and 128 rows (the default is 64), and with 4 times the batch
 budget (more proteins per plan batch to refill rows from). With --cli ``seqvec embed`` runs end to end on the mix (start-up and writing
 included): threads only, --workers auto and --workers 2 (peak RSS summed over the workers).
 With --repeat N every case runs N times, the cases interleaved, and the medians count
@@ -292,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
                              "interleaved with the measured choice")
     parser.add_argument("--compare-refill", action="store_true",
                         help="also run batched float32 as padded batches (no continuous batching), and with "
-                             "continuous batching at 16 and 64 rows and at 4 times the batch budget")
+                             "continuous batching at 32 and 128 rows and at 4 times the batch budget")
     parser.add_argument("--cli", action="store_true",
                         help="also run 'seqvec embed' end to end on the length mix (float32): one process with "
                              "torch's threads, and --workers auto (needs --weights)")
@@ -329,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
                                                                kernel=kernel)
     if args.compare_refill:
         cases["batched float32 [padded]"] = dict(sequences=mix, precision="float32", single=False, refill=False)
-        for rows in (16, 64):
+        for rows in (32, 128):
             cases[f"batched float32 [{rows} rows]"] = dict(sequences=mix, precision="float32", single=False, rows=rows)
         cases["batched float32 [4x budget]"] = dict(sequences=mix, precision="float32", single=False, budget=4 * budget)
     if args.cli:
