@@ -349,13 +349,13 @@ def run_stack(stack: Any, x: torch.Tensor, lengths: list[int], out: torch.Tensor
     p = x.shape[1]
     n_layers = len(stack.directions[0])
     result = x.new_empty(n_layers, x.shape[0], 2 * p) if out is None else out
+    if types is None or vectors is None:
+        vectors = None  # no lookup: the first layer reads x
+    first = x if vectors is None or types is None else types  # token types to look up, or vectors
     for d, layers in enumerate(stack.directions):
-        inp = x if d == 0 else x[back]
+        inp = first if d == 0 else first[back]
         for li, layer in enumerate(layers):
-            if li == 0 and types is not None and vectors is not None:
-                o = run_layer(layer, types if d == 0 else types[back], ordered, input_table(layer, vectors))
-            else:
-                o = run_layer(layer, inp, ordered)
+            o = run_layer(layer, inp, ordered, input_table(layer, vectors) if li == 0 and vectors is not None else None)
             if li > 0:
                 o += inp  # skip connection; the recurrent state stays without it
             target = result[li, :, d * p:(d + 1) * p]
