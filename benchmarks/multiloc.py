@@ -213,6 +213,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.verbose:
         logging.getLogger("seqvec").setLevel(logging.INFO)
 
+    from seqvec.io.output import Output
+
+    args.folds_list = list(range(5)) if args.folds == "all" else [int(f) for f in args.folds.split(",")]
+    with Output(args.out, inputs=[args.data, args.groups], workspace=True):  # one run at a time in --out
+        args.out.mkdir(parents=True, exist_ok=True)
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The folds of ``args.folds_list`` into ``args.out`` (locked by :func:`main`)."""
     import torch
     from sklearn.model_selection import StratifiedKFold
 
@@ -222,8 +232,6 @@ def main(argv: list[str] | None = None) -> int:
     from seqvec.io.output import atomic_open
 
     torch.set_num_threads(args.threads)
-    args.folds_list = list(range(5)) if args.folds == "all" else [int(f) for f in args.folds.split(",")]
-    args.out.mkdir(parents=True, exist_ok=True)
     ids, seqs, labels = (column[:: args.every] for column in read_multiloc(args.data))
     labels = np.asarray(labels)
     encoder = ENCODERS[args.encoding]()
