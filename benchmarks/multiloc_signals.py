@@ -29,7 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.multiloc import CLASSES
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run by hand from a checkout
+
+from benchmarks.multiloc import CLASSES  # noqa: E402
 
 
 def multiloc_records(data_dir: Path) -> list[tuple[str, str, str]]:
@@ -70,11 +72,14 @@ def main(argv: list[str] | None = None) -> int:
     chosen = held_out_fold(records, args.fold, args.split_file)
     if args.result:
         result = json.loads(args.result.read_text())
-        n = result["folds"][0]["n_test"] if result["folds"][0]["fold"] == args.fold else None
-        scored = result["confusion"]["labels"][:n] if n is not None else None
+        scored, start = None, 0  # the run pools its folds' labels in the order it ran them
+        for row in result["folds"]:
+            if row["fold"] == args.fold:
+                scored = result["confusion"]["labels"][start:start + row["n_test"]]
+            start += row["n_test"]
         if scored != [CLASSES.index(records[i][2]) for i in chosen]:
             print(f"error: fold {args.fold} does not match the classes {args.result} scored "
-                  "(another split, or not the run's first fold)", file=sys.stderr)
+                  "(another split, or a fold the run did not finish)", file=sys.stderr)
             return 1
     args.out.mkdir(parents=True, exist_ok=True)
     fasta = args.out / f"fold{args.fold}_test.fasta"
