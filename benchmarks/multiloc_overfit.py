@@ -39,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from seqvec.classifiers.heads.registry import head_class
+    from seqvec.classifiers.labels.tasks import TaskSpec
+    from seqvec.classifiers.training.data import Example, TaskDataset
     from seqvec.embeddings.encoders import ENCODERS
 
     torch.set_num_threads(args.threads)
@@ -48,29 +50,23 @@ def main(argv: list[str] | None = None) -> int:
     pick = np.concatenate([rng.choice(np.flatnonzero(labels == k), args.per_class, replace=False)
                            for k in range(len(CLASSES))])
     encoder = ENCODERS["blosum62"]()
-    x_all = [encoder.embed_batch([keep_termini(seqs[i])])[0][0] for i in pick]
-    y_all = torch.as_tensor(labels[pick])
+    task = TaskSpec("localization", "protein", CLASSES, "Q11", "MultiLoc location, 11 classes")
+    data = TaskDataset([Example(str(i), encoder.embed_batch([keep_termini(seqs[i])])[0][0].numpy(),
+                                {"localization": int(labels[i])}) for i in pick], {"localization": task}, "residue")
+    everyone = data.collate(list(range(len(pick))))
     torch.manual_seed(0)
-    head = head_class("convlstm")(x_all[0].shape[-1], {"localization": len(CLASSES)}, **SIZES[args.size],
+    head = head_class("convlstm")(data.input_dim, {"localization": len(CLASSES)}, **SIZES[args.size],
                                   input_dropout=0.4 * args.dropout, dropout=args.dropout)
     optimizer = torch.optim.Adam(head.parameters(), lr=args.lr)
-
-    def batch(idx):
-        longest = max(len(x_all[i]) for i in idx)
-        x = torch.zeros(len(idx), longest, x_all[0].shape[-1])
-        mask = torch.zeros(len(idx), longest, dtype=torch.bool)
-        for row, i in enumerate(idx):
-            x[row, :len(x_all[i])] = x_all[i]
-            mask[row, :len(x_all[i])] = True
-        return x, mask
 
     step, start = 0, time.perf_counter()
     while step < args.steps:
         order = rng.permutation(len(pick))
         for s in range(0, len(order), 8):
-            idx = order[s:s + 8]
+            batch = data.collate(order[s:s + 8].tolist())
             head.train()
-            loss = torch.nn.functional.cross_entropy(head(*batch(idx))["localization"], y_all[idx])
+            loss = torch.nn.functional.cross_entropy(head(batch.x, batch.mask)["localization"],
+                                                     batch.targets["localization"])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -78,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
             if step % 50 == 0:
                 head.eval()
                 with torch.no_grad():
-                    logits = head(*batch(range(len(pick))))["localization"]
+                    logits = head(everyone.x, everyone.mask)["localization"]
+                y_all = everyone.targets["localization"]
                 accuracy = float((logits.argmax(1) == y_all).float().mean())
                 print(json.dumps({"step": step, "batch_loss": round(float(loss), 4),
                                   "loss": round(float(torch.nn.functional.cross_entropy(logits, y_all)), 4),

@@ -167,7 +167,6 @@ def test_bf16_precision_stays_close_and_float32_stays_exact(tiny_model_dir, data
         model.set_precision("int8")
 
 
-
 @pytest.mark.parametrize("clip", [3.0, 0.0])
 def test_inference_cell_step_matches_the_autograd_step(clip):
     """Inference computes the gates' tanh as 2 sigmoid(2x) - 1, in place; training keeps torch.tanh."""
