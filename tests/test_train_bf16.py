@@ -24,13 +24,18 @@ def _dataset(data_dir, name):
     return build_dataset(labels, arrays, tasks, HEADS[name].input_level), tasks
 
 
-@pytest.mark.parametrize("name", ["convlstm", "cnn", "la"])
-def test_bf16_training_learns_and_keeps_float32_weights(data_dir, name):
+# the convlstm ablation without convolutions hands its float32 input to the LSTM itself
+NO_CONV = dict(SMALL["convlstm"], convolutions=False, pooling="last")
+
+
+@pytest.mark.parametrize("name, options", [("convlstm", SMALL["convlstm"]), ("convlstm", NO_CONV), ("cnn", {}),
+                                           ("la", {})], ids=["convlstm", "convlstm-no-conv", "cnn", "la"])
+def test_bf16_training_learns_and_keeps_float32_weights(data_dir, name, options):
     train, tasks = _dataset(data_dir, name)
     final = {}
     for precision in ("float32", "bf16"):
         torch.manual_seed(0)
-        head = head_class(name)(train.input_dim, {t: len(s.classes) for t, s in tasks.items()}, **SMALL.get(name, {}))
+        head = head_class(name)(train.input_dim, {t: len(s.classes) for t, s in tasks.items()}, **options)
         result = fit(head, train, None, FitConfig(epochs=6, lr=1e-2, batch_size=16, precision=precision))
         losses = [row["train_loss"] for row in result.history]
         assert np.mean(losses[-2:]) < losses[0]  # it learns

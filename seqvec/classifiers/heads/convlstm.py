@@ -217,6 +217,8 @@ class ConvLSTMHead(Head):
             h = self.dropout(h.transpose(1, 2))                              # (B, L', F2)
         else:  # the ablation without convolutions: the BiLSTM reads the encoding itself
             h = xk                                                           # (B, L', D)
+            if torch.is_autocast_enabled(h.device.type):  # torch's CPU LSTM fails under bf16 autocast
+                h = h.to(torch.get_autocast_dtype(h.device.type))  # on float32 input (2.13): cast first
         # padding comes after each protein, so it never reaches a real position's output
         lengths = kept.sum(1)                                                # (B,)
         backward = self.lstm_backward(reverse_padded(h, lengths))[0]         # (B, L', H), reversed order
