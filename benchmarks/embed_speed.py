@@ -48,15 +48,19 @@ GEMM = (256, 512, 16384)  # the shape of a chunk's input product, rows x K x N
 
 
 def gemm_rates(repeats: int = 7) -> dict[str, float]:
-    """Best-of GFLOP/s of a (256 x 512) @ (512 x 16384) product: float32 by MKL and by oneDNN, bfloat16 by oneDNN."""
+    """Best-of GFLOP/s of a (256 x 512) @ (512 x 16384) product: float32 by MKL and by oneDNN, bfloat16 by oneDNN
+    (each where this CPU and torch have it; bfloat16 by MKL where oneDNN has no bfloat16 product here)."""
     import torch
 
-    from seqvec.lm.kernels import MatrixProduct, measure
+    from seqvec.lm.kernels import MatrixProduct, available_kernels, measure
 
     rows, k, n = GEMM
     a, w = torch.randn(rows, k), torch.randn(k, n) / k ** 0.5
+    cpu = torch.device("cpu")
+    bf16_kernel = "onednn" if "onednn" in available_kernels(torch.bfloat16, cpu) else "mkl"
     calls = {}
-    for dtype, kernel in ((torch.float32, "mkl"), (torch.float32, "onednn"), (torch.bfloat16, "onednn")):
+    for dtype, kernel in [(torch.float32, name) for name in available_kernels(torch.float32, cpu)] + [
+            (torch.bfloat16, bf16_kernel)]:
         product = MatrixProduct(w, dtype, kernel=kernel)
         calls[f"{str(dtype).removeprefix('torch.')} {kernel}"] = (lambda p: lambda: p(a))(product)
     seconds = measure(calls, rounds=repeats)
@@ -305,6 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from seqvec.embeddings.options import DEFAULT_MAX_RESIDUES
+    from seqvec.lm.kernels import available_kernels
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -324,7 +329,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     if args.compare_kernels:
         for precision in ("float32", "bf16"):
-            for kernel in ("mkl", "onednn"):
+            for kernel in available_kernels(torch.bfloat16 if precision == "bf16" else torch.float32,
+                                            torch.device("cpu")):
                 cases[f"batched {precision} [{kernel}]"] = dict(sequences=mix, precision=precision, single=False,
                                                                kernel=kernel)
     if args.compare_refill:

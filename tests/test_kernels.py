@@ -53,7 +53,7 @@ def _require(kernel: str, dtype: torch.dtype = torch.float32) -> None:
     if kernel not in kernels.available_kernels(dtype, torch.device("cpu")):
         if X86_ONEDNN and dtype == torch.float32:
             pytest.fail(f"this x86 torch with oneDNN lacks the {kernel} kernel: have the private ops changed?")
-        pytest.skip(f"{kernel} is not available for {dtype} in this torch build")
+        pytest.skip(f"{kernel} is not available for {dtype} with this torch build on this CPU")
 
 
 @pytest.mark.parametrize("kernel", ["mkl", "onednn"])

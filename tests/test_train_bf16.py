@@ -1,4 +1,6 @@
 """Head training under bfloat16 autocast (FitConfig.precision = "bf16")."""
+import logging
+
 import numpy as np
 import pytest
 import torch
@@ -49,3 +51,16 @@ def test_unknown_precision_is_an_error(data_dir):
     head = head_class("cnn")(train.input_dim, {t: len(s.classes) for t, s in tasks.items()})
     with pytest.raises(SeqVecError, match="precision"):
         fit(head, train, None, FitConfig(epochs=1, precision="fp8"))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("flags, warned", [({"avx2", "fma"}, True), ({"avx2", "avx512f", "avx512_bf16"}, False)])
+def test_bf16_training_warns_where_the_cpu_has_no_bfloat16(data_dir, monkeypatch, caplog, seqvec_logs_to_caplog,
+                                                           flags, warned):
+    from seqvec.lm import host, kernels
+
+    monkeypatch.setattr(kernels, "cpu_info", lambda: host.CpuInfo("Some CPU", "x86_64", frozenset(flags), "AVX2", 2))
+    train, tasks = _dataset(data_dir, "cnn")
+    head = head_class("cnn")(train.input_dim, {t: len(s.classes) for t, s in tasks.items()})
+    with caplog.at_level(logging.WARNING, logger="seqvec"):
+        fit(head, train, None, FitConfig(epochs=1, precision="bf16"))
+    assert ("Some CPU" in caplog.text and "no bfloat16 instructions" in caplog.text) is warned

@@ -38,6 +38,7 @@ from seqvec.classifiers.labels.tasks import IGNORE, TaskSpec
 from seqvec.classifiers.training.data import Batch, TaskDataset, batch_indices
 from seqvec.classifiers.training.resume import load_state, restore_random, save_state
 from seqvec.errors import DataError, TaskError, TrainingError, UsageError
+from seqvec.lm.kernels import warn_if_bf16_is_slow
 from seqvec.progress import progress_bar
 
 logger = logging.getLogger(__name__)
@@ -315,6 +316,8 @@ def fit(model: nn.Module, train: TaskDataset, val: TaskDataset | None = None,
     seed_everything(config.seed)
     rng = np.random.default_rng(config.seed)
     model.to(device)
+    if config.precision == "bf16":
+        warn_if_bf16_is_slow(torch.device(device))
     weights = balanced_class_weights(train) if config.class_weights == "balanced" else None
     if weights is not None:
         weights = {task: w.to(device) for task, w in weights.items()}
