@@ -57,10 +57,10 @@ def gemm_rates(repeats: int = 7) -> dict[str, float]:
     rows, k, n = GEMM
     a, w = torch.randn(rows, k), torch.randn(k, n) / k ** 0.5
     cpu = torch.device("cpu")
-    bf16_kernel = "onednn" if "onednn" in available_kernels(torch.bfloat16, cpu) else "mkl"
+    pairs = [(torch.float32, name) for name in available_kernels(torch.float32, cpu)]
+    pairs.append((torch.bfloat16, available_kernels(torch.bfloat16, cpu)[-1]))  # oneDNN where it has bfloat16
     calls = {}
-    for dtype, kernel in [(torch.float32, name) for name in available_kernels(torch.float32, cpu)] + [
-            (torch.bfloat16, bf16_kernel)]:
+    for dtype, kernel in pairs:
         product = MatrixProduct(w, dtype, kernel=kernel)
         calls[f"{str(dtype).removeprefix('torch.')} {kernel}"] = (lambda p: lambda: p(a))(product)
     seconds = measure(calls, rounds=repeats)
