@@ -23,7 +23,7 @@ also written into the result JSON under ``"protocol"``):
   256, dense layer of 64);
   ``--size full`` uses the head's defaults;
 - training: :func:`seqvec.classifiers.training.train.fit` (Adam, cross-entropy, early stopping on
-  validation accuracy), a single model per fold (no ensemble);
+  validation accuracy, or loss with ``--monitor loss``), a single model per fold (no ensemble);
 - score: accuracy on the test fold(s), with a 95% bootstrap interval (1,000 resamples of
   the test proteins; with several folds, of their pooled predictions).
 
@@ -125,7 +125,7 @@ def run_fold(fold, train_idx, test_idx, data, args, out_dir):
         name, options = "convlstm", dict(max_length=args.max_length, **SIZES[args.size], **VARIANTS[args.variant])
     head = head_class(name)(examples[0].x.shape[-1], {"localization": len(CLASSES)}, **options)
     config = FitConfig(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, max_residues=None,
-                       patience=args.patience, monitor="accuracy", seed=args.seed, precision=args.precision)
+                       patience=args.patience, monitor=args.monitor, seed=args.seed, precision=args.precision)
     start = time.perf_counter()
     run_dir = out_dir / f"run_fold{fold}"
     result = fit(head, subset(tr), subset(va), config, run_dir=run_dir, progress=False,
@@ -163,7 +163,7 @@ def report(args, per_fold: list[dict], y_true: np.ndarray, y_pred: np.ndarray, t
         "head": "fnn" if args.variant == "fnn" else "convlstm",
         "hparams": {} if args.variant == "fnn" else {**SIZES[args.size], **VARIANTS[args.variant]}, "size": args.size, "encoding": args.encoding,
         "fit": {"epochs": args.epochs, "patience": args.patience, "lr": args.lr, "batch_size": args.batch_size,
-                "monitor": "validation accuracy", "seed": args.seed, "threads": threads},
+                "monitor": f"validation {args.monitor}", "seed": args.seed, "threads": threads},
         "protocol": [
             f"split: {split}, test fold(s) {args.folds_list}; the paper's own split is not available",
             "validation: a stratified 10% of each training part, for early stopping"
@@ -193,6 +193,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--folds", default="0", help="test folds of the 5-fold split: '0', '0,1' or 'all'")
     p.add_argument("--epochs", type=int, default=25)
     p.add_argument("--patience", type=int, default=4)
+    p.add_argument("--monitor", choices=["accuracy", "loss"], default="accuracy",
+                   help="early stopping on validation accuracy (noisy on ~480 proteins: can stop on a plateau "
+                        "while the validation loss still falls) or on validation loss")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
